@@ -1,0 +1,161 @@
+-- Why: ktstr re-reads every sidecar on every query and loses history on re-runs. This schema
+-- indexes each sidecar once, keeps it after its file is deleted, and makes list-values a
+-- SELECT DISTINCT and compare a self-join on indexed dimension columns.
+--
+-- Layout (see src/warehouse/mod.rs, "Schema"):
+--   runs_root       every runs root ever ingested into this database
+--   source_file     every sidecar *path* seen, with size+mtime so an unchanged tree costs a stat walk
+--   ingested_sidecar one row per distinct sidecar *content* (blake3), dimensions as typed columns,
+--                   the original bytes kept (deflate) so nothing is lost and rows can be re-derived
+--   sidecar_flag    one row per (sidecar, active flag): flags filter with AND, list per flag
+--   host_context    host snapshots, deduplicated (they repeat across a whole run)
+--   metric          metric names: the registry's 19 plus any ext/payload metric seen
+--   metric_value    one row per sidecar x metric (NULL = not measured / non-finite)
+-- Stable views for users: `sidecar` and `sample`. Tables may change between versions; the
+-- views keep their columns.
+
+CREATE TABLE runs_root (
+    root_id INTEGER PRIMARY KEY,
+    path    TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE host_context (
+    host_id        INTEGER PRIMARY KEY,
+    content_hash   BLOB NOT NULL UNIQUE,
+    arch           TEXT,
+    kernel_release TEXT,
+    cpu_model      TEXT,
+    online_cpus    INTEGER,
+    json           TEXT NOT NULL
+);
+
+CREATE TABLE ingested_sidecar (
+    sidecar_id        INTEGER PRIMARY KEY,
+    content_hash      BLOB NOT NULL UNIQUE,
+    root_id           INTEGER NOT NULL REFERENCES runs_root(root_id),
+    run_dir           TEXT NOT NULL,
+    job_dir           TEXT,
+    path              TEXT NOT NULL,
+    test_name         TEXT NOT NULL,
+    topology          TEXT NOT NULL,
+    scheduler         TEXT NOT NULL,
+    work_type         TEXT NOT NULL,
+    flags             TEXT NOT NULL,
+    payload           TEXT,
+    kernel_version    TEXT,
+    kernel_commit     TEXT,
+    project_commit    TEXT,
+    run_source        TEXT,
+    scheduler_commit  TEXT,
+    project_commit_id TEXT,
+    dirty_fingerprint TEXT,
+    run_token         TEXT,
+    backend           TEXT,
+    passed            INTEGER NOT NULL,
+    skipped           INTEGER NOT NULL,
+    run_id            TEXT NOT NULL,
+    timestamp         TEXT NOT NULL,
+    host_id           INTEGER REFERENCES host_context(host_id),
+    ingested_at       TEXT NOT NULL,
+    document          BLOB NOT NULL
+);
+
+CREATE INDEX ingested_sidecar_kernel_version ON ingested_sidecar(kernel_version);
+CREATE INDEX ingested_sidecar_kernel_commit  ON ingested_sidecar(kernel_commit);
+CREATE INDEX ingested_sidecar_project_commit ON ingested_sidecar(project_commit);
+CREATE INDEX ingested_sidecar_run_source     ON ingested_sidecar(run_source);
+CREATE INDEX ingested_sidecar_scheduler      ON ingested_sidecar(scheduler);
+CREATE INDEX ingested_sidecar_topology       ON ingested_sidecar(topology);
+CREATE INDEX ingested_sidecar_work_type      ON ingested_sidecar(work_type);
+CREATE INDEX ingested_sidecar_run_dir        ON ingested_sidecar(root_id, run_dir);
+CREATE INDEX ingested_sidecar_test_name      ON ingested_sidecar(test_name, topology, scheduler, work_type);
+
+CREATE TABLE sidecar_flag (
+    sidecar_id INTEGER NOT NULL REFERENCES ingested_sidecar(sidecar_id),
+    flag       TEXT NOT NULL,
+    PRIMARY KEY (sidecar_id, flag)
+) WITHOUT ROWID;
+CREATE INDEX sidecar_flag_by_flag ON sidecar_flag(flag, sidecar_id);
+
+CREATE TABLE source_file (
+    file_id      INTEGER PRIMARY KEY,
+    root_id      INTEGER NOT NULL REFERENCES runs_root(root_id),
+    rel_path     TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    mtime_ns     INTEGER NOT NULL,
+    status       TEXT NOT NULL,
+    content_hash BLOB,
+    sidecar_id   INTEGER REFERENCES ingested_sidecar(sidecar_id),
+    error        TEXT,
+    present      INTEGER NOT NULL DEFAULT 1,
+    last_seen    TEXT NOT NULL,
+    UNIQUE (root_id, rel_path)
+);
+CREATE INDEX source_file_sidecar ON source_file(sidecar_id);
+
+CREATE TABLE metric (
+    metric_id INTEGER PRIMARY KEY,
+    origin    TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    UNIQUE (origin, name)
+);
+
+CREATE TABLE metric_value (
+    sidecar_id INTEGER NOT NULL REFERENCES ingested_sidecar(sidecar_id),
+    metric_id  INTEGER NOT NULL REFERENCES metric(metric_id),
+    value      REAL,
+    PRIMARY KEY (sidecar_id, metric_id)
+) WITHOUT ROWID;
+
+CREATE VIEW sidecar AS
+SELECT
+    s.sidecar_id,
+    s.test_name,
+    s.topology,
+    s.scheduler,
+    s.work_type,
+    s.flags,
+    s.kernel_version,
+    s.kernel_commit,
+    s.project_commit,
+    s.run_source,
+    s.passed,
+    s.skipped,
+    s.run_id,
+    s.timestamp,
+    s.path,
+    s.run_dir,
+    s.payload,
+    s.project_commit_id,
+    s.dirty_fingerprint,
+    s.run_token,
+    s.backend,
+    h.arch AS host_arch,
+    s.ingested_at,
+    EXISTS (SELECT 1 FROM source_file f WHERE f.sidecar_id = s.sidecar_id AND f.present = 1) AS present
+FROM ingested_sidecar s
+LEFT JOIN host_context h ON h.host_id = s.host_id;
+
+CREATE VIEW sample AS
+SELECT
+    s.sidecar_id,
+    s.test_name,
+    s.topology,
+    s.scheduler,
+    s.work_type,
+    s.flags,
+    s.kernel_version,
+    s.kernel_commit,
+    s.project_commit,
+    s.run_source,
+    s.passed,
+    s.skipped,
+    s.run_id,
+    s.timestamp,
+    s.path,
+    m.origin AS metric_origin,
+    m.name AS metric,
+    v.value
+FROM metric_value v
+JOIN ingested_sidecar s ON s.sidecar_id = v.sidecar_id
+JOIN metric m ON m.metric_id = v.metric_id;
