@@ -21,8 +21,10 @@
 pub mod cli;
 pub mod compare;
 pub mod exit_code;
+pub mod explain;
 pub mod metric;
 pub mod report;
+pub mod runkey;
 pub mod sidecar;
 pub mod timefmt;
 pub mod warehouse;

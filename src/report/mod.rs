@@ -23,3 +23,5 @@ impl Styles {
         !self.reset.is_empty()
     }
 }
+
+pub mod table;

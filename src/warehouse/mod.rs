@@ -3,6 +3,9 @@
 //!
 //! - [`open`]: pragmas, migrations, version check ([`Warehouse`], [`OpenError`]).
 //! - [`ingest`]: runs root → parsed sidecars → rows, idempotent and incremental.
+//! - [`values`]: distinct values per filterable dimension (`stats list-values`).
+//! - [`runs`]: per-run summaries, host contexts and stored documents (`stats list`,
+//!   `show-host`, `explain-sidecar`).
 //!
 //! # Schema
 //! `migrations/V1__initial_schema.sql` documents the tables. Users query the stable views
@@ -13,5 +16,7 @@
 
 pub mod ingest;
 pub mod open;
+pub mod runs;
+pub mod values;
 
 pub use open::{OpenError, Warehouse};

@@ -1,0 +1,217 @@
+//! Run directories as the warehouse remembers them: per-run summaries for `stats list`, the
+//! host context for `stats show-host`, and the stored documents `stats explain-sidecar` falls
+//! back to when a run's files are gone.
+//!
+//! Runs are keyed by (runs root, run directory name). A database shared between several
+//! roots (`--db`) answers for the root the caller names. Whether a directory still exists on
+//! disk is the caller's question; this module only reads the database.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{OptionalExtension, params};
+
+use super::open::Warehouse;
+use crate::sidecar::HostContext;
+
+/// What the warehouse knows about one run directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRun {
+    pub run: String,
+    /// Sidecars ingested from this run directory (its job subdirectories included).
+    pub tests: usize,
+    /// Lexicographically smallest non-empty timestamp.
+    pub first_timestamp: Option<String>,
+    /// Largest timestamp, used to order runs that are no longer on disk.
+    pub last_timestamp: Option<String>,
+    /// `host.arch` of the first sidecar in walk order that has one.
+    pub arch: Option<String>,
+}
+
+/// The database id of `root`, if it was ever ingested. Ingest records canonical paths; a root
+/// that no longer exists cannot be canonicalized and is looked up as given.
+pub fn root_id(wh: &Warehouse, root: &Path) -> rusqlite::Result<Option<i64>> {
+    let path = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    wh.conn()
+        .query_row("SELECT root_id FROM runs_root WHERE path = ?1", [path.to_string_lossy()], |r| {
+            r.get(0)
+        })
+        .optional()
+}
+
+/// Every run directory of `root` the warehouse holds sidecars for, sorted by name.
+pub fn stored_runs(wh: &Warehouse, root: &Path) -> rusqlite::Result<Vec<StoredRun>> {
+    let Some(root_id) = root_id(wh, root)? else {
+        return Ok(Vec::new());
+    };
+    // Walk order: a run's own files before its job subdirectories', each by path.
+    let mut stmt = wh.conn().prepare(
+        "SELECT s.run_dir, s.timestamp, h.arch FROM ingested_sidecar s \
+         LEFT JOIN host_context h ON h.host_id = s.host_id \
+         WHERE s.root_id = ?1 ORDER BY s.run_dir, s.job_dir IS NOT NULL, s.path",
+    )?;
+    let rows = stmt.query_map([root_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+    })?;
+    let mut runs: BTreeMap<String, StoredRun> = BTreeMap::new();
+    for row in rows {
+        let (run, timestamp, arch) = row?;
+        let entry = runs.entry(run.clone()).or_insert_with(|| StoredRun {
+            run,
+            tests: 0,
+            first_timestamp: None,
+            last_timestamp: None,
+            arch: None,
+        });
+        entry.tests += 1;
+        if !timestamp.is_empty() {
+            if entry.first_timestamp.as_ref().is_none_or(|t| timestamp < *t) {
+                entry.first_timestamp = Some(timestamp.clone());
+            }
+            if entry.last_timestamp.as_ref().is_none_or(|t| timestamp > *t) {
+                entry.last_timestamp = Some(timestamp);
+            }
+        }
+        if entry.arch.is_none() {
+            entry.arch = arch;
+        }
+    }
+    Ok(runs.into_values().collect())
+}
+
+/// A run's sidecar count and the first host context in ingest order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunHost {
+    pub sidecars: usize,
+    pub host: Option<HostContext>,
+}
+
+/// The host context `show-host` prints for `run`.
+pub fn run_host(wh: &Warehouse, root: &Path, run: &str) -> rusqlite::Result<RunHost> {
+    let Some(root_id) = root_id(wh, root)? else {
+        return Ok(RunHost { sidecars: 0, host: None });
+    };
+    let conn = wh.conn();
+    let sidecars: i64 = conn.query_row(
+        "SELECT count(*) FROM ingested_sidecar WHERE root_id = ?1 AND run_dir = ?2",
+        params![root_id, run],
+        |r| r.get(0),
+    )?;
+    let json: Option<String> = conn
+        .query_row(
+            "SELECT h.json FROM ingested_sidecar s JOIN host_context h ON h.host_id = s.host_id \
+             WHERE s.root_id = ?1 AND s.run_dir = ?2 ORDER BY s.sidecar_id LIMIT 1",
+            params![root_id, run],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let host = match json {
+        Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?),
+        None => None,
+    };
+    Ok(RunHost { sidecars: sidecars as usize, host })
+}
+
+/// One sidecar document as the warehouse stored it.
+#[derive(Debug, Clone)]
+pub struct StoredDocument {
+    /// The file it was read from.
+    pub path: PathBuf,
+    pub codec: String,
+    pub document: Vec<u8>,
+}
+
+/// The stored documents of a run (or, with `job`, of one job subdirectory), in ingest order.
+pub fn stored_documents(
+    wh: &Warehouse,
+    root: &Path,
+    run: &str,
+    job: Option<&str>,
+) -> rusqlite::Result<Vec<StoredDocument>> {
+    let Some(root_id) = root_id(wh, root)? else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = wh.conn().prepare(
+        "SELECT path, document_codec, document FROM ingested_sidecar \
+         WHERE root_id = ?1 AND run_dir = ?2 AND (?3 IS NULL OR job_dir = ?3) \
+         ORDER BY sidecar_id",
+    )?;
+    let rows = stmt.query_map(params![root_id, run, job], |r| {
+        Ok(StoredDocument {
+            path: PathBuf::from(r.get::<_, String>(0)?),
+            codec: r.get(1)?,
+            document: r.get(2)?,
+        })
+    })?;
+    rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sidecar::SidecarResult;
+    use crate::warehouse::ingest::{decode_document, ingest_root};
+
+    fn write(root: &Path, rel: &str, doc: &SidecarResult) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, doc.to_json_pretty()).unwrap();
+    }
+
+    fn host(arch: &str) -> HostContext {
+        HostContext { arch: Some(arch.into()), ..Default::default() }
+    }
+
+    #[test]
+    fn runs_are_summarized_and_kept_after_their_files_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut a = SidecarResult::empty("a");
+        a.timestamp = "2026-01-02T00:00:00Z".into();
+        let mut b = SidecarResult::empty("b");
+        b.timestamp = "2026-01-01T00:00:00Z".into();
+        b.host = Some(host("aarch64"));
+        let mut c = SidecarResult::empty("c");
+        c.host = Some(host("x86_64"));
+        write(root, "r1/job/c.ktstr.json", &c);
+        write(root, "r1/a.ktstr.json", &a);
+        write(root, "r1/b.ktstr.json", &b);
+        write(root, "r2/a.ktstr.json", &SidecarResult::empty("z"));
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        ingest_root(&mut wh, root, None).unwrap();
+        std::fs::remove_dir_all(root.join("r2")).unwrap();
+        ingest_root(&mut wh, root, None).unwrap();
+
+        let runs = stored_runs(&wh, root).unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].run, "r1");
+        assert_eq!(runs[0].tests, 3);
+        assert_eq!(runs[0].first_timestamp.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(runs[0].last_timestamp.as_deref(), Some("2026-01-02T00:00:00Z"));
+        // The run's own files come before its job directory's in walk order.
+        assert_eq!(runs[0].arch.as_deref(), Some("aarch64"));
+        assert_eq!((runs[1].run.as_str(), runs[1].tests), ("r2", 1));
+        assert_eq!(runs[1].first_timestamp, None);
+
+        let rh = run_host(&wh, root, "r1").unwrap();
+        assert_eq!(rh.sidecars, 3);
+        assert!(rh.host.is_some());
+        assert_eq!(run_host(&wh, root, "r2").unwrap(), RunHost { sidecars: 1, host: None });
+
+        let docs = stored_documents(&wh, root, "r2", None).unwrap();
+        assert_eq!(docs.len(), 1);
+        let bytes = decode_document(&docs[0].codec, &docs[0].document).unwrap();
+        assert!(String::from_utf8(bytes).unwrap().contains("\"z\""));
+        assert_eq!(stored_documents(&wh, root, "r1", Some("job")).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_root_has_no_runs() {
+        let wh = Warehouse::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        assert!(stored_runs(&wh, dir.path()).unwrap().is_empty());
+        assert_eq!(run_host(&wh, dir.path(), "x").unwrap().sidecars, 0);
+    }
+}

@@ -1,0 +1,155 @@
+//! Distinct values of every filterable dimension (`stats list-values`), one indexed
+//! `SELECT DISTINCT` per dimension.
+//!
+//! The pool is the whole database: every sidecar ever ingested into it, including those whose
+//! files were pre-cleared since. Rendering is [`crate::report::values`]'s job.
+
+use rusqlite::Connection;
+
+use super::open::Warehouse;
+
+/// Sorted, deduplicated values per dimension. The four optional dimensions put `None`
+/// (a null in the sidecar) first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DimensionValues {
+    pub kernel: Vec<Option<String>>,
+    pub commit: Vec<Option<String>>,
+    pub kernel_commit: Vec<Option<String>>,
+    pub source: Vec<Option<String>>,
+    pub scheduler: Vec<String>,
+    pub topology: Vec<String>,
+    pub work_type: Vec<String>,
+    pub flags: Vec<String>,
+}
+
+/// The source label `--dir` gives every sidecar, as ktstr does for archived pools.
+pub const ARCHIVE_SOURCE: &str = "archive";
+
+/// One query per dimension. `ORDER BY` on the indexed column lets SQLite read each index in
+/// order instead of sorting; NULL sorts first and text compares bytewise, matching Rust's
+/// `Option<String>` order.
+pub(crate) const QUERIES: [(&str, &str); 8] = [
+    ("kernel", "SELECT DISTINCT kernel_version FROM ingested_sidecar ORDER BY kernel_version"),
+    ("commit", "SELECT DISTINCT project_commit FROM ingested_sidecar ORDER BY project_commit"),
+    ("kernel_commit", "SELECT DISTINCT kernel_commit FROM ingested_sidecar ORDER BY kernel_commit"),
+    ("source", "SELECT DISTINCT run_source FROM ingested_sidecar ORDER BY run_source"),
+    ("scheduler", "SELECT DISTINCT scheduler FROM ingested_sidecar ORDER BY scheduler"),
+    ("topology", "SELECT DISTINCT topology FROM ingested_sidecar ORDER BY topology"),
+    ("work_type", "SELECT DISTINCT work_type FROM ingested_sidecar ORDER BY work_type"),
+    ("flags", "SELECT DISTINCT flag FROM sidecar_flag ORDER BY flag"),
+];
+
+impl DimensionValues {
+    /// Relabel every sidecar's source as [`ARCHIVE_SOURCE`] (what `--dir` means): a non-empty
+    /// pool has exactly one source value.
+    pub fn relabel_sources_as_archive(&mut self) {
+        if !self.source.is_empty() {
+            self.source = vec![Some(ARCHIVE_SOURCE.to_string())];
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scheduler.is_empty()
+    }
+}
+
+/// Read every dimension's distinct values.
+pub fn dimension_values(wh: &Warehouse) -> rusqlite::Result<DimensionValues> {
+    let conn = wh.conn();
+    let [kernel, commit, kernel_commit, source, scheduler, topology, work_type, flags] =
+        QUERIES.map(|(_, sql)| sql);
+    Ok(DimensionValues {
+        kernel: optional(conn, kernel)?,
+        commit: optional(conn, commit)?,
+        kernel_commit: optional(conn, kernel_commit)?,
+        source: optional(conn, source)?,
+        scheduler: required(conn, scheduler)?,
+        topology: required(conn, topology)?,
+        work_type: required(conn, work_type)?,
+        flags: required(conn, flags)?,
+    })
+}
+
+fn optional(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<Option<String>>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
+fn required(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sidecar::SidecarResult;
+    use crate::warehouse::ingest::ingest_root;
+
+    fn write(root: &std::path::Path, rel: &str, doc: &SidecarResult) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, doc.to_json_pretty()).unwrap();
+    }
+
+    #[test]
+    fn every_dimension_query_reads_an_index_not_the_table() {
+        let wh = Warehouse::open_in_memory().unwrap();
+        for (dim, sql) in QUERIES {
+            let mut stmt = wh.conn().prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> = stmt
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let text = plan.join(" | ");
+            assert!(
+                text.contains("USING COVERING INDEX") || text.contains("USING INDEX"),
+                "{dim}: {text}"
+            );
+            assert!(
+                !text.contains("TEMP B-TREE"),
+                "{dim} sorts instead of reading in order: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn values_are_deduplicated_null_first_then_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut a = SidecarResult::empty("t_a");
+        a.kernel_version = Some("6.14.2".into());
+        a.scheduler = "scx_rusty".into();
+        a.active_flags = vec!["llc".into(), "borrow".into()];
+        a.run_source = Some("local".into());
+        let mut b = SidecarResult::empty("t_b");
+        b.kernel_version = Some("6.13.0".into());
+        b.active_flags = vec!["llc".into()];
+        let c = SidecarResult::empty("t_c");
+        write(root, "run1/a.ktstr.json", &a);
+        write(root, "run1/b.ktstr.json", &b);
+        write(root, "run2/c.ktstr.json", &c);
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        ingest_root(&mut wh, root, None).unwrap();
+        let mut v = dimension_values(&wh).unwrap();
+        assert_eq!(v.kernel, vec![None, Some("6.13.0".into()), Some("6.14.2".into())]);
+        assert_eq!(v.commit, vec![None]);
+        assert_eq!(v.source, vec![None, Some("local".into())]);
+        assert_eq!(v.scheduler, vec!["eevdf".to_string(), "scx_rusty".into()]);
+        assert_eq!(v.flags, vec!["borrow".to_string(), "llc".into()]);
+        v.relabel_sources_as_archive();
+        assert_eq!(v.source, vec![Some("archive".into())]);
+    }
+
+    #[test]
+    fn an_empty_pool_has_no_values_and_stays_unlabelled() {
+        let wh = Warehouse::open_in_memory().unwrap();
+        let mut v = dimension_values(&wh).unwrap();
+        v.relabel_sources_as_archive();
+        assert!(v.is_empty());
+        assert_eq!(v, DimensionValues::default());
+    }
+}
