@@ -24,4 +24,9 @@ impl Styles {
     }
 }
 
+pub mod explain;
+pub mod host;
+pub mod metrics;
+pub mod runs;
 pub mod table;
+pub mod values;
