@@ -1,10 +1,26 @@
 //! `stats explain-sidecar`: which optional fields are null in a run's sidecars, and why.
+//!
+//! It explains *files*: the run directory is read as it is on disk, without touching the
+//! warehouse. Only when the directory is gone does it fall back to the documents the
+//! warehouse kept from it, and says so on stderr.
 
+use std::io::Write;
 use std::path::PathBuf;
 
+use anyhow::bail;
 use clap::Args;
 
+use super::run_lookup::{check_key, known_runs, not_found};
 use crate::cli::WarehouseArgs;
+use crate::cli::warehouse::{Location, open_for_read};
+use crate::explain::explain;
+use crate::report::explain as render;
+use crate::sidecar::SidecarResult;
+use crate::sidecar::read::{
+    ReadError, ReadErrorKind, parse_bytes, read_sidecar, run_dir_sidecar_paths,
+};
+use crate::warehouse::ingest::decode_document;
+use crate::warehouse::runs::stored_documents;
 
 #[derive(Debug, Args)]
 pub struct ExplainSidecarArgs {
@@ -21,6 +37,68 @@ pub struct ExplainSidecarArgs {
     pub warehouse: WarehouseArgs,
 }
 
-pub fn run(_args: ExplainSidecarArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("stats explain-sidecar: not wired yet")
+pub fn run(args: ExplainSidecarArgs) -> anyhow::Result<u8> {
+    let id = args.run.as_str();
+    check_key(id, 2)?;
+    let root = Location::resolve(args.dir.as_deref(), args.warehouse.db.as_deref()).root;
+    let run_dir = root.join(id);
+    let inputs = if run_dir.is_dir() {
+        let paths = run_dir_sidecar_paths(&run_dir);
+        if paths.is_empty() {
+            bail!("run '{id}' has no sidecar data (searched {})", run_dir.display());
+        }
+        paths.iter().map(|p| read_sidecar(p)).collect()
+    } else {
+        stored_inputs(&args, id)?
+    };
+    let ex = explain(inputs);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        render::write_json(&mut out, &ex)?;
+    } else {
+        render::write_text(&mut out, &ex)?;
+    }
+    out.flush()?;
+    Ok(crate::exit_code::SUCCESS)
+}
+
+/// The run's documents as the warehouse stored them, for a run directory that is gone.
+fn stored_inputs(
+    args: &ExplainSidecarArgs,
+    id: &str,
+) -> anyhow::Result<Vec<Result<SidecarResult, ReadError>>> {
+    let opened = open_for_read(args.dir.as_deref(), &args.warehouse)?;
+    let (wh, root) = match &opened {
+        Some((wh, loc, _)) => (Some(wh), loc.root.clone()),
+        None => (None, Location::resolve(args.dir.as_deref(), None).root),
+    };
+    let (run, job) = match id.split_once('/') {
+        Some((run, job)) => (run, Some(job)),
+        None => (id, None),
+    };
+    let docs = match wh {
+        Some(wh) => stored_documents(wh, &root, run, job)?,
+        None => Vec::new(),
+    };
+    if docs.is_empty() {
+        return Err(not_found(id, &root, &known_runs(wh, &root)?));
+    }
+    eprintln!(
+        "ktstr: {} no longer exists; explaining the {} sidecar(s) the warehouse kept from it",
+        root.join(id).display(),
+        docs.len()
+    );
+    Ok(docs
+        .into_iter()
+        .map(|d| match decode_document(&d.codec, &d.document) {
+            Some(bytes) => parse_bytes(&d.path, &bytes),
+            None => Err(ReadError {
+                path: d.path,
+                kind: ReadErrorKind::Schema(format!(
+                    "the warehouse copy uses codec `{}`, which this binary cannot decode",
+                    d.codec
+                )),
+            }),
+        })
+        .collect())
 }

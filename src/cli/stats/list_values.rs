@@ -1,10 +1,14 @@
 //! `stats list-values`: distinct values of every filterable dimension.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
 
 use crate::cli::WarehouseArgs;
+use crate::cli::warehouse::open_for_read;
+use crate::report::values;
+use crate::warehouse::values::{DimensionValues, dimension_values};
 
 #[derive(Debug, Args)]
 pub struct ListValuesArgs {
@@ -18,6 +22,21 @@ pub struct ListValuesArgs {
     pub warehouse: WarehouseArgs,
 }
 
-pub fn run(_args: ListValuesArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("stats list-values: not wired yet")
+pub fn run(args: ListValuesArgs) -> anyhow::Result<u8> {
+    // Nothing on disk and no database is an empty pool, not an error (as in ktstr).
+    let mut dims = match open_for_read(args.dir.as_deref(), &args.warehouse)? {
+        Some((wh, _, _)) => dimension_values(&wh)?,
+        None => DimensionValues::default(),
+    };
+    if args.dir.is_some() {
+        dims.relabel_sources_as_archive();
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        values::write_json(&mut out, &dims)?;
+    } else {
+        values::write_text(&mut out, &dims)?;
+    }
+    out.flush()?;
+    Ok(crate::exit_code::SUCCESS)
 }
