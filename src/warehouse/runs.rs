@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::OptionalExtension;
 
 use super::open::Warehouse;
 use crate::sidecar::HostContext;
@@ -39,23 +39,88 @@ pub fn root_id(wh: &Warehouse, root: &Path) -> rusqlite::Result<Option<i64>> {
         .optional()
 }
 
+/// One (run directory, sidecar) pair. A sidecar belongs to the run it was first ingested
+/// from and to every run directory a file with its content was seen in (a copied run holds
+/// the same documents; they are stored once).
+struct Link {
+    run: String,
+    job: Option<String>,
+    path: String,
+    sidecar_id: i64,
+    timestamp: String,
+    arch: Option<String>,
+    host_id: Option<i64>,
+}
+
+fn links(wh: &Warehouse, root_id: i64) -> rusqlite::Result<Vec<Link>> {
+    let conn = wh.conn();
+    let root: String =
+        conn.query_row("SELECT path FROM runs_root WHERE root_id = ?1", [root_id], |r| r.get(0))?;
+    let mut out = Vec::new();
+    let mut stmt = conn.prepare(
+        "SELECT s.run_dir, s.job_dir, s.path, s.sidecar_id, s.timestamp, h.arch, s.host_id \
+         FROM ingested_sidecar s LEFT JOIN host_context h ON h.host_id = s.host_id \
+         WHERE s.root_id = ?1",
+    )?;
+    for row in stmt.query_map([root_id], |r| {
+        Ok(Link {
+            run: r.get(0)?,
+            job: r.get(1)?,
+            path: r.get(2)?,
+            sidecar_id: r.get(3)?,
+            timestamp: r.get(4)?,
+            arch: r.get(5)?,
+            host_id: r.get(6)?,
+        })
+    })? {
+        out.push(row?);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT f.rel_path, s.sidecar_id, s.timestamp, h.arch, s.host_id FROM source_file f \
+         JOIN ingested_sidecar s ON s.sidecar_id = f.sidecar_id \
+         LEFT JOIN host_context h ON h.host_id = s.host_id WHERE f.root_id = ?1",
+    )?;
+    for row in stmt.query_map([root_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, Option<i64>>(4)?,
+        ))
+    })? {
+        let (rel, sidecar_id, timestamp, arch, host_id) = row?;
+        let parts: Vec<&str> = rel.split('/').collect();
+        let job = (parts.len() > 2).then(|| parts[1].to_string());
+        let path = format!("{root}/{rel}");
+        out.push(Link {
+            run: parts[0].to_string(),
+            job,
+            path,
+            sidecar_id,
+            timestamp,
+            arch,
+            host_id,
+        });
+    }
+    // Walk order within a run: its own files before its job directories', each by path.
+    out.sort_by(|a, b| (&a.run, a.job.is_some(), &a.path).cmp(&(&b.run, b.job.is_some(), &b.path)));
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|l| seen.insert((l.run.clone(), l.job.clone(), l.sidecar_id)));
+    Ok(out)
+}
+
 /// Every run directory of `root` the warehouse holds sidecars for, sorted by name.
 pub fn stored_runs(wh: &Warehouse, root: &Path) -> rusqlite::Result<Vec<StoredRun>> {
     let Some(root_id) = root_id(wh, root)? else {
         return Ok(Vec::new());
     };
-    // Walk order: a run's own files before its job subdirectories', each by path.
-    let mut stmt = wh.conn().prepare(
-        "SELECT s.run_dir, s.timestamp, h.arch FROM ingested_sidecar s \
-         LEFT JOIN host_context h ON h.host_id = s.host_id \
-         WHERE s.root_id = ?1 ORDER BY s.run_dir, s.job_dir IS NOT NULL, s.path",
-    )?;
-    let rows = stmt.query_map([root_id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
-    })?;
     let mut runs: BTreeMap<String, StoredRun> = BTreeMap::new();
-    for row in rows {
-        let (run, timestamp, arch) = row?;
+    let mut counted = std::collections::HashSet::new();
+    for Link { run, sidecar_id, timestamp, arch, .. } in links(wh, root_id)? {
+        if !counted.insert((run.clone(), sidecar_id)) {
+            continue;
+        }
         let entry = runs.entry(run.clone()).or_insert_with(|| StoredRun {
             run,
             tests: 0,
@@ -91,27 +156,21 @@ pub fn run_host(wh: &Warehouse, root: &Path, run: &str) -> rusqlite::Result<RunH
     let Some(root_id) = root_id(wh, root)? else {
         return Ok(RunHost { sidecars: 0, host: None });
     };
-    let conn = wh.conn();
-    let sidecars: i64 = conn.query_row(
-        "SELECT count(*) FROM ingested_sidecar WHERE root_id = ?1 AND run_dir = ?2",
-        params![root_id, run],
+    let mut mine: Vec<Link> = links(wh, root_id)?.into_iter().filter(|l| l.run == run).collect();
+    mine.sort_by_key(|l| l.sidecar_id);
+    mine.dedup_by_key(|l| l.sidecar_id);
+    let Some(host_id) = mine.iter().find_map(|l| l.host_id) else {
+        return Ok(RunHost { sidecars: mine.len(), host: None });
+    };
+    let json: String = wh.conn().query_row(
+        "SELECT json FROM host_context WHERE host_id = ?1",
+        [host_id],
         |r| r.get(0),
     )?;
-    let json: Option<String> = conn
-        .query_row(
-            "SELECT h.json FROM ingested_sidecar s JOIN host_context h ON h.host_id = s.host_id \
-             WHERE s.root_id = ?1 AND s.run_dir = ?2 ORDER BY s.sidecar_id LIMIT 1",
-            params![root_id, run],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let host = match json {
-        Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-        })?),
-        None => None,
-    };
-    Ok(RunHost { sidecars: sidecars as usize, host })
+    let host = serde_json::from_str(&json).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(RunHost { sidecars: mine.len(), host: Some(host) })
 }
 
 /// One sidecar document as the warehouse stored it.
@@ -133,19 +192,26 @@ pub fn stored_documents(
     let Some(root_id) = root_id(wh, root)? else {
         return Ok(Vec::new());
     };
-    let mut stmt = wh.conn().prepare(
-        "SELECT path, document_codec, document FROM ingested_sidecar \
-         WHERE root_id = ?1 AND run_dir = ?2 AND (?3 IS NULL OR job_dir = ?3) \
-         ORDER BY sidecar_id",
-    )?;
-    let rows = stmt.query_map(params![root_id, run, job], |r| {
-        Ok(StoredDocument {
-            path: PathBuf::from(r.get::<_, String>(0)?),
-            codec: r.get(1)?,
-            document: r.get(2)?,
+    let mut mine: Vec<Link> = links(wh, root_id)?
+        .into_iter()
+        .filter(|l| l.run == run && (job.is_none() || l.job.as_deref() == job))
+        .collect();
+    mine.sort_by_key(|l| l.sidecar_id);
+    mine.dedup_by_key(|l| l.sidecar_id);
+    let mut stmt = wh
+        .conn()
+        .prepare("SELECT document_codec, document FROM ingested_sidecar WHERE sidecar_id = ?1")?;
+    mine.into_iter()
+        .map(|l| {
+            stmt.query_row([l.sidecar_id], |r| {
+                Ok(StoredDocument {
+                    path: PathBuf::from(l.path),
+                    codec: r.get(0)?,
+                    document: r.get(1)?,
+                })
+            })
         })
-    })?;
-    rows.collect()
+        .collect()
 }
 
 #[cfg(test)]
@@ -205,6 +271,23 @@ mod tests {
         let bytes = decode_document(&docs[0].codec, &docs[0].document).unwrap();
         assert!(String::from_utf8(bytes).unwrap().contains("\"z\""));
         assert_eq!(stored_documents(&wh, root, "r1", Some("job")).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_copied_run_counts_the_documents_it_shares() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let doc = SidecarResult::empty("same");
+        write(root, "orig/a.ktstr.json", &doc);
+        write(root, "copy/a.ktstr.json", &doc);
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        ingest_root(&mut wh, root, None).unwrap();
+        let runs = stored_runs(&wh, root).unwrap();
+        let counts: Vec<(&str, usize)> = runs.iter().map(|r| (r.run.as_str(), r.tests)).collect();
+        assert_eq!(counts, [("copy", 1), ("orig", 1)]);
+        assert_eq!(run_host(&wh, root, "copy").unwrap().sidecars, 1);
+        let docs = stored_documents(&wh, root, "orig", None).unwrap();
+        assert_eq!(docs.len(), 1);
     }
 
     #[test]
