@@ -14,6 +14,8 @@
 //! - [`metric`]: the registry of metrics compare gates on.
 //! - [`warehouse`]: the SQLite index of sidecars; the only module that writes SQL.
 //! - [`compare`]: pure A/B logic over rows the warehouse returns.
+//! - [`explain`] and [`runkey`]: `explain-sidecar`'s null catalog, and `--run` key validation
+//!   and "did you mean" suggestions.
 //! - [`report`]: rendering of typed results as human text or JSON.
 //! - [`cli`]: the `cargo ktstr` command line; the only module that parses arguments or
 //!   decides where output goes.
