@@ -1,2 +1,17 @@
-//! The SQLite warehouse: an index of every sidecar ever ingested. The only module that
-//! writes SQL. See `migrations/V1__initial_schema.sql` for the schema and its stable views.
+//! The SQLite warehouse: an index of every sidecar ever ingested, and the only module that
+//! writes SQL.
+//!
+//! - [`open`]: pragmas, migrations, version check ([`Warehouse`], [`OpenError`]).
+//! - [`ingest`]: runs root → parsed sidecars → rows, idempotent and incremental.
+//!
+//! # Schema
+//! `migrations/V1__initial_schema.sql` documents the tables. Users query the stable views
+//! `sidecar` (one row per ingested sidecar) and `sample` (one row per sidecar × metric);
+//! tables may change between versions, the views keep their columns. Registered metrics are
+//! typed REAL columns of `ingested_sidecar` named exactly as in [`crate::metric::METRICS`];
+//! other metrics (stats `ext_metrics`, payload metrics) are rows of `metric_value`.
+
+pub mod ingest;
+pub mod open;
+
+pub use open::{OpenError, Warehouse};

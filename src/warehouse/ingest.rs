@@ -1,0 +1,704 @@
+//! Ingest: a runs root's sidecar files become warehouse rows.
+//!
+//! The walk is the reference's pool walk ([`crate::sidecar::read::pool_sidecar_paths`]).
+//! Each file is then handled by what the warehouse already knows about its path:
+//! - same size and mtime as last time → skipped after a `stat` (an unchanged tree costs a walk);
+//! - new or changed → read, hashed (blake3) and parsed in parallel (rayon) while the previous
+//!   batch is inserted, one transaction per batch;
+//! - its content already stored (same hash: a re-ingest, a copy, a move) → only the path is
+//!   recorded, never a second sample;
+//! - gone since last time (pre-cleared by a newer run) → marked not present; its rows stay, so
+//!   the warehouse keeps history.
+//!
+//! # Failure handling
+//! A file that cannot be read or parsed never stops the batch: it is recorded with its reason
+//! in [`IngestReport::problems`]. An empty or truncated file younger than
+//! [`IN_PROGRESS_GRACE`] is probably still being written; it is recorded as `pending` and
+//! read again by the next ingest instead of being marked corrupt forever. A corrupt file is
+//! read again only when its size or mtime changes.
+//!
+//! # Locking
+//! Writes use `BEGIN IMMEDIATE` transactions, so two concurrent ingests serialize per batch
+//! (the busy timeout in [`super::open`] makes the second wait); the unique content hash makes
+//! the loser's inserts no-ops. A process killed mid-ingest leaves only whole batches behind,
+//! and the next ingest picks up the rest because their paths are not recorded yet.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::open::Warehouse;
+use crate::metric::METRICS;
+use crate::sidecar::SidecarResult;
+use crate::sidecar::read::{ReadError, parse_bytes, pool_sidecar_paths, read_bytes};
+use crate::timefmt;
+
+/// An empty or truncated file modified less than this long ago is assumed to be mid-write.
+pub const IN_PROGRESS_GRACE: Duration = Duration::from_secs(60);
+
+/// Files handled per transaction. Large enough to amortize the commit, small enough that a
+/// killed ingest loses little work and a concurrent reader is not starved.
+const BATCH_SIZE: usize = 2000;
+
+/// The codec of `ingested_sidecar.document`.
+pub const DOCUMENT_CODEC: &str = "lz4";
+
+/// Why ingest could not run at all (per-file problems are in the report instead).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(
+        "runs root {} does not exist; run `cargo ktstr test` to create results, or pass --dir \
+         to point at a sidecar tree",
+        path.display()
+    )]
+    RootMissing { path: PathBuf },
+    #[error("cannot resolve runs root {}: {source}", path.display())]
+    Root {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing to the warehouse failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// A file ingest could not use.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileProblem {
+    pub path: PathBuf,
+    /// Stable label: `truncated`, `not-json`, `missing-field`, …
+    pub kind: &'static str,
+    pub reason: String,
+    /// True when the file will be read again by the next ingest (probably mid-write).
+    pub will_retry: bool,
+}
+
+/// What one ingest did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestReport {
+    pub root: PathBuf,
+    /// Sidecar files found by the walk.
+    pub files_seen: usize,
+    /// Files skipped because their size and mtime were unchanged.
+    pub unchanged: usize,
+    /// Files read and parsed this time.
+    pub parsed: usize,
+    /// New sidecars added to the warehouse.
+    pub new_sidecars: usize,
+    /// Files whose content the warehouse already had (re-ingest, copy or move).
+    pub duplicates: usize,
+    /// Files that failed this time.
+    pub problems: Vec<FileProblem>,
+    /// Unchanged files already known to be corrupt (reported when first seen).
+    pub known_corrupt: usize,
+    /// Files recorded before that are gone now; their sidecars stay in the warehouse.
+    pub vanished: usize,
+    pub elapsed_ms: u64,
+}
+
+/// Progress callback: (files handled so far, files to handle).
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+struct FileStat {
+    rel_path: String,
+    path: PathBuf,
+    size: i64,
+    mtime_ns: i64,
+}
+
+struct Known {
+    size: i64,
+    mtime_ns: i64,
+    status: String,
+    present: bool,
+}
+
+enum Outcome {
+    Doc { hash: [u8; 32], doc: Box<SidecarResult>, document: Vec<u8> },
+    Failed { error: ReadError, hash: Option<[u8; 32]> },
+}
+
+struct Parsed {
+    stat: FileStat,
+    outcome: Outcome,
+}
+
+/// Ingest every sidecar under `root` into `wh`.
+pub fn ingest_root(
+    wh: &mut Warehouse,
+    root: &Path,
+    progress: Option<Progress<'_>>,
+) -> Result<IngestReport, IngestError> {
+    let started = std::time::Instant::now();
+    if !root.is_dir() {
+        return Err(IngestError::RootMissing { path: root.to_path_buf() });
+    }
+    let root = fs::canonicalize(root)
+        .map_err(|source| IngestError::Root { path: root.to_path_buf(), source })?;
+    let mut report = IngestReport { root: root.clone(), ..Default::default() };
+
+    let root_id = root_id(wh, &root)?;
+    let known = known_files(wh, root_id)?;
+
+    let stats: Vec<FileStat> = pool_sidecar_paths(&root)
+        .into_par_iter()
+        .filter_map(|path| stat_file(&root, path))
+        .collect();
+    report.files_seen = stats.len();
+
+    let mut todo = Vec::new();
+    let mut reappeared = Vec::new();
+    let seen: HashSet<String> = stats.iter().map(|s| s.rel_path.clone()).collect();
+    for st in stats {
+        match known.get(&st.rel_path) {
+            Some(k) if k.size == st.size && k.mtime_ns == st.mtime_ns && k.status != "pending" => {
+                report.unchanged += 1;
+                if k.status == "corrupt" {
+                    report.known_corrupt += 1;
+                }
+                if !k.present {
+                    reappeared.push(st.rel_path);
+                }
+            }
+            _ => todo.push(st),
+        }
+    }
+    let vanished: Vec<String> = known
+        .iter()
+        .filter(|(rel, k)| k.present && !seen.contains(*rel))
+        .map(|(rel, _)| rel.clone())
+        .collect();
+    report.vanished = vanished.len();
+
+    let total = todo.len();
+    let mut done = 0usize;
+    let mut writer = Writer::new(root_id);
+    // Parse batch k+1 on the rayon pool while this thread inserts batch k.
+    std::thread::scope(|scope| -> Result<(), IngestError> {
+        let (tx, rx) = mpsc::sync_channel::<Vec<Parsed>>(1);
+        let mut batches: Vec<Vec<FileStat>> = Vec::new();
+        let mut it = todo.into_iter().peekable();
+        while it.peek().is_some() {
+            batches.push(it.by_ref().take(BATCH_SIZE).collect());
+        }
+        scope.spawn(move || {
+            for batch in batches {
+                let parsed: Vec<Parsed> = batch.into_par_iter().map(parse_file).collect();
+                if tx.send(parsed).is_err() {
+                    break; // the writer failed and stopped listening
+                }
+            }
+        });
+        for batch in rx {
+            done += batch.len();
+            report.parsed += batch.len();
+            writer.write_batch(wh, batch, &mut report)?;
+            if let Some(p) = progress {
+                p(done, total);
+            }
+        }
+        Ok(())
+    })?;
+
+    let tx = wh.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let now = timefmt::now_iso8601();
+        let mut gone = tx.prepare_cached(
+            "UPDATE source_file SET present = 0, last_seen = ?3 WHERE root_id = ?1 AND rel_path = ?2",
+        )?;
+        for rel in &vanished {
+            gone.execute(params![root_id, rel, now])?;
+        }
+        let mut back = tx.prepare_cached(
+            "UPDATE source_file SET present = 1, last_seen = ?3 WHERE root_id = ?1 AND rel_path = ?2",
+        )?;
+        for rel in &reappeared {
+            back.execute(params![root_id, rel, now])?;
+        }
+    }
+    tx.commit()?;
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+fn root_id(wh: &mut Warehouse, root: &Path) -> Result<i64, IngestError> {
+    let path = root.to_string_lossy();
+    let tx = wh.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute("INSERT OR IGNORE INTO runs_root (path) VALUES (?1)", [&path])?;
+    let id =
+        tx.query_row("SELECT root_id FROM runs_root WHERE path = ?1", [&path], |r| r.get(0))?;
+    tx.commit()?;
+    Ok(id)
+}
+
+fn known_files(wh: &Warehouse, root_id: i64) -> Result<HashMap<String, Known>, IngestError> {
+    let mut stmt = wh.conn.prepare(
+        "SELECT rel_path, size, mtime_ns, status, present FROM source_file WHERE root_id = ?1",
+    )?;
+    let rows = stmt.query_map([root_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            Known { size: r.get(1)?, mtime_ns: r.get(2)?, status: r.get(3)?, present: r.get(4)? },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn stat_file(root: &Path, path: PathBuf) -> Option<FileStat> {
+    let meta = fs::metadata(&path).ok()?;
+    let rel_path = path.strip_prefix(root).ok()?.to_string_lossy().into_owned();
+    Some(FileStat { rel_path, size: meta.len() as i64, mtime_ns: mtime_ns(&meta), path })
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn parse_file(stat: FileStat) -> Parsed {
+    let outcome = match read_bytes(&stat.path) {
+        Err(error) => Outcome::Failed { error, hash: None },
+        Ok(bytes) => {
+            let hash = *blake3::hash(&bytes).as_bytes();
+            match parse_bytes(&stat.path, &bytes) {
+                Ok(doc) => Outcome::Doc {
+                    hash,
+                    doc: Box::new(doc),
+                    document: lz4_flex::compress_prepend_size(&bytes),
+                },
+                Err(error) => Outcome::Failed { error, hash: Some(hash) },
+            }
+        }
+    };
+    Parsed { stat, outcome }
+}
+
+/// Decompress an `ingested_sidecar.document` back to the original file bytes.
+pub fn decode_document(codec: &str, document: &[u8]) -> Option<Vec<u8>> {
+    match codec {
+        DOCUMENT_CODEC => lz4_flex::decompress_size_prepended(document).ok(),
+        _ => None,
+    }
+}
+
+/// Inserts batches; caches ids that repeat across a whole run.
+struct Writer {
+    root_id: i64,
+    metric_ids: HashMap<(&'static str, String), i64>,
+    host_ids: HashMap<[u8; 32], i64>,
+}
+
+const INSERT_SIDECAR: &str = concat!(
+    "INSERT INTO ingested_sidecar (content_hash, root_id, run_dir, job_dir, path, test_name, ",
+    "topology, scheduler, work_type, flags, payload, kernel_version, kernel_commit, ",
+    "project_commit, run_source, scheduler_commit, project_commit_id, dirty_fingerprint, ",
+    "run_token, backend, passed, skipped, run_id, timestamp, host_id, ingested_at, ",
+    "worst_spread, worst_gap_ms, total_migrations, worst_migration_ratio, max_imbalance_ratio, ",
+    "max_dsq_depth, stall_count, total_fallback, total_keep_last, worst_p99_wake_latency_us, ",
+    "worst_median_wake_latency_us, worst_wake_latency_cv, total_iterations, ",
+    "worst_mean_run_delay_us, worst_run_delay_us, worst_wake_latency_tail_ratio, ",
+    "worst_iterations_per_worker, worst_page_locality, worst_cross_node_migration_ratio, ",
+    "document_codec, document) VALUES (",
+    "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ",
+    "?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ",
+    "?39, ?40, ?41, ?42, ?43, ?44, ?45, ?46, ?47) ",
+    "ON CONFLICT (content_hash) DO NOTHING RETURNING sidecar_id"
+);
+
+impl Writer {
+    fn new(root_id: i64) -> Self {
+        Writer { root_id, metric_ids: HashMap::new(), host_ids: HashMap::new() }
+    }
+
+    fn write_batch(
+        &mut self,
+        wh: &mut Warehouse,
+        batch: Vec<Parsed>,
+        report: &mut IngestReport,
+    ) -> Result<(), IngestError> {
+        let now = timefmt::now_iso8601();
+        let now_system = SystemTime::now();
+        let tx = wh.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for parsed in batch {
+            let Parsed { stat, outcome } = parsed;
+            let (status, hash, sidecar_id, error) = match outcome {
+                Outcome::Doc { hash, doc, document } => {
+                    let (id, inserted) =
+                        self.insert_sidecar(&tx, &stat, &hash, &doc, &document, &now)?;
+                    if inserted {
+                        report.new_sidecars += 1;
+                        ("ingested", Some(hash), Some(id), None)
+                    } else {
+                        report.duplicates += 1;
+                        ("duplicate", Some(hash), Some(id), None)
+                    }
+                }
+                Outcome::Failed { error, hash } => {
+                    let age = UNIX_EPOCH + Duration::from_nanos(stat.mtime_ns.max(0) as u64);
+                    let young =
+                        now_system.duration_since(age).map_or(true, |d| d < IN_PROGRESS_GRACE);
+                    let will_retry = error.kind.may_be_in_progress() && young;
+                    report.problems.push(FileProblem {
+                        path: stat.path.clone(),
+                        kind: error.kind.label(),
+                        reason: error.kind.to_string(),
+                        will_retry,
+                    });
+                    let status = if will_retry { "pending" } else { "corrupt" };
+                    (status, hash, None, Some(error.kind.to_string()))
+                }
+            };
+            tx.prepare_cached(
+                "INSERT INTO source_file (root_id, rel_path, size, mtime_ns, status, content_hash, \
+                 sidecar_id, error, present, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9) \
+                 ON CONFLICT (root_id, rel_path) DO UPDATE SET size = excluded.size, \
+                 mtime_ns = excluded.mtime_ns, status = excluded.status, \
+                 content_hash = excluded.content_hash, sidecar_id = excluded.sidecar_id, \
+                 error = excluded.error, present = 1, last_seen = excluded.last_seen",
+            )?
+            .execute(params![
+                self.root_id,
+                stat.rel_path,
+                stat.size,
+                stat.mtime_ns,
+                status,
+                hash.as_ref().map(|h| &h[..]),
+                sidecar_id,
+                error,
+                now
+            ])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Returns the sidecar id and whether this call inserted it.
+    fn insert_sidecar(
+        &mut self,
+        tx: &Transaction<'_>,
+        stat: &FileStat,
+        hash: &[u8; 32],
+        doc: &SidecarResult,
+        document: &[u8],
+        now: &str,
+    ) -> Result<(i64, bool), IngestError> {
+        let mut parts = stat.rel_path.split('/');
+        let run_dir = parts.next().unwrap_or_default();
+        let rest: Vec<&str> = parts.collect();
+        let job_dir = if rest.len() > 1 { Some(rest[0]) } else { None };
+        let host_id = match &doc.host {
+            Some(h) => Some(self.host_id(tx, h)?),
+            None => None,
+        };
+        let flags = serde_json::to_string(&doc.active_flags).unwrap_or_else(|_| "[]".into());
+        let p = &doc.provenance;
+        let m: Vec<Option<f64>> = METRICS.iter().map(|def| registry_value(doc, def)).collect();
+        let inserted: Option<i64> = tx
+            .prepare_cached(INSERT_SIDECAR)?
+            .query_row(
+                params![
+                    &hash[..],
+                    self.root_id,
+                    run_dir,
+                    job_dir,
+                    stat.path.to_string_lossy(),
+                    doc.test_name,
+                    doc.topology,
+                    doc.scheduler,
+                    doc.work_type,
+                    flags,
+                    doc.payload,
+                    doc.kernel_version,
+                    doc.kernel_commit,
+                    doc.project_commit,
+                    doc.run_source,
+                    doc.scheduler_commit,
+                    p.project_commit_id,
+                    p.dirty_fingerprint,
+                    p.run_token,
+                    p.backend,
+                    doc.passed,
+                    doc.skipped,
+                    doc.run_id,
+                    doc.timestamp,
+                    host_id,
+                    now,
+                    m[0],
+                    m[1],
+                    m[2],
+                    m[3],
+                    m[4],
+                    m[5],
+                    m[6],
+                    m[7],
+                    m[8],
+                    m[9],
+                    m[10],
+                    m[11],
+                    m[12],
+                    m[13],
+                    m[14],
+                    m[15],
+                    m[16],
+                    m[17],
+                    m[18],
+                    DOCUMENT_CODEC,
+                    document
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = inserted else {
+            let id = tx
+                .prepare_cached("SELECT sidecar_id FROM ingested_sidecar WHERE content_hash = ?1")?
+                .query_row([&hash[..]], |r| r.get(0))?;
+            return Ok((id, false));
+        };
+        let mut flag_stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO sidecar_flag (sidecar_id, flag) VALUES (?1, ?2)",
+        )?;
+        for flag in &doc.active_flags {
+            flag_stmt.execute(params![id, flag])?;
+        }
+        for (origin, name, value) in other_metrics(doc) {
+            let metric_id = self.metric_id(tx, origin, &name)?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO metric_value (sidecar_id, metric_id, value) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![id, metric_id, value])?;
+        }
+        Ok((id, true))
+    }
+
+    fn host_id(
+        &mut self,
+        tx: &Transaction<'_>,
+        host: &crate::sidecar::HostContext,
+    ) -> Result<i64, IngestError> {
+        let json = serde_json::to_string(host).unwrap_or_else(|_| "{}".into());
+        let hash = *blake3::hash(json.as_bytes()).as_bytes();
+        if let Some(id) = self.host_ids.get(&hash) {
+            return Ok(*id);
+        }
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO host_context (content_hash, arch, kernel_release, cpu_model, \
+             online_cpus, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            &hash[..],
+            host.arch,
+            host.kernel_release,
+            host.cpu_model,
+            host.online_cpus.map(|n| n as i64),
+            json
+        ])?;
+        let id = tx
+            .prepare_cached("SELECT host_id FROM host_context WHERE content_hash = ?1")?
+            .query_row([&hash[..]], |r| r.get(0))?;
+        self.host_ids.insert(hash, id);
+        Ok(id)
+    }
+
+    fn metric_id(
+        &mut self,
+        tx: &Transaction<'_>,
+        origin: &'static str,
+        name: &str,
+    ) -> Result<i64, IngestError> {
+        if let Some(id) = self.metric_ids.get(&(origin, name.to_string())) {
+            return Ok(*id);
+        }
+        tx.prepare_cached("INSERT OR IGNORE INTO metric (origin, name) VALUES (?1, ?2)")?
+            .execute(params![origin, name])?;
+        let id = tx
+            .prepare_cached("SELECT metric_id FROM metric WHERE origin = ?1 AND name = ?2")?
+            .query_row(params![origin, name], |r| r.get(0))?;
+        self.metric_ids.insert((origin, name.to_string()), id);
+        Ok(id)
+    }
+}
+
+/// A registry metric's stored value: `None` when it was not finite or the writer recorded
+/// that it had to replace a non-finite value (so a made-up 0.0 never becomes a sample).
+fn registry_value(doc: &SidecarResult, def: &crate::metric::MetricDef) -> Option<f64> {
+    let v = (def.extract)(doc);
+    let replaced =
+        doc.provenance.non_finite_fields.iter().any(|p| {
+            p.strip_prefix("stats.").or_else(|| p.strip_prefix("monitor.")) == Some(def.name)
+        });
+    (v.is_finite() && !replaced).then_some(v)
+}
+
+/// Metrics the registry does not know: scenario `ext_metrics` (origin `ext`) and payload
+/// metrics (origin `payload`; `name@i` for the i-th payload invocation when i > 0).
+fn other_metrics(doc: &SidecarResult) -> Vec<(&'static str, String, Option<f64>)> {
+    let mut out: Vec<(&'static str, String, Option<f64>)> = doc
+        .stats
+        .ext_metrics
+        .iter()
+        .map(|(k, v)| ("ext", k.clone(), v.is_finite().then_some(*v)))
+        .collect();
+    for pm in &doc.metrics {
+        for m in &pm.metrics {
+            let name = if pm.payload_index == 0 {
+                m.name.clone()
+            } else {
+                format!("{}@{}", m.name, pm.payload_index)
+            };
+            out.push(("payload", name, m.value.is_finite().then_some(m.value)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sidecar(test: &str, commit: &str, iterations: u64) -> String {
+        let mut s = SidecarResult::empty(test);
+        s.project_commit = Some(commit.into());
+        s.kernel_version = Some("6.14.2".into());
+        s.active_flags = vec!["llc".into(), "steal".into()];
+        s.stats.total_iterations = iterations;
+        s.stats.worst_spread = 3.5;
+        s.stats.ext_metrics.insert("custom_rate".into(), 42.0);
+        s.timestamp = "2026-04-27T09:15:02Z".into();
+        s.run_id = "20260427T091455Z-0".into();
+        s.to_json_pretty()
+    }
+
+    fn write(root: &Path, rel: &str, body: &str) -> PathBuf {
+        let path = root.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, body).unwrap();
+        path
+    }
+
+    fn count(wh: &Warehouse, sql: &str) -> i64 {
+        wh.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn ingest_is_idempotent_and_incremental() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "6.14.2-abc1234/a-1.ktstr.json", &sidecar("a", "abc1234", 1000));
+        write(root, "6.14.2-abc1234/b-2.ktstr.json", &sidecar("b", "abc1234", 2000));
+        write(root, "6.14.2-abc1234/job-1/c-3.ktstr.json", &sidecar("c", "abc1234", 3000));
+        write(root, "6.14.2-abc1234/job-1/deep/d-4.ktstr.json", &sidecar("d", "abc1234", 1));
+        write(root, "6.14.2-abc1234/notes.json", "{}");
+        write(root, "top-level.ktstr.json", &sidecar("e", "abc1234", 1));
+        let mut wh = Warehouse::open_in_memory().unwrap();
+
+        let first = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((first.files_seen, first.new_sidecars, first.unchanged), (3, 3, 0));
+        assert!(first.problems.is_empty());
+        assert_eq!(count(&wh, "SELECT count(*) FROM sidecar"), 3);
+        assert_eq!(count(&wh, "SELECT count(*) FROM sidecar_flag"), 6);
+        assert_eq!(
+            count(
+                &wh,
+                "SELECT CAST(total_iterations AS INTEGER) FROM ingested_sidecar WHERE test_name = 'c'"
+            ),
+            3000
+        );
+        assert_eq!(
+            count(&wh, "SELECT count(*) FROM sample WHERE metric = 'custom_rate' AND value = 42"),
+            3
+        );
+
+        let second = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((second.new_sidecars, second.unchanged, second.parsed), (0, 3, 0));
+        assert_eq!(count(&wh, "SELECT count(*) FROM ingested_sidecar"), 3);
+    }
+
+    #[test]
+    fn a_copied_or_moved_file_is_not_a_second_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let body = sidecar("a", "abc1234", 1000);
+        let original = write(root, "run-a/a-1.ktstr.json", &body);
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        ingest_root(&mut wh, root, None).unwrap();
+        write(root, "run-b/renamed.ktstr.json", &body);
+        fs::remove_file(original).unwrap();
+        let report = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((report.new_sidecars, report.duplicates, report.vanished), (0, 1, 1));
+        assert_eq!(count(&wh, "SELECT count(*) FROM ingested_sidecar"), 1);
+    }
+
+    #[test]
+    fn pre_cleared_files_keep_their_rows_as_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let path = write(root, "6.14-abc1234/a-1.ktstr.json", &sidecar("a", "abc1234", 1000));
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        ingest_root(&mut wh, root, None).unwrap();
+        // A new run at the same commit overwrites the same file name with new results.
+        fs::write(&path, sidecar("a", "abc1234", 1200)).unwrap();
+        let later = SystemTime::now() + Duration::from_secs(5);
+        fs::File::options().write(true).open(&path).unwrap().set_modified(later).unwrap();
+        let report = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!(report.new_sidecars, 1);
+        assert_eq!(count(&wh, "SELECT count(*) FROM sidecar WHERE test_name = 'a'"), 2);
+        fs::remove_file(&path).unwrap();
+        let report = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!(report.vanished, 1);
+        assert_eq!(count(&wh, "SELECT count(*) FROM sidecar"), 2);
+        assert_eq!(count(&wh, "SELECT count(*) FROM sidecar WHERE present"), 0);
+    }
+
+    #[test]
+    fn corrupt_files_are_reported_and_skipped_and_young_truncated_ones_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "run/good-1.ktstr.json", &sidecar("good", "abc1234", 1000));
+        write(root, "run/junk-2.ktstr.json", "this is not json");
+        let body = sidecar("late", "abc1234", 1000);
+        let partial = write(root, "run/late-3.ktstr.json", &body[..body.len() / 2]);
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        let report = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!(report.new_sidecars, 1);
+        let kinds: Vec<_> = report.problems.iter().map(|p| (p.kind, p.will_retry)).collect();
+        assert_eq!(kinds, [("not-json", false), ("truncated", true)]);
+
+        // The writer finishes; the next ingest picks the file up even though it was seen before.
+        fs::write(&partial, &body).unwrap();
+        let report = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!(report.new_sidecars, 1);
+        assert_eq!(report.known_corrupt, 1);
+        assert!(report.problems.is_empty());
+    }
+
+    #[test]
+    fn the_original_bytes_are_kept_and_decode_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = sidecar("a", "abc1234", 1000);
+        write(dir.path(), "run/a-1.ktstr.json", &body);
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        ingest_root(&mut wh, dir.path(), None).unwrap();
+        let (codec, doc): (String, Vec<u8>) = wh
+            .conn
+            .query_row("SELECT document_codec, document FROM ingested_sidecar", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(decode_document(&codec, &doc).unwrap(), body.as_bytes());
+    }
+
+    #[test]
+    fn a_missing_root_is_a_named_error() {
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        let err = ingest_root(&mut wh, Path::new("/nonexistent/ktstr"), None).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ktstr does not exist"), "{err}");
+    }
+}

@@ -1,0 +1,301 @@
+//! Opening the warehouse: connection pragmas, schema migrations, and the version check that
+//! keeps an older binary from touching a newer database.
+//!
+//! # Locking
+//! SQLite in WAL mode lets readers run beside one writer; a 30 s busy timeout makes a second
+//! `ingest` wait for the first instead of failing with "database is locked". Migrations run
+//! under an exclusive advisory lock on `{db}.migrate-lock`, so two processes opening a fresh
+//! database do not both try to create the schema.
+//!
+//! # Compatibility
+//! The schema version is the highest refinery migration applied. A database whose version is
+//! higher than this binary knows is refused with [`OpenError::NewerSchema`] before anything is
+//! written, never migrated "down" or half-read.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// How long a writer waits for another writer before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the warehouse could not be opened. Each variant names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "{} is not a ktstr warehouse (not an SQLite database); point --db at a warehouse file \
+         or move this file away",
+        path.display()
+    )]
+    NotSqlite { path: PathBuf },
+    #[error(
+        "{} was written by a newer ktstr (schema version {found}, this binary knows up to \
+         {known}); upgrade cargo-ktstr to read it",
+        path.display()
+    )]
+    NewerSchema { path: PathBuf, found: i64, known: i64 },
+    #[error(
+        "cannot create or write the warehouse {}: {reason}; pass --db FILE on a writable path, \
+         or --no-ingest to read an existing database",
+        path.display()
+    )]
+    NotWritable { path: PathBuf, reason: String },
+    #[error("cannot open the warehouse {}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot update the warehouse schema of {}: {reason}", path.display())]
+    Migration { path: PathBuf, reason: String },
+}
+
+/// An open warehouse database.
+pub struct Warehouse {
+    pub(crate) conn: Connection,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Warehouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Warehouse").field("path", &self.path).finish()
+    }
+}
+
+/// The newest schema version this binary embeds.
+pub fn known_schema_version() -> i64 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0)
+}
+
+impl Warehouse {
+    /// Open (creating if needed) the warehouse at `path` for reading and writing, and bring
+    /// its schema up to date.
+    pub fn open(path: &Path) -> Result<Warehouse, OpenError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(|e| OpenError::NotWritable {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| classify(path, e))?;
+        let mut wh = Warehouse { conn, path: Some(path.to_path_buf()) };
+        wh.configure()?;
+        wh.migrate()?;
+        Ok(wh)
+    }
+
+    /// Open an existing warehouse without ever writing to it (no migration, no ingest).
+    pub fn open_read_only(path: &Path) -> Result<Warehouse, OpenError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(path, e))?;
+        let wh = Warehouse { conn, path: Some(path.to_path_buf()) };
+        wh.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| classify(path, e))?;
+        let found = wh.schema_version()?;
+        let known = known_schema_version();
+        if found > known {
+            return Err(OpenError::NewerSchema { path: path.to_path_buf(), found, known });
+        }
+        if found < known {
+            return Err(OpenError::Migration {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "it has schema version {found} and this binary needs {known}; open it once \
+                     without --no-ingest to upgrade it"
+                ),
+            });
+        }
+        Ok(wh)
+    }
+
+    /// A private in-memory warehouse (tests, benchmarks).
+    pub fn open_in_memory() -> Result<Warehouse, OpenError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|e| classify(&path, e))?;
+        let mut wh = Warehouse { conn, path: None };
+        wh.configure()?;
+        wh.migrate()?;
+        Ok(wh)
+    }
+
+    /// The database file, `None` for an in-memory warehouse.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The underlying connection, for the warehouse's own query modules.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn display_path(&self) -> PathBuf {
+        self.path.clone().unwrap_or_else(|| PathBuf::from(":memory:"))
+    }
+
+    fn configure(&mut self) -> Result<(), OpenError> {
+        let path = self.display_path();
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| classify(&path, e))?;
+        // The first statement that touches the file is where "not a database" surfaces.
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .and_then(|_| self.conn.pragma_update(None, "synchronous", "NORMAL"))
+            .and_then(|_| self.conn.pragma_update(None, "foreign_keys", "ON"))
+            .map_err(|e| classify(&path, e))
+    }
+
+    /// Highest applied migration version, 0 for a database without a schema yet.
+    pub fn schema_version(&self) -> Result<i64, OpenError> {
+        let path = self.display_path();
+        let has_history: bool = self
+            .conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master \
+                 WHERE type = 'table' AND name = 'refinery_schema_history'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| classify(&path, e))?;
+        if !has_history {
+            return Ok(0);
+        }
+        self.conn
+            .query_row("SELECT coalesce(max(version), 0) FROM refinery_schema_history", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| classify(&path, e))
+    }
+
+    fn migrate(&mut self) -> Result<(), OpenError> {
+        let path = self.display_path();
+        let known = known_schema_version();
+        let found = self.schema_version()?;
+        if found > known {
+            return Err(OpenError::NewerSchema { path, found, known });
+        }
+        if found == known {
+            return Ok(());
+        }
+        // Serialize schema creation between processes; the lock is released on drop.
+        let _lock = match &self.path {
+            Some(db) => Some(lock_for_migration(db)?),
+            None => None,
+        };
+        // Another process may have migrated while we waited for the lock.
+        if self.schema_version()? >= known {
+            return Ok(());
+        }
+        embedded::migrations::runner()
+            .set_grouped(true)
+            .run(&mut self.conn)
+            .map_err(|e| OpenError::Migration { path, reason: e.to_string() })?;
+        Ok(())
+    }
+}
+
+fn lock_for_migration(db: &Path) -> Result<File, OpenError> {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".migrate-lock");
+    let lock_path = db.with_file_name(name);
+    let file =
+        File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| {
+            OpenError::NotWritable { path: lock_path.clone(), reason: e.to_string() }
+        })?;
+    file.lock()
+        .map_err(|e| OpenError::NotWritable { path: lock_path.clone(), reason: e.to_string() })?;
+    Ok(file)
+}
+
+fn classify(path: &Path, e: rusqlite::Error) -> OpenError {
+    use rusqlite::ErrorCode;
+    let path = path.to_path_buf();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => OpenError::NotSqlite { path },
+        Some(ErrorCode::ReadOnly)
+        | Some(ErrorCode::CannotOpen)
+        | Some(ErrorCode::PermissionDenied) => {
+            OpenError::NotWritable { path, reason: e.to_string() }
+        }
+        _ => OpenError::Sqlite { path, source: e },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_database_gets_the_full_schema_and_views() {
+        let wh = Warehouse::open_in_memory().unwrap();
+        assert_eq!(wh.schema_version().unwrap(), known_schema_version());
+        let n: i64 =
+            wh.conn.query_row("SELECT count(*) FROM registry_metric", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, crate::metric::METRICS.len() as i64);
+        for view in ["sidecar", "sample"] {
+            wh.conn.prepare(&format!("SELECT * FROM {view} LIMIT 0")).unwrap();
+        }
+    }
+
+    #[test]
+    fn registry_table_matches_the_rust_registry() {
+        let wh = Warehouse::open_in_memory().unwrap();
+        let mut stmt = wh
+            .conn
+            .prepare("SELECT name, polarity, default_abs, default_rel, unit FROM registry_metric ORDER BY position")
+            .unwrap();
+        let rows: Vec<(String, String, f64, f64, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows.len(), crate::metric::METRICS.len());
+        for (row, def) in rows.iter().zip(crate::metric::METRICS.iter()) {
+            assert_eq!(row.0, def.name);
+            assert_eq!(row.1, format!("{:?}", def.polarity));
+            assert_eq!((row.2, row.3), (def.default_abs, def.default_rel));
+            assert_eq!(row.4, def.display_unit);
+        }
+    }
+
+    #[test]
+    fn reopening_is_a_no_op_and_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.sqlite");
+        drop(Warehouse::open(&db).unwrap());
+        let wh = Warehouse::open(&db).unwrap();
+        wh.conn
+            .execute(
+                "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+                 VALUES (9999, 'future', '', '0')",
+                [],
+            )
+            .unwrap();
+        drop(wh);
+        let err = Warehouse::open(&db).unwrap_err();
+        assert!(matches!(err, OpenError::NewerSchema { found: 9999, .. }), "{err}");
+        assert!(err.to_string().contains("upgrade cargo-ktstr"));
+        let err = Warehouse::open_read_only(&db).unwrap_err();
+        assert!(matches!(err, OpenError::NewerSchema { .. }));
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_named_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("notes.sqlite");
+        let junk =
+            "this is not a database, it is a text file long enough to have a header\n".repeat(20);
+        fs::write(&db, &junk).unwrap();
+        let err = Warehouse::open(&db).unwrap_err();
+        assert!(matches!(err, OpenError::NotSqlite { .. }), "{err}");
+        assert_eq!(fs::read_to_string(&db).unwrap(), junk);
+    }
+}
