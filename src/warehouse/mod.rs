@@ -3,6 +3,7 @@
 //!
 //! - [`open`]: pragmas, migrations, version check ([`Warehouse`], [`OpenError`]).
 //! - [`ingest`]: runs root → parsed sidecars → rows, idempotent and incremental.
+//! - [`compare_rows`]: the per-side row selection `stats compare` runs on.
 //!
 //! # Schema
 //! `migrations/V1__initial_schema.sql` documents the tables. Users query the stable views
@@ -11,6 +12,7 @@
 //! typed REAL columns of `ingested_sidecar` named exactly as in [`crate::metric::METRICS`];
 //! other metrics (stats `ext_metrics`, payload metrics) are rows of `metric_value`.
 
+pub mod compare_rows;
 pub mod ingest;
 pub mod open;
 
