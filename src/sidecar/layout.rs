@@ -11,6 +11,7 @@
 //! [`crate::git`]; this module only asks it nothing.
 
 use std::env;
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -37,15 +38,14 @@ pub fn process_env(name: &str) -> Option<String> {
 /// `{CARGO_TARGET_DIR}/ktstr`, or `target/ktstr` when that variable is unset or empty; a
 /// relative path is resolved against the current directory.
 pub fn runs_root() -> PathBuf {
-    let cwd = env::current_dir().unwrap_or_default();
-    runs_root_from(&process_env, &cwd)
+    // `var_os`: a non-UTF-8 target directory is still a directory, not "unset".
+    let target = env::var_os("CARGO_TARGET_DIR");
+    runs_root_from(target.as_deref(), &env::current_dir().unwrap_or_default())
 }
 
-/// [`runs_root`] with the environment and current directory given.
-pub fn runs_root_from(env: EnvLookup<'_>, cwd: &Path) -> PathBuf {
-    let target = env("CARGO_TARGET_DIR")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from("target"), PathBuf::from);
+/// [`runs_root`] with `CARGO_TARGET_DIR` and the current directory given.
+pub fn runs_root_from(cargo_target_dir: Option<&OsStr>, cwd: &Path) -> PathBuf {
+    let target = cargo_target_dir.filter(|v| !v.is_empty()).unwrap_or(OsStr::new("target"));
     cwd.join(target).join("ktstr")
 }
 
@@ -240,14 +240,12 @@ mod tests {
 
     #[test]
     fn runs_root_honours_cargo_target_dir_and_resolves_relative_paths() {
-        let cwd = Path::new("/work/proj");
-        assert_eq!(runs_root_from(&env_of(&[]), cwd), Path::new("/work/proj/target/ktstr"));
-        let empty = env_of(&[("CARGO_TARGET_DIR", "")]);
-        assert_eq!(runs_root_from(&empty, cwd), Path::new("/work/proj/target/ktstr"));
-        let rel = env_of(&[("CARGO_TARGET_DIR", "out/t")]);
-        assert_eq!(runs_root_from(&rel, cwd), Path::new("/work/proj/out/t/ktstr"));
-        let abs = env_of(&[("CARGO_TARGET_DIR", "/tmp/t")]);
-        assert_eq!(runs_root_from(&abs, cwd), Path::new("/tmp/t/ktstr"));
+        let cwd = Path::new("/home/u/proj");
+        let root = |v: Option<&str>| runs_root_from(v.map(OsStr::new), cwd);
+        assert_eq!(root(None), Path::new("/home/u/proj/target/ktstr"));
+        assert_eq!(root(Some("")), Path::new("/home/u/proj/target/ktstr"));
+        assert_eq!(root(Some("out/t")), Path::new("/home/u/proj/out/t/ktstr"));
+        assert_eq!(root(Some("/tmp/t")), Path::new("/tmp/t/ktstr"));
     }
 
     #[test]

@@ -56,7 +56,11 @@ pub struct WriteOptions {
 impl WriteOptions {
     /// Options from the process environment (see [`WriteOptions::from_env_with`]).
     pub fn from_env() -> WriteOptions {
-        WriteOptions::from_env_with(&process_env, layout::runs_root())
+        let mut opts = WriteOptions::from_env_with(&process_env, layout::runs_root());
+        // Read as `OsString` so a non-UTF-8 override is honoured rather than silently dropped.
+        opts.sidecar_dir_override =
+            std::env::var_os("KTSTR_SIDECAR_DIR").filter(|v| !v.is_empty()).map(PathBuf::from);
+        opts
     }
 
     /// Options from the given environment: a non-empty `KTSTR_SIDECAR_DIR` overrides the run
@@ -159,6 +163,9 @@ fn detect_kernel_commit_from(env: EnvLookup<'_>) -> Option<String> {
 
 /// `{YYYYMMDDTHHMMSSZ}-{n}`: the stamp is fixed at the first call in this process and `n`
 /// counts calls from 0.
+///
+/// As in ktstr the stamp is per *process*, so under nextest it differs between the tests of
+/// one suite run (§7.2 #3); `provenance.run_token` is what groups a run's sidecars.
 pub fn next_run_id() -> String {
     static STAMP: OnceLock<String> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
