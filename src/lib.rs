@@ -21,6 +21,8 @@
 pub mod cli;
 pub mod compare;
 pub mod exit_code;
+pub mod git;
+pub mod host;
 pub mod metric;
 pub mod report;
 pub mod sidecar;

@@ -6,6 +6,7 @@
 
 pub mod output;
 pub mod stats;
+pub mod warehouse;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
