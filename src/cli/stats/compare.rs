@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::cli::{ExitError, WarehouseArgs, output};
+use crate::cli::{ExitError, WarehouseArgs, output, warehouse};
 use crate::compare::revspec::CommitResolver;
 use crate::compare::{
     ComparisonPolicy, Dim, Row, Side, SideFilter, SideFilters, average, average_side,
@@ -15,7 +15,6 @@ use crate::exit_code;
 use crate::report::{self, compare::CompareReport};
 use crate::sidecar::HostContext;
 use crate::warehouse::compare_rows::{self, PoolScope};
-use crate::warehouse::{Warehouse, ingest};
 
 /// Filters for one dimension set. Shared flags pin both sides; `--a-X`/`--b-X` replace the
 /// shared value for that side only ("more-specific replaces").
@@ -96,14 +95,6 @@ pub struct CompareArgs {
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
     ExitError { code: exit_code::USAGE_OR_DATA_ERROR, message: message.into(), hint: None }.into()
-}
-
-/// `{CARGO_TARGET_DIR or target}/ktstr`, where `cargo ktstr test` writes its runs.
-fn default_runs_root() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    target.join("ktstr")
 }
 
 fn resolve_policy(args: &CompareArgs) -> anyhow::Result<ComparisonPolicy> {
@@ -187,29 +178,6 @@ fn build_filters(args: &CompareArgs) -> SideFilters {
     SideFilters::build(&shared, &a_only, &b_only)
 }
 
-/// Open the warehouse, ingesting the runs root first unless `--no-ingest`.
-fn open_warehouse(args: &CompareArgs, root: &Path) -> anyhow::Result<Warehouse> {
-    let db = args.warehouse.db.clone().unwrap_or_else(|| root.join("warehouse.sqlite"));
-    if args.warehouse.no_ingest {
-        if !db.exists() {
-            return Err(usage(format!(
-                "no warehouse at {}; drop --no-ingest to build it from {}",
-                db.display(),
-                root.display()
-            )));
-        }
-        return Ok(Warehouse::open_read_only(&db)?);
-    }
-    let mut wh = Warehouse::open(&db)?;
-    if root.is_dir() {
-        let report = ingest::ingest_root(&mut wh, root, None)?;
-        for p in report.problems.iter().filter(|p| !p.will_retry) {
-            eprintln!("warning: skipped {}: {}", p.path.display(), p.reason);
-        }
-    }
-    Ok(wh)
-}
-
 fn first_host(rows: &[Row]) -> Option<HostContext> {
     rows.iter().find_map(|r| r.host_json.as_deref().and_then(|j| serde_json::from_str(j).ok()))
 }
@@ -226,16 +194,21 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     }
     let pairing = slicing::pairing_dims(&slicing);
 
-    let root = args.dir.clone().unwrap_or_else(default_runs_root);
-    let wh = open_warehouse(&args, &root)?;
-    let scope = PoolScope { archive_root: args.dir.clone() };
-    let facts = compare_rows::pool_facts(&wh, &scope)?;
-    if facts.total == 0 {
-        return Err(usage(format!(
+    let no_data = |root: &Path| {
+        usage(format!(
             "stats compare: no sidecar data found under {}. Run `cargo ktstr test` to generate \
              runs, or pass --dir to point at an archived sidecar tree.",
             root.display()
-        )));
+        ))
+    };
+    let Some((wh, loc, _)) = warehouse::open_for_read(args.dir.as_deref(), &args.warehouse)? else {
+        return Err(no_data(&warehouse::Location::resolve(args.dir.as_deref(), None).root));
+    };
+    let root = loc.root;
+    let scope = PoolScope { archive_root: args.dir.clone() };
+    let facts = compare_rows::pool_facts(&wh, &scope)?;
+    if facts.total == 0 {
+        return Err(no_data(&root));
     }
     let mut rows_a = compare_rows::select_side(&wh, &scope, &filters.a)?;
     let mut rows_b = compare_rows::select_side(&wh, &scope, &filters.b)?;
