@@ -23,8 +23,9 @@ pub const ARCHIVE_SOURCE: &str = "archive";
 /// Which sidecars form the pool.
 #[derive(Debug, Clone, Default)]
 pub struct PoolScope {
-    /// `--dir`: only sidecars present under this runs root (canonical path, as ingested), all
-    /// relabelled `run_source = "archive"`. `None`: every sidecar in the warehouse, history
+    /// `--dir`: only sidecars ingested from this runs root (canonical path), including those
+    /// whose files a later run pre-cleared (the warehouse keeps history), all relabelled
+    /// `run_source = "archive"`. `None`: every sidecar in the warehouse, history
     /// included.
     pub archive_root: Option<std::path::PathBuf>,
 }
@@ -73,7 +74,7 @@ fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value
         params.push(Value::Integer(root?));
         conds.push(format!(
             "EXISTS (SELECT 1 FROM source_file f WHERE f.sidecar_id = s.sidecar_id \
-             AND f.root_id = ?{} AND f.present = 1)",
+             AND f.root_id = ?{})",
             params.len()
         ));
     }
@@ -356,6 +357,16 @@ mod tests {
         assert_eq!(facts.run_sources.iter().collect::<Vec<_>>(), ["archive"]);
         let elsewhere = PoolScope { archive_root: Some(tmp.path().join("nowhere")) };
         assert!(select_side(&wh, &elsewhere, &SideFilter::default()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn archive_scope_keeps_history_of_pre_cleared_files() {
+        let (tmp, mut wh) = warehouse();
+        let root = tmp.path().join("runs");
+        std::fs::remove_dir_all(root.join("6.1-bbbbbbb")).unwrap();
+        super::super::ingest::ingest_root(&mut wh, &root, None).unwrap();
+        let scope = PoolScope { archive_root: Some(root) };
+        assert_eq!(select_side(&wh, &scope, &SideFilter::default()).unwrap().len(), 3);
     }
 
     #[test]
