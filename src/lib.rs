@@ -24,6 +24,8 @@ pub mod cli;
 pub mod compare;
 pub mod exit_code;
 pub mod explain;
+pub mod git;
+pub mod host;
 pub mod metric;
 pub mod report;
 pub mod runkey;

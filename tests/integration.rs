@@ -1,4 +1,5 @@
 //! The single integration-test binary: every test here drives the real `cargo-ktstr` binary
 //! on files built in a temporary directory.
 
+mod compare;
 mod read_commands;

@@ -6,6 +6,7 @@
 //! - [`values`]: distinct values per filterable dimension (`stats list-values`).
 //! - [`runs`]: per-run summaries, host contexts and stored documents (`stats list`,
 //!   `show-host`, `explain-sidecar`).
+//! - [`compare_rows`]: the per-side row selection `stats compare` runs on.
 //!
 //! # Schema
 //! `migrations/V1__initial_schema.sql` documents the tables. Users query the stable views
@@ -14,6 +15,7 @@
 //! typed REAL columns of `ingested_sidecar` named exactly as in [`crate::metric::METRICS`];
 //! other metrics (stats `ext_metrics`, payload metrics) are rows of `metric_value`.
 
+pub mod compare_rows;
 pub mod ingest;
 pub mod open;
 pub mod runs;

@@ -1,10 +1,20 @@
 //! `stats compare`: A/B over the warehouse pool with the dual gate; exit 1 on regression.
 
-use std::path::PathBuf;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::cli::WarehouseArgs;
+use crate::cli::{ExitError, WarehouseArgs, output, warehouse};
+use crate::compare::revspec::CommitResolver;
+use crate::compare::{
+    ComparisonPolicy, Dim, Row, Side, SideFilter, SideFilters, average, average_side,
+    compare_groups, diagnostics, sanitize_rows, slicing,
+};
+use crate::exit_code;
+use crate::report::{self, compare::CompareReport};
+use crate::sidecar::HostContext;
+use crate::warehouse::compare_rows::{self, PoolScope};
 
 /// Filters for one dimension set. Shared flags pin both sides; `--a-X`/`--b-X` replace the
 /// shared value for that side only ("more-specific replaces").
@@ -83,6 +93,180 @@ pub struct CompareArgs {
     pub b_flag: Vec<String>,
 }
 
-pub fn run(_args: CompareArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("stats compare: not wired yet")
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    ExitError { code: exit_code::USAGE_OR_DATA_ERROR, message: message.into(), hint: None }.into()
+}
+
+fn resolve_policy(args: &CompareArgs) -> anyhow::Result<ComparisonPolicy> {
+    if let Some(t) = args.threshold {
+        return ComparisonPolicy::from_threshold(t).map_err(usage);
+    }
+    let Some(path) = &args.policy else { return Ok(ComparisonPolicy::default()) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("read comparison policy from {}: {e}", path.display())))?;
+    ComparisonPolicy::from_json(&text, path).map_err(usage)
+}
+
+/// Build both sides' filters, resolving commit revspecs first (warnings go to stderr).
+fn build_filters(args: &CompareArgs) -> SideFilters {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let project = CommitResolver::discover(&cwd);
+    let kernel = std::env::var_os("KTSTR_KERNEL")
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .map_or_else(CommitResolver::none, |p| CommitResolver::open(&p));
+    let mut warnings = Vec::new();
+    let mut side = |prefix: &str,
+                    kernel_v: &[String],
+                    project_c: &[String],
+                    kernel_c: &[String],
+                    run_source: &[String],
+                    scheduler: &[String],
+                    topology: &[String],
+                    work_type: &[String],
+                    flags: &[String]| {
+        let mut f = SideFilter::default();
+        f.set(Dim::Kernel, kernel_v.to_vec());
+        let pflag = format!("{prefix}project-commit");
+        f.set(Dim::ProjectCommit, project.resolve_all(&pflag, project_c, &mut warnings));
+        let kflag = format!("{prefix}kernel-commit");
+        f.set(Dim::KernelCommit, kernel.resolve_all(&kflag, kernel_c, &mut warnings));
+        f.set(Dim::RunSource, run_source.to_vec());
+        f.set(Dim::Scheduler, scheduler.to_vec());
+        f.set(Dim::Topology, topology.to_vec());
+        f.set(Dim::WorkType, work_type.to_vec());
+        f.set(Dim::Flags, flags.to_vec());
+        f
+    };
+    let a = &args;
+    let shared = side(
+        "",
+        &a.kernel,
+        &a.project_commit,
+        &a.kernel_commit,
+        &a.run_source,
+        &a.scheduler,
+        &a.topology,
+        &a.work_type,
+        &a.flag,
+    );
+    let a_only = side(
+        "a-",
+        &a.a_kernel,
+        &a.a_project_commit,
+        &a.a_kernel_commit,
+        &a.a_run_source,
+        &a.a_scheduler,
+        &a.a_topology,
+        &a.a_work_type,
+        &a.a_flag,
+    );
+    let b_only = side(
+        "b-",
+        &a.b_kernel,
+        &a.b_project_commit,
+        &a.b_kernel_commit,
+        &a.b_run_source,
+        &a.b_scheduler,
+        &a.b_topology,
+        &a.b_work_type,
+        &a.b_flag,
+    );
+    for w in warnings {
+        eprintln!("{w}");
+    }
+    SideFilters::build(&shared, &a_only, &b_only)
+}
+
+fn first_host(rows: &[Row]) -> Option<HostContext> {
+    rows.iter().find_map(|r| r.host_json.as_deref().and_then(|j| serde_json::from_str(j).ok()))
+}
+
+pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
+    let policy = resolve_policy(&args)?;
+    let filters = build_filters(&args);
+    let slicing = slicing::derive_slicing_dims(&filters);
+    if slicing.is_empty() {
+        return Err(usage(slicing::IDENTICAL_SIDES));
+    }
+    if let Some(w) = slicing::multi_slice_warning(&slicing) {
+        eprintln!("{w}");
+    }
+    let pairing = slicing::pairing_dims(&slicing);
+
+    let no_data = |root: &Path| {
+        usage(format!(
+            "stats compare: no sidecar data found under {}. Run `cargo ktstr test` to generate \
+             runs, or pass --dir to point at an archived sidecar tree.",
+            root.display()
+        ))
+    };
+    let Some((wh, loc, _)) = warehouse::open_for_read(args.dir.as_deref(), &args.warehouse)? else {
+        return Err(no_data(&warehouse::Location::resolve(args.dir.as_deref(), None).root));
+    };
+    let root = loc.root;
+    let scope = PoolScope { archive_root: args.dir.clone() };
+    let facts = compare_rows::pool_facts(&wh, &scope)?;
+    if facts.total == 0 {
+        return Err(no_data(&root));
+    }
+    let mut rows_a = compare_rows::select_side(&wh, &scope, &filters.a)?;
+    let mut rows_b = compare_rows::select_side(&wh, &scope, &filters.b)?;
+    if rows_a.is_empty() {
+        return Err(usage(diagnostics::zero_match_diagnostic(Side::A, &filters.a, &facts)));
+    }
+    if rows_b.is_empty() {
+        return Err(usage(diagnostics::zero_match_diagnostic(Side::B, &filters.b, &facts)));
+    }
+    let replaced = sanitize_rows(&mut rows_a) + sanitize_rows(&mut rows_b);
+    if replaced > 0 {
+        eprintln!(
+            "warning: stats compare: {replaced} non-finite or missing metric value(s) read as 0"
+        );
+    }
+    if let Some(w) = diagnostics::dirty_warning(&rows_a, &rows_b) {
+        eprintln!("{w}");
+    }
+    let label_a = slicing::side_label(&filters, &slicing, Side::A);
+    let label_b = slicing::side_label(&filters, &slicing, Side::B);
+    let host_a = first_host(&rows_a);
+    let host_b = first_host(&rows_b);
+
+    let (rows_a, dropped_a) = average::drop_stale_dirty_states(rows_a, &pairing);
+    let (rows_b, dropped_b) = average::drop_stale_dirty_states(rows_b, &pairing);
+    for (side, label, dropped) in [(Side::A, &label_a, dropped_a), (Side::B, &label_b, dropped_b)] {
+        if let Some(w) = diagnostics::stale_dirty_warning(side, label, dropped) {
+            eprintln!("{w}");
+        }
+    }
+
+    let (groups_a, groups_b) = if args.no_average {
+        average::check_no_average_duplicates(&rows_a, &pairing, Side::A).map_err(usage)?;
+        average::check_no_average_duplicates(&rows_b, &pairing, Side::B).map_err(usage)?;
+        (average::singleton_groups(&rows_a, &pairing), average::singleton_groups(&rows_b, &pairing))
+    } else {
+        (average_side(&rows_a, &pairing), average_side(&rows_b, &pairing))
+    };
+    let comparison = compare_groups(&groups_a, &groups_b, &policy, args.filter.as_deref());
+    let regressions = comparison.summary.regressions;
+    let report = CompareReport {
+        slicing: slicing.iter().map(|d| d.name()).collect(),
+        pairing: pairing.iter().map(|d| d.name()).collect(),
+        host_delta: diagnostics::host_delta(&label_a, &label_b, host_a.as_ref(), host_b.as_ref()),
+        label_a,
+        label_b,
+        rows_a: rows_a.len(),
+        rows_b: rows_b.len(),
+        averaged: !args.no_average,
+        pass_counts: average::pass_counts(&groups_a, &groups_b),
+        comparison,
+    };
+    let mut out = io::stdout().lock();
+    if args.json {
+        report::compare::write_json(&mut out, &report)?;
+    } else {
+        report::compare::write_text(&mut out, &report, output::stdout_styles())?;
+    }
+    out.flush()?;
+    Ok(if regressions > 0 { exit_code::REGRESSION } else { exit_code::SUCCESS })
 }

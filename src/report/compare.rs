@@ -1,0 +1,343 @@
+//! Rendering a finished comparison: the text report of stats-reference §4.11 (non-TTY output
+//! matches ktstr's byte for byte) and the `--json` document.
+//!
+//! On a colour terminal the table gains one trailing column, `N(A/B)`, with the sample
+//! counts behind each mean; piped output keeps ktstr's six columns so scripts that parse it
+//! keep working. The JSON always carries the samples.
+
+use std::io::{self, Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::Styles;
+use crate::compare::average::PassCounts;
+use crate::compare::verdict::SampleStats;
+use crate::compare::{Comparison, Summary};
+
+/// The JSON document's version; bump on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything the report shows, computed by the caller.
+#[derive(Debug, Clone)]
+pub struct CompareReport {
+    pub slicing: Vec<&'static str>,
+    pub pairing: Vec<&'static str>,
+    pub label_a: String,
+    pub label_b: String,
+    /// Typed-filtered sample counts per side (before grouping and `-E`).
+    pub rows_a: usize,
+    pub rows_b: usize,
+    /// Whether groups were averaged (no `--no-average`).
+    pub averaged: bool,
+    pub comparison: Comparison,
+    pub pass_counts: PassCounts,
+    /// The host section as produced by `compare::diagnostics::host_delta`.
+    pub host_delta: String,
+}
+
+/// Write the text report.
+pub fn write_text(out: &mut dyn Write, r: &CompareReport, styles: Styles) -> io::Result<()> {
+    writeln!(out, "slicing dimensions: {}", r.slicing.join(", "))?;
+    let mut pairing = vec!["scenario"];
+    pairing.extend(&r.pairing);
+    writeln!(out, "pairing on: {}", pairing.join(", "))?;
+    if r.averaged {
+        writeln!(
+            out,
+            "averaged across {} runs ({}) and {} runs ({})",
+            r.rows_a, r.label_a, r.rows_b, r.label_b
+        )?;
+    }
+    write_table(out, r, styles)?;
+    let s = &r.comparison.summary;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "summary: {} regressions, {} improvements, {} unchanged",
+        s.regressions, s.improvements, s.unchanged
+    )?;
+    if s.skipped_failed > 0 {
+        writeln!(
+            out,
+            "  {} pairing-key row pair(s) skipped because one or both sides failed",
+            s.skipped_failed
+        )?;
+    }
+    if r.averaged {
+        writeln!(out)?;
+        writeln!(out, "per-group pass counts (passes_observed/total_observed):")?;
+        let side =
+            |v: Option<(usize, usize)>| v.map_or("-".to_string(), |(p, t)| format!("{p}/{t}"));
+        for ((scenario, topology, work_type, _flags), [a, b]) in &r.pass_counts {
+            writeln!(
+                out,
+                "  {scenario}/{topology}/{work_type}: {}={} {}={}",
+                r.label_a,
+                side(*a),
+                r.label_b,
+                side(*b)
+            )?;
+        }
+    }
+    if s.new_in_b > 0 {
+        writeln!(
+            out,
+            "  {} row(s) new in '{}' (no matching key in '{}')",
+            s.new_in_b, r.label_b, r.label_a
+        )?;
+    }
+    if s.removed_from_a > 0 {
+        writeln!(
+            out,
+            "  {} row(s) removed from '{}' (no matching key in '{}')",
+            s.removed_from_a, r.label_a, r.label_b
+        )?;
+    }
+    if !r.host_delta.is_empty() {
+        writeln!(out, "{}", r.host_delta)?;
+    }
+    Ok(())
+}
+
+/// ktstr's borderless table: every cell padded by one space each side, left-aligned,
+/// columns as wide as their widest cell; no header rule.
+fn write_table(out: &mut dyn Write, r: &CompareReport, styles: Styles) -> io::Result<()> {
+    let extra = styles.is_colored();
+    let mut header: Vec<String> =
+        ["TEST", "METRIC", &r.label_a, &r.label_b, "DELTA", "VERDICT"].map(String::from).to_vec();
+    if extra {
+        header.push("N(A/B)".into());
+    }
+    let mut rows: Vec<(Vec<String>, bool)> = Vec::new();
+    for f in &r.comparison.findings {
+        let mut cells = vec![
+            f.key.label(),
+            f.metric.to_string(),
+            format!("{:.2}", f.a),
+            format!("{:.2}", f.b),
+            format!("{:+.2}{}", f.delta, f.unit),
+            if f.is_regression { "REGRESSION" } else { "improvement" }.to_string(),
+        ];
+        if extra {
+            cells.push(format!("{}/{}", f.a_samples.n, f.b_samples.n));
+        }
+        rows.push((cells, f.is_regression));
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for (cells, _) in &rows {
+        for (w, c) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String], verdict_style: Option<&str>| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            let pad = w - c.chars().count();
+            match verdict_style {
+                Some(color) if i == 5 => {
+                    s.push_str(&format!(" {color}{c}{}{} ", styles.reset, " ".repeat(pad)))
+                }
+                _ => s.push_str(&format!(" {c}{} ", " ".repeat(pad))),
+            }
+        }
+        s
+    };
+    writeln!(out, "{}", line(&header, None))?;
+    for (cells, regression) in &rows {
+        let color = if *regression { styles.red } else { styles.green };
+        let style = styles.is_colored().then_some(color);
+        writeln!(out, "{}", line(cells, style))?;
+    }
+    Ok(())
+}
+
+/// The `--json` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonReport {
+    pub schema_version: u32,
+    pub slicing: Vec<String>,
+    pub pairing: Vec<String>,
+    pub labels: JsonSides<String>,
+    /// Samples (sidecars) selected per side before grouping.
+    pub samples: JsonSides<usize>,
+    pub averaged: bool,
+    pub summary: JsonSummary,
+    pub findings: Vec<JsonFinding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonSides<T> {
+    pub a: T,
+    pub b: T,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonSummary {
+    pub regressions: usize,
+    pub improvements: usize,
+    pub unchanged: usize,
+    pub skipped_failed: usize,
+    pub new_in_b: usize,
+    pub removed_from_a: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonFinding {
+    pub label: String,
+    pub metric: String,
+    /// The means the gate compared.
+    pub a: f64,
+    pub b: f64,
+    pub delta: f64,
+    /// `regression` or `improvement`.
+    pub verdict: String,
+    pub a_samples: JsonSamples,
+    pub b_samples: JsonSamples,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonSamples {
+    pub n: usize,
+    pub mean: f64,
+    pub median: f64,
+}
+
+impl From<SampleStats> for JsonSamples {
+    fn from(s: SampleStats) -> Self {
+        JsonSamples { n: s.n, mean: s.mean, median: s.median }
+    }
+}
+
+impl From<Summary> for JsonSummary {
+    fn from(s: Summary) -> Self {
+        JsonSummary {
+            regressions: s.regressions,
+            improvements: s.improvements,
+            unchanged: s.unchanged,
+            skipped_failed: s.skipped_failed,
+            new_in_b: s.new_in_b,
+            removed_from_a: s.removed_from_a,
+        }
+    }
+}
+
+pub fn to_json(r: &CompareReport) -> JsonReport {
+    JsonReport {
+        schema_version: SCHEMA_VERSION,
+        slicing: r.slicing.iter().map(|s| s.to_string()).collect(),
+        pairing: r.pairing.iter().map(|s| s.to_string()).collect(),
+        labels: JsonSides { a: r.label_a.clone(), b: r.label_b.clone() },
+        samples: JsonSides { a: r.rows_a, b: r.rows_b },
+        averaged: r.averaged,
+        summary: r.comparison.summary.into(),
+        findings: r
+            .comparison
+            .findings
+            .iter()
+            .map(|f| JsonFinding {
+                label: f.key.label(),
+                metric: f.metric.to_string(),
+                a: f.a,
+                b: f.b,
+                delta: f.delta,
+                verdict: if f.is_regression { "regression" } else { "improvement" }.to_string(),
+                a_samples: f.a_samples.into(),
+                b_samples: f.b_samples.into(),
+            })
+            .collect(),
+    }
+}
+
+/// Write the JSON document (pretty, one trailing newline).
+pub fn write_json(out: &mut dyn Write, r: &CompareReport) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &to_json(r))?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::verdict::Finding;
+    use crate::compare::{PairingKey, Summary};
+
+    fn report() -> CompareReport {
+        let s = SampleStats { n: 2, mean: 10.0, median: 10.0 };
+        CompareReport {
+            slicing: vec!["project-commit"],
+            pairing: vec!["kernel", "scheduler"],
+            label_a: "aaaaaaa".into(),
+            label_b: "bbbbbbb".into(),
+            rows_a: 2,
+            rows_b: 1,
+            averaged: true,
+            comparison: Comparison {
+                summary: Summary {
+                    regressions: 1,
+                    unchanged: 17,
+                    new_in_b: 1,
+                    ..Default::default()
+                },
+                findings: vec![Finding {
+                    key: PairingKey(vec!["sched_basic".into(), "6.14.2".into(), "eevdf".into()]),
+                    metric: "worst_p99_wake_latency_us",
+                    unit: "µs",
+                    a: 10.0,
+                    b: 120.5,
+                    delta: 110.5,
+                    is_regression: true,
+                    a_samples: s,
+                    b_samples: SampleStats { n: 1, mean: 120.5, median: 120.5 },
+                }],
+            },
+            pass_counts: [(
+                ("sched_basic".into(), "1n1l1c1t".into(), "CpuSpin".into(), String::new()),
+                [Some((2, 2)), None],
+            )]
+            .into(),
+            host_delta: "\nhost: identical between 'aaaaaaa' and 'bbbbbbb'".into(),
+        }
+    }
+
+    #[test]
+    fn plain_text_matches_the_reference_layout() {
+        let mut buf = Vec::new();
+        write_text(&mut buf, &report(), Styles::plain()).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let want = "slicing dimensions: project-commit
+pairing on: scenario, kernel, scheduler
+averaged across 2 runs (aaaaaaa) and 1 runs (bbbbbbb)
+ TEST                      METRIC                     aaaaaaa  bbbbbbb  DELTA      VERDICT    
+ sched_basic/6.14.2/eevdf  worst_p99_wake_latency_us  10.00    120.50   +110.50µs  REGRESSION 
+
+summary: 1 regressions, 0 improvements, 17 unchanged
+
+per-group pass counts (passes_observed/total_observed):
+  sched_basic/1n1l1c1t/CpuSpin: aaaaaaa=2/2 bbbbbbb=-
+  1 row(s) new in 'bbbbbbb' (no matching key in 'aaaaaaa')
+
+host: identical between 'aaaaaaa' and 'bbbbbbb'
+";
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn colour_adds_sample_counts_and_red_verdict() {
+        let mut buf = Vec::new();
+        write_text(&mut buf, &report(), Styles::colored()).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert!(text.contains("N(A/B)"));
+        assert!(text.contains("\x1b[31mREGRESSION\x1b[0m"));
+        assert!(text.contains(" 2/1 "));
+    }
+
+    #[test]
+    fn json_round_trips_through_the_mirror_types() {
+        let mut buf = Vec::new();
+        write_json(&mut buf, &report()).unwrap();
+        let back: JsonReport = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(back.schema_version, SCHEMA_VERSION);
+        assert_eq!(back.findings[0].verdict, "regression");
+        assert_eq!(back.findings[0].a_samples.n, 2);
+        assert_eq!(back.summary.new_in_b, 1);
+    }
+}

@@ -1,0 +1,406 @@
+//! Loading the rows `stats compare` works on: one query per side, filtered in SQL on the
+//! indexed dimension columns, plus the pool facts the zero-match diagnostic needs.
+//!
+//! The filter rules are [`crate::compare::SideFilter::matches`]'s, expressed in SQL: values of
+//! one dimension are alternatives (`IN`), a null never matches a populated list, a `M.m`
+//! kernel also matches `M.m.*` (as an index range), and every listed flag must be present
+//! (`EXISTS` per flag on `sidecar_flag`'s primary key). Comparison logic is not here.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, params_from_iter};
+
+use super::Warehouse;
+use crate::compare::filter::kernel_prefix;
+use crate::compare::{Dim, Row, SideFilter};
+use crate::metric::METRICS;
+
+/// The run-source label every row gets under `--dir` (ktstr's archive override).
+pub const ARCHIVE_SOURCE: &str = "archive";
+
+/// Which sidecars form the pool.
+#[derive(Debug, Clone, Default)]
+pub struct PoolScope {
+    /// `--dir`: only sidecars ingested from this runs root (canonical path), including those
+    /// whose files a later run pre-cleared (the warehouse keeps history), all relabelled
+    /// `run_source = "archive"`. `None`: every sidecar in the warehouse, history
+    /// included.
+    pub archive_root: Option<std::path::PathBuf>,
+}
+
+/// What the pool holds, for diagnostics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PoolFacts {
+    pub total: usize,
+    pub project_commits: BTreeSet<String>,
+    pub kernel_commits: BTreeSet<String>,
+    pub run_sources: BTreeSet<String>,
+    pub null_run_sources: usize,
+}
+
+/// A resolved scope: the archive root's id when `--dir` was given.
+struct Scope {
+    archive: bool,
+    /// `Some(None)`: `--dir` names a root the warehouse has never ingested.
+    root_id: Option<Option<i64>>,
+}
+
+fn resolve_scope(wh: &Warehouse, scope: &PoolScope) -> rusqlite::Result<Scope> {
+    let Some(root) = &scope.archive_root else {
+        return Ok(Scope { archive: false, root_id: None });
+    };
+    let path = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
+    let id = root_id(wh, &path)?;
+    Ok(Scope { archive: true, root_id: Some(id) })
+}
+
+fn root_id(wh: &Warehouse, path: &Path) -> rusqlite::Result<Option<i64>> {
+    wh.conn()
+        .query_row("SELECT root_id FROM runs_root WHERE path = ?1", [path.to_string_lossy()], |r| {
+            r.get(0)
+        })
+        .optional()
+}
+
+/// Build the WHERE clause (over alias `s`) and its parameters for one side. `None` when the
+/// filter can match nothing (an archive pool filtered on a run source other than `archive`,
+/// or an archive root never ingested).
+fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value>)> {
+    let mut conds: Vec<String> = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    if let Some(root) = scope.root_id {
+        params.push(Value::Integer(root?));
+        conds.push(format!(
+            "EXISTS (SELECT 1 FROM source_file f WHERE f.sidecar_id = s.sidecar_id \
+             AND f.root_id = ?{})",
+            params.len()
+        ));
+    }
+    for dim in Dim::ALL {
+        let wanted = filter.get(dim);
+        if wanted.is_empty() {
+            continue;
+        }
+        match dim {
+            Dim::Flags => {
+                for flag in wanted {
+                    params.push(Value::Text(flag.clone()));
+                    conds.push(format!(
+                        "EXISTS (SELECT 1 FROM sidecar_flag g WHERE g.sidecar_id = s.sidecar_id \
+                         AND g.flag = ?{})",
+                        params.len()
+                    ));
+                }
+            }
+            Dim::RunSource if scope.archive => {
+                // Every archive row reads as `archive`; the filter either keeps all or none.
+                if !wanted.iter().any(|w| w == ARCHIVE_SOURCE) {
+                    return None;
+                }
+            }
+            Dim::Kernel => {
+                let mut alts = Vec::new();
+                for w in wanted {
+                    params.push(Value::Text(w.clone()));
+                    alts.push(format!("s.kernel_version = ?{}", params.len()));
+                    if let Some(prefix) = kernel_prefix(w) {
+                        // `6.1.` <= v < `6.1/` ('/' follows '.'): the `6.1.*` releases, as an
+                        // index range rather than a LIKE (which is case-folding and wildcarded).
+                        let mut upper = prefix.clone();
+                        upper.pop();
+                        upper.push('/');
+                        params.push(Value::Text(prefix));
+                        params.push(Value::Text(upper));
+                        alts.push(format!(
+                            "(s.kernel_version >= ?{} AND s.kernel_version < ?{})",
+                            params.len() - 1,
+                            params.len()
+                        ));
+                    }
+                }
+                conds.push(format!("({})", alts.join(" OR ")));
+            }
+            _ => {
+                let col = match dim {
+                    Dim::Scheduler => "scheduler",
+                    Dim::Topology => "topology",
+                    Dim::WorkType => "work_type",
+                    Dim::ProjectCommit => "project_commit",
+                    Dim::KernelCommit => "kernel_commit",
+                    Dim::RunSource => "run_source",
+                    Dim::Kernel | Dim::Flags => unreachable!("handled above"),
+                };
+                let mut marks = Vec::new();
+                for w in wanted {
+                    params.push(Value::Text(w.clone()));
+                    marks.push(format!("?{}", params.len()));
+                }
+                conds.push(format!("s.{col} IN ({})", marks.join(", ")));
+            }
+        }
+    }
+    let clause = if conds.is_empty() { "1".to_string() } else { conds.join(" AND ") };
+    Some((clause, params))
+}
+
+/// The side-selection statement (exposed for the query-plan test).
+fn side_sql(clause: &str) -> String {
+    let metric_cols: Vec<String> = METRICS.iter().map(|m| format!("s.{}", m.name)).collect();
+    format!(
+        "SELECT s.sidecar_id, s.test_name, s.topology, s.scheduler, s.work_type, s.flags, \
+         s.kernel_version, s.kernel_commit, s.project_commit, s.run_source, s.passed, s.skipped, \
+         s.timestamp, s.dirty_fingerprint, h.json, {} \
+         FROM ingested_sidecar s LEFT JOIN host_context h ON h.host_id = s.host_id \
+         WHERE {clause} \
+         ORDER BY s.test_name, s.topology, s.scheduler, s.work_type, s.timestamp, s.sidecar_id",
+        metric_cols.join(", ")
+    )
+}
+
+/// The rows of one side, in a stable order (test identity, then write time), each with its
+/// registry metrics (NULL stays `None`) and ext metrics.
+pub fn select_side(
+    wh: &Warehouse,
+    scope: &PoolScope,
+    filter: &SideFilter,
+) -> rusqlite::Result<Vec<Row>> {
+    let scope = resolve_scope(wh, scope)?;
+    let Some((clause, params)) = where_clause(&scope, filter) else {
+        return Ok(Vec::new());
+    };
+    let conn = wh.conn();
+    let mut stmt = conn.prepare(&side_sql(&clause))?;
+    let mut rows: Vec<Row> = stmt
+        .query_map(params_from_iter(params.iter()), |r| {
+            let flags_json: String = r.get(5)?;
+            let mut metrics = [None; METRICS.len()];
+            for (i, slot) in metrics.iter_mut().enumerate() {
+                *slot = r.get::<_, Option<f64>>(15 + i)?;
+            }
+            Ok(Row {
+                sidecar_id: r.get(0)?,
+                scenario: r.get(1)?,
+                topology: r.get(2)?,
+                scheduler: r.get(3)?,
+                work_type: r.get(4)?,
+                flags: parse_flags(&flags_json),
+                kernel_version: r.get(6)?,
+                kernel_commit: r.get(7)?,
+                project_commit: r.get(8)?,
+                run_source: r.get(9)?,
+                passed: r.get(10)?,
+                skipped: r.get(11)?,
+                timestamp: r.get(12)?,
+                dirty_fingerprint: r.get(13)?,
+                host_json: r.get(14)?,
+                metrics,
+                ext: BTreeMap::new(),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if scope.archive {
+        for row in &mut rows {
+            row.run_source = Some(ARCHIVE_SOURCE.to_string());
+        }
+    }
+    attach_ext(wh, &mut rows)?;
+    Ok(rows)
+}
+
+/// Flags are stored as a JSON array; anything else (an older writer) is read as a
+/// comma-separated list so no row is lost.
+fn parse_flags(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_else(|_| {
+        text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    })
+}
+
+/// Fill each row's ext metrics (origin `ext`); a NULL value (non-finite when written) is
+/// recorded as NaN so compare's sanitizer counts and drops it.
+fn attach_ext(wh: &Warehouse, rows: &mut [Row]) -> rusqlite::Result<()> {
+    let mut stmt = wh.conn().prepare_cached(
+        "SELECT m.name, v.value FROM metric_value v JOIN metric m ON m.metric_id = v.metric_id \
+         WHERE v.sidecar_id = ?1 AND m.origin = 'ext'",
+    )?;
+    let mut cache: HashMap<i64, BTreeMap<String, f64>> = HashMap::new();
+    for row in rows {
+        if let Some(ext) = cache.get(&row.sidecar_id) {
+            row.ext = ext.clone();
+            continue;
+        }
+        let ext: BTreeMap<String, f64> = stmt
+            .query_map([row.sidecar_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<f64>>(1)?.unwrap_or(f64::NAN)))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        cache.insert(row.sidecar_id, ext.clone());
+        row.ext = ext;
+    }
+    Ok(())
+}
+
+/// Counts and distinct values of the whole pool (not one side).
+pub fn pool_facts(wh: &Warehouse, scope: &PoolScope) -> rusqlite::Result<PoolFacts> {
+    let resolved = resolve_scope(wh, scope)?;
+    let Some((clause, params)) = where_clause(&resolved, &SideFilter::default()) else {
+        return Ok(PoolFacts::default());
+    };
+    let sql = format!(
+        "SELECT s.project_commit, s.kernel_commit, s.run_source FROM ingested_sidecar s \
+         WHERE {clause}"
+    );
+    let conn = wh.conn();
+    let mut stmt = conn.prepare(&sql)?;
+    let mut facts = PoolFacts::default();
+    let mut q = stmt.query(params_from_iter(params.iter()))?;
+    while let Some(r) = q.next()? {
+        facts.total += 1;
+        if let Some(c) = r.get::<_, Option<String>>(0)? {
+            facts.project_commits.insert(c);
+        }
+        if let Some(c) = r.get::<_, Option<String>>(1)? {
+            facts.kernel_commits.insert(c);
+        }
+        let source = if resolved.archive {
+            Some(ARCHIVE_SOURCE.to_string())
+        } else {
+            r.get::<_, Option<String>>(2)?
+        };
+        match source {
+            Some(s) => {
+                facts.run_sources.insert(s);
+            }
+            None => facts.null_run_sources += 1,
+        }
+    }
+    Ok(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sidecar::SidecarResult;
+
+    fn write(root: &Path, dir: &str, name: &str, doc: &SidecarResult) {
+        let d = root.join(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(format!("{name}.ktstr.json")), doc.to_json_pretty()).unwrap();
+    }
+
+    fn doc(test: &str, commit: &str, kernel: &str, flags: &[&str]) -> SidecarResult {
+        let mut s = SidecarResult::empty(test);
+        s.project_commit = Some(commit.into());
+        s.kernel_version = Some(kernel.into());
+        s.active_flags = flags.iter().map(|f| f.to_string()).collect();
+        s.stats.worst_spread = 12.5;
+        s.stats.ext_metrics.insert("custom".into(), 3.0);
+        s.run_source = Some("local".into());
+        s
+    }
+
+    fn warehouse() -> (tempfile::TempDir, Warehouse) {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let root = tmp.path().join("runs");
+        write(&root, "6.1.5-aaaaaaa", "t1", &doc("t1", "aaaaaaa", "6.1.5", &["llc"]));
+        write(&root, "6.10.0-aaaaaaa", "t1", &doc("t1", "aaaaaaa", "6.10.0", &["llc", "steal"]));
+        write(&root, "6.1-bbbbbbb", "t2", &doc("t2", "bbbbbbb", "6.1", &[]));
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        super::super::ingest::ingest_root(&mut wh, &root, None).unwrap();
+        (tmp, wh)
+    }
+
+    #[test]
+    fn sql_filters_agree_with_the_in_memory_matcher() {
+        let (_tmp, wh) = warehouse();
+        let all = select_side(&wh, &PoolScope::default(), &SideFilter::default()).unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].ext["custom"], 3.0);
+        assert_eq!(all[0].metrics[0], Some(12.5));
+        let filters = [
+            SideFilter::default().with(Dim::Kernel, &["6.1"]),
+            SideFilter::default().with(Dim::Kernel, &["6.10"]),
+            SideFilter::default().with(Dim::Kernel, &["6.1.5", "6.10.0"]),
+            SideFilter::default().with(Dim::Flags, &["llc", "steal"]),
+            SideFilter::default().with(Dim::Flags, &["llc"]),
+            SideFilter::default()
+                .with(Dim::ProjectCommit, &["aaaaaaa"])
+                .with(Dim::Kernel, &["6.1"]),
+            SideFilter::default().with(Dim::KernelCommit, &["x"]),
+            SideFilter::default().with(Dim::RunSource, &["local"]),
+        ];
+        for f in filters {
+            let sql: Vec<i64> = select_side(&wh, &PoolScope::default(), &f)
+                .unwrap()
+                .iter()
+                .map(|r| r.sidecar_id)
+                .collect();
+            let mem: Vec<i64> = all.iter().filter(|r| f.matches(r)).map(|r| r.sidecar_id).collect();
+            assert_eq!(sql, mem, "{f:?}");
+        }
+        let k61 = SideFilter::default().with(Dim::Kernel, &["6.1"]);
+        assert_eq!(select_side(&wh, &PoolScope::default(), &k61).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn archive_scope_relabels_run_source() {
+        let (tmp, wh) = warehouse();
+        let scope = PoolScope { archive_root: Some(tmp.path().join("runs")) };
+        let rows = select_side(&wh, &scope, &SideFilter::default()).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|r| r.run_source.as_deref() == Some("archive")));
+        let local = SideFilter::default().with(Dim::RunSource, &["local"]);
+        assert!(select_side(&wh, &scope, &local).unwrap().is_empty());
+        let facts = pool_facts(&wh, &scope).unwrap();
+        assert_eq!(facts.total, 3);
+        assert_eq!(facts.run_sources.iter().collect::<Vec<_>>(), ["archive"]);
+        let elsewhere = PoolScope { archive_root: Some(tmp.path().join("nowhere")) };
+        assert!(select_side(&wh, &elsewhere, &SideFilter::default()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn archive_scope_keeps_history_of_pre_cleared_files() {
+        let (tmp, mut wh) = warehouse();
+        let root = tmp.path().join("runs");
+        std::fs::remove_dir_all(root.join("6.1-bbbbbbb")).unwrap();
+        super::super::ingest::ingest_root(&mut wh, &root, None).unwrap();
+        let scope = PoolScope { archive_root: Some(root) };
+        assert_eq!(select_side(&wh, &scope, &SideFilter::default()).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn side_selection_query_plan_uses_an_index() {
+        let (_tmp, wh) = warehouse();
+        let scope = Scope { archive: false, root_id: None };
+        let mut first_plan = None;
+        for f in [
+            SideFilter::default().with(Dim::ProjectCommit, &["aaaaaaa"]),
+            SideFilter::default().with(Dim::Kernel, &["6.1"]),
+            SideFilter::default(),
+        ] {
+            let (clause, params) = where_clause(&scope, &f).unwrap();
+            let sql = format!("EXPLAIN QUERY PLAN {}", side_sql(&clause));
+            let mut stmt = wh.conn().prepare(&sql).unwrap();
+            let plan: Vec<String> = stmt
+                .query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let main: Vec<&String> = plan
+                .iter()
+                .filter(|l| l.starts_with("SCAN s") || l.starts_with("SEARCH s"))
+                .collect();
+            assert!(!main.is_empty(), "{plan:?}");
+            for line in main {
+                assert!(
+                    line.contains("USING INDEX") || line.contains("USING COVERING INDEX"),
+                    "{f:?}: {plan:?}"
+                );
+            }
+            first_plan.get_or_insert(plan);
+        }
+        // The common A/B-branch query is served by V3's composite index.
+        assert!(first_plan.unwrap()[0].contains("ingested_sidecar_compare_by_project_commit"));
+    }
+}

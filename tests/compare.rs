@@ -1,0 +1,158 @@
+//! `cargo ktstr stats compare` end to end: a temporary git repo with two commits, sidecars
+//! written for each, compared by revspec.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ktstr::report::compare::JsonReport;
+use ktstr::sidecar::SidecarResult;
+use tempfile::TempDir;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A repo with two commits; returns the short ids (older first).
+fn repo(dir: &Path) -> [String; 2] {
+    git(dir, &["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join(".gitignore"), "target/\n").unwrap();
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        std::fs::write(dir.join("src.txt"), format!("{i}\n")).unwrap();
+        git(dir, &["add", "."]);
+        git(dir, &["commit", "-q", "-m", &format!("c{i}")]);
+        ids.push(git(dir, &["rev-parse", "--short=7", "HEAD"]));
+    }
+    [ids[0].clone(), ids[1].clone()]
+}
+
+fn sidecar(dir: &Path, commit: &str, name: &str, p99: f64, run: usize) {
+    let mut s = SidecarResult::empty(name);
+    s.project_commit = Some(commit.to_string());
+    s.kernel_version = Some("6.14.2".into());
+    s.stats.worst_p99_wake_latency_us = p99;
+    s.stats.total_iterations = 1000;
+    s.timestamp = format!("2026-01-0{}T00:00:00Z", run + 1);
+    s.run_id = format!("run{run}");
+    let d = dir.join("target/ktstr").join(format!("6.14.2-{commit}"));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join(format!("{name}-{run}.ktstr.json")), s.to_json_pretty()).unwrap();
+}
+
+fn compare(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cargo-ktstr"))
+        .args(["stats", "compare"])
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env("RUST_BACKTRACE", "0")
+        .env("NO_COLOR", "1")
+        .env_remove("KTSTR_DB")
+        .env_remove("KTSTR_KERNEL")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn regression_between_two_commits_exits_1_and_clean_comparison_exits_0() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    let [old, new] = repo(dir);
+    for run in 0..2 {
+        sidecar(dir, &old, "sched_basic", 100.0 + run as f64, run);
+        sidecar(dir, &new, "sched_basic", 300.0, run);
+        sidecar(dir, &old, "sched_steady", 50.0, run);
+        sidecar(dir, &new, "sched_steady", 52.0, run);
+    }
+    let out = compare(dir, &["--a-project-commit", "HEAD~1", "--b-project-commit", "HEAD"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("slicing dimensions: project-commit\n"), "{stdout}");
+    assert!(stdout.contains(&format!("averaged across 4 runs ({old}) and 4 runs ({new})")));
+    let regression = stdout.lines().find(|l| l.contains("REGRESSION")).expect(&stdout);
+    assert!(
+        regression.starts_with(" sched_basic/6.14.2/"),
+        "label is the pairing key: {regression}"
+    );
+    assert!(regression.contains("worst_p99_wake_latency_us"), "{regression}");
+    assert!(regression.contains("100.50") && regression.contains("+199.50µs"), "{regression}");
+    assert!(stdout.contains("summary: 1 regressions, 0 improvements, "), "{stdout}");
+
+    let json = compare(
+        dir,
+        &["--a-project-commit", "HEAD~1", "--b-project-commit", "HEAD", "--json", "--no-ingest"],
+    );
+    assert_eq!(json.status.code(), Some(1));
+    let doc: JsonReport = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc.slicing, ["project-commit"]);
+    assert_eq!(doc.summary.regressions, 1);
+    assert_eq!((doc.samples.a, doc.samples.b), (4, 4));
+    let f = &doc.findings[0];
+    assert_eq!(
+        (f.metric.as_str(), f.verdict.as_str()),
+        ("worst_p99_wake_latency_us", "regression")
+    );
+    assert_eq!((f.a, f.b), (100.5, 300.0));
+    assert_eq!((f.a_samples.n, f.a_samples.median), (2, 100.5));
+
+    // Narrowed to the unchanged test: no regression, exit 0.
+    let clean =
+        compare(dir, &["--a-project-commit", &old, "--b-project-commit", &new, "-E", "steady"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", String::from_utf8_lossy(&clean.stdout));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    let [old, new] = repo(dir);
+    sidecar(dir, &old, "t", 1.0, 0);
+    sidecar(dir, &new, "t", 1.0, 0);
+
+    let same = compare(dir, &["--project-commit", "HEAD"]);
+    assert_eq!(same.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&same.stderr).contains("A and B select identical rows"));
+
+    let none = compare(dir, &["--a-project-commit", "deadbee", "--b-project-commit", &new]);
+    assert_eq!(none.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert!(err.contains("A side filter matched 0 sidecars in pool (2 pooled)"), "{err}");
+
+    std::fs::write(dir.join("p.json"), r#"{"per_metric_percent": {"nope": 1}}"#).unwrap();
+    let bad = compare(
+        dir,
+        &["--a-project-commit", &old, "--b-project-commit", &new, "--policy", "p.json"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown metric `nope`"));
+
+    let both = compare(dir, &["--threshold", "5", "--policy", "p.json"]);
+    assert_eq!(both.status.code(), Some(2));
+}
+
+#[test]
+fn wip_pattern_compares_commit_against_its_dirty_tree() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    let [_, head] = repo(dir);
+    std::fs::write(dir.join("src.txt"), "work in progress\n").unwrap();
+    let dirty = format!("{head}-dirty");
+    sidecar(dir, &head, "t", 100.0, 0);
+    sidecar(dir, &dirty, "t", 400.0, 1);
+    let out = compare(dir, &["--a-project-commit", &head, "--b-project-commit", &dirty]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("REGRESSION"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning: comparison includes dirty builds:"), "{stderr}");
+}
