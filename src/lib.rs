@@ -1,6 +1,6 @@
 //! ktstr: a results warehouse and test harness for Linux process schedulers.
 //!
-//! Data flows one way, and the modules are declared in that order:
+//! Data flows one way; each stage is one module:
 //!
 //! ```text
 //!  harness (host runner)  ─┐
@@ -9,13 +9,11 @@
 //! ```
 //!
 //! - [`sidecar`]: the per-test JSON document, byte-compatible with ktstr's, where it lives and
-//!   how it is named, written and read.
+//!   how it is named, written, read and explained (`explain-sidecar`, `--run` keys).
 //! - [`git`] and [`host`]: facts about the project tree and the machine that go into a sidecar.
 //! - [`metric`]: the registry of metrics compare gates on.
 //! - [`warehouse`]: the SQLite index of sidecars; the only module that writes SQL.
 //! - [`compare`]: pure A/B logic over rows the warehouse returns.
-//! - [`explain`] and [`runkey`]: `explain-sidecar`'s null catalog, and `--run` key validation
-//!   and "did you mean" suggestions.
 //! - [`report`]: rendering of typed results as human text or JSON.
 //! - [`cli`]: the `cargo ktstr` command line; the only module that parses arguments or
 //!   decides where output goes.
@@ -23,12 +21,10 @@
 pub mod cli;
 pub mod compare;
 pub mod exit_code;
-pub mod explain;
 pub mod git;
 pub mod host;
 pub mod metric;
 pub mod report;
-pub mod runkey;
 pub mod sidecar;
 pub mod timefmt;
 pub mod warehouse;

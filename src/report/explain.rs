@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::explain::{Explanation, OPTIONAL_FIELDS};
+use crate::sidecar::explain::{Explanation, OPTIONAL_FIELDS};
 
 /// Per-sidecar blocks, then corrupt and unreadable files.
 pub fn write_text(out: &mut dyn Write, ex: &Explanation) -> io::Result<()> {
@@ -143,7 +143,7 @@ pub fn write_json(out: &mut dyn Write, ex: &Explanation) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::explain::explain;
+    use crate::sidecar::explain::explain;
     use crate::sidecar::SidecarResult;
     use crate::sidecar::read::{ReadError, ReadErrorKind};
 

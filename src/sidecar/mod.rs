@@ -7,11 +7,15 @@
 //!   choose them.
 //! - [`write`]: stamping the run context and writing files under lock with pre-clear.
 //! - [`read`]: the discovery walk and the tolerant parser.
+//! - [`explain`]: which optional fields of a sidecar are null, and why.
+//! - [`run_key`]: validating `--run` keys (run directory names) and suggesting near misses.
 
+pub mod explain;
 pub mod layout;
 pub mod model;
 pub mod name;
 pub mod read;
+pub mod run_key;
 pub mod write;
 
 pub use layout::{DEFAULT_DB_FILE_NAME, run_dir_name, runs_root};

@@ -13,7 +13,7 @@ use clap::Args;
 use super::run_lookup::{check_key, known_runs, not_found};
 use crate::cli::WarehouseArgs;
 use crate::cli::warehouse::{Location, open_for_read};
-use crate::explain::explain;
+use crate::sidecar::explain::explain;
 use crate::report::explain as render;
 use crate::sidecar::SidecarResult;
 use crate::sidecar::read::{

@@ -5,13 +5,13 @@ use std::path::Path;
 
 use crate::cli::ExitError;
 use crate::exit_code;
-use crate::runkey;
+use crate::sidecar::run_key;
 use crate::warehouse::Warehouse;
 use crate::warehouse::runs::stored_runs;
 
 /// Refuse a key that is empty or could leave the runs root, before it is joined to a path.
 pub fn check_key(id: &str, max_components: usize) -> anyhow::Result<()> {
-    runkey::validate(id, max_components).map_err(|e| {
+    run_key::validate(id, max_components).map_err(|e| {
         ExitError { code: exit_code::USAGE_OR_DATA_ERROR, message: e.to_string(), hint: None }
             .into()
     })
@@ -45,7 +45,7 @@ pub fn known_runs(wh: Option<&Warehouse>, root: &Path) -> anyhow::Result<Vec<Str
 
 /// ktstr's error for an unknown run, with the nearest known run suggested when one is close.
 pub fn not_found(id: &str, root: &Path, candidates: &[String]) -> anyhow::Error {
-    let suggestion = runkey::suggest(id, candidates.iter().map(String::as_str))
+    let suggestion = run_key::suggest(id, candidates.iter().map(String::as_str))
         .map(|s| format!(" Did you mean `{s}`?"))
         .unwrap_or_default();
     anyhow::anyhow!(
