@@ -1,2 +1,4 @@
 //! The single integration-test binary: every test here drives the real `cargo-ktstr` binary
 //! on files built in a temporary directory.
+
+mod util;
