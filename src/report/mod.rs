@@ -1,6 +1,8 @@
 //! Rendering: typed results in, text or JSON out. Nothing here computes a result; every
 //! function writes to a `&mut dyn Write` chosen by the caller.
 
+pub mod sql;
+
 /// ANSI styles, empty strings when colour is off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Styles {

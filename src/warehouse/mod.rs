@@ -3,6 +3,8 @@
 //!
 //! - [`open`]: pragmas, migrations, version check ([`Warehouse`], [`OpenError`]).
 //! - [`ingest`]: runs root → parsed sidecars → rows, idempotent and incremental.
+//! - [`watch`]: re-ingest as sidecars appear (`stats ingest --watch`).
+//! - [`sql`]: the locked-down connection behind `stats sql`.
 //!
 //! # Schema
 //! `migrations/V1__initial_schema.sql` documents the tables. Users query the stable views
@@ -13,5 +15,7 @@
 
 pub mod ingest;
 pub mod open;
+pub mod sql;
+pub mod watch;
 
 pub use open::{OpenError, Warehouse};
