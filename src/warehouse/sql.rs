@@ -98,16 +98,16 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
 /// Run one statement and collect every row. More than one statement is refused, so a
 /// trailing `; DROP …` can never hide behind a SELECT.
 pub fn run_query(conn: &Connection, sql: &str) -> Result<QueryResult, SqlError> {
-    let mut stmt = conn.prepare(sql).map_err(|e| classify(e))?;
+    let mut stmt = conn.prepare(sql).map_err(classify)?;
     if !stmt.readonly() {
         return Err(SqlError::Refused { reason: "the statement would write".into() });
     }
-    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
+    let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
     let n = columns.len();
     let rows = stmt
         .query_map([], |row| (0..n).map(|i| row.get::<_, Value>(i)).collect::<Result<Vec<_>, _>>())
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| classify(e))?;
+        .map_err(classify)?;
     Ok(QueryResult { columns, rows })
 }
 
