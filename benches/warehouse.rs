@@ -22,7 +22,8 @@ const DEFAULT_SIDECARS: usize = 100_000;
 const SIDECARS_PER_RUN: usize = 200;
 
 const SCHEDULERS: &[&str] = &["scx_rusty", "scx_lavd", "scx_bpfland", "eevdf"];
-const TOPOLOGIES: &[&str] = &["1n1l4c1t", "1n2l4c1t", "1n2l4c2t", "2n2l8c2t", "2n4l8c1t", "4n8l4c2t"];
+const TOPOLOGIES: &[&str] =
+    &["1n1l4c1t", "1n2l4c1t", "1n2l4c2t", "2n2l8c2t", "2n4l8c1t", "4n8l4c2t"];
 const KERNELS: &[&str] = &["6.14.2", "6.15.0-rc3", "6.16.0"];
 const FLAGS: &[&str] = &["llc", "steal", "borrow", "rebal", "no-ctrl"];
 const WORK_TYPES: &[&str] = &["SpinWait", "Bursty", "IoBound", "Mixed"];
@@ -85,8 +86,7 @@ fn sidecar(i: usize, rng: &mut Rng) -> (String, SidecarResult) {
     s.kernel_commit = Some(commit(1000 + run % 7));
     s.scheduler_commit = Some(commit(2000 + run % 31));
     s.run_source = Some(if run % 5 == 0 { "ci" } else { "local" }.into());
-    s.active_flags =
-        FLAGS.iter().filter(|_| rng.next() % 3 == 0).map(|f| f.to_string()).collect();
+    s.active_flags = FLAGS.iter().filter(|_| rng.next() % 3 == 0).map(|f| f.to_string()).collect();
     s.passed = rng.next() % 50 != 0;
     s.timestamp = format!("2026-{:02}-{:02}T{:02}:15:02Z", 1 + run % 12, 1 + run % 28, run % 24);
     s.run_id = format!("2026{:04}T091455Z-{}", run % 10_000, i % 8);
@@ -228,9 +228,8 @@ fn values_from_db(wh: &Warehouse) -> Values {
     ];
     for (k, sql) in dims {
         let mut stmt = wh.conn().prepare_cached(sql).expect("list-values query prepares");
-        let rows = stmt
-            .query_map([], |r| r.get::<_, Option<String>>(0))
-            .expect("list-values query runs");
+        let rows =
+            stmt.query_map([], |r| r.get::<_, Option<String>>(0)).expect("list-values query runs");
         for s in rows.flatten().flatten() {
             v.0.entry(k).or_default().insert(s);
         }
@@ -284,7 +283,10 @@ fn main() {
     let parse_time = t.elapsed();
     assert_eq!(parsed, n, "every generated sidecar parses");
     let parse_rate = n as f64 / secs(parse_time);
-    println!("parse-only (walk + read + parse, rayon): {:.2} s, {parse_rate:.0} files/s", secs(parse_time));
+    println!(
+        "parse-only (walk + read + parse, rayon): {:.2} s, {parse_rate:.0} files/s",
+        secs(parse_time)
+    );
 
     let t = Instant::now();
     let mut wh = Warehouse::open(&db).expect("open warehouse");
@@ -323,8 +325,23 @@ fn main() {
     let r3 = secs(json_values_time) / secs(db_values_time).max(1e-9);
     let r4 = db_bytes as f64 / json_bytes as f64;
     println!("{:<48} {:>10}  {}", "target", "measured", "verdict");
-    println!("{:<48} {:>9.2}x  {}", "cold ingest >= 0.5x parse-only throughput", r1, verdict(r1 >= 0.5));
-    println!("{:<48} {:>9.2}%  {}", "no-op re-ingest < 5% of cold ingest time", r2 * 100.0, verdict(r2 < 0.05));
-    println!("{:<48} {:>9.0}x  {}", "list-values DB >= 50x faster than JSON walk", r3, verdict(r3 >= 50.0));
+    println!(
+        "{:<48} {:>9.2}x  {}",
+        "cold ingest >= 0.5x parse-only throughput",
+        r1,
+        verdict(r1 >= 0.5)
+    );
+    println!(
+        "{:<48} {:>9.2}%  {}",
+        "no-op re-ingest < 5% of cold ingest time",
+        r2 * 100.0,
+        verdict(r2 < 0.05)
+    );
+    println!(
+        "{:<48} {:>9.0}x  {}",
+        "list-values DB >= 50x faster than JSON walk",
+        r3,
+        verdict(r3 >= 50.0)
+    );
     println!("{:<48} {:>9.2}x  {}", "DB bytes <= JSON bytes", r4, verdict(r4 <= 1.0));
 }

@@ -2,3 +2,4 @@
 //! on files built in a temporary directory.
 
 mod util;
+mod warehouse_cli;

@@ -31,6 +31,8 @@ const READ_ONLY_PRAGMAS: &[&str] = &[
     "function_list",
     "schema_version",
     "user_version",
+    "integrity_check",
+    "quick_check",
 ];
 
 /// The result of one query: column names and rows of SQLite values, in order.
