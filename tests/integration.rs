@@ -3,3 +3,5 @@
 
 mod compare;
 mod read_commands;
+mod util;
+mod warehouse_cli;

@@ -2,6 +2,7 @@
 //! function writes to a `&mut dyn Write` chosen by the caller.
 
 pub mod compare;
+pub mod sql;
 
 /// ANSI styles, empty strings when colour is off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

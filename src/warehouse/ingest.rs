@@ -120,8 +120,15 @@ struct Known {
 }
 
 enum Outcome {
-    Doc { hash: [u8; 32], doc: Box<SidecarResult>, document: Vec<u8> },
+    Doc { hash: [u8; 32], doc: Box<SidecarResult>, document: Vec<u8>, host: Option<HostKey> },
     Failed { error: ReadError, hash: Option<[u8; 32]> },
+}
+
+/// A host context's canonical JSON and its hash, computed on the parse threads so the
+/// single writer thread only looks it up.
+struct HostKey {
+    hash: [u8; 32],
+    json: String,
 }
 
 struct Parsed {
@@ -269,11 +276,18 @@ fn parse_file(stat: FileStat) -> Parsed {
         Ok(bytes) => {
             let hash = *blake3::hash(&bytes).as_bytes();
             match parse_bytes(&stat.path, &bytes) {
-                Ok(doc) => Outcome::Doc {
-                    hash,
-                    doc: Box::new(doc),
-                    document: lz4_flex::compress_prepend_size(&bytes),
-                },
+                Ok(doc) => {
+                    let host = doc.host.as_ref().map(|h| {
+                        let json = serde_json::to_string(h).unwrap_or_else(|_| "{}".into());
+                        HostKey { hash: *blake3::hash(json.as_bytes()).as_bytes(), json }
+                    });
+                    Outcome::Doc {
+                        hash,
+                        doc: Box::new(doc),
+                        document: lz4_flex::compress_prepend_size(&bytes),
+                        host,
+                    }
+                }
                 Err(error) => Outcome::Failed { error, hash: Some(hash) },
             }
         }
@@ -330,9 +344,16 @@ impl Writer {
         for parsed in batch {
             let Parsed { stat, outcome } = parsed;
             let (status, hash, sidecar_id, error) = match outcome {
-                Outcome::Doc { hash, doc, document } => {
-                    let (id, inserted) =
-                        self.insert_sidecar(&tx, &stat, &hash, &doc, &document, &now)?;
+                Outcome::Doc { hash, doc, document, host } => {
+                    let (id, inserted) = self.insert_sidecar(
+                        &tx,
+                        &stat,
+                        &hash,
+                        &doc,
+                        host.as_ref(),
+                        &document,
+                        &now,
+                    )?;
                     if inserted {
                         report.new_sidecars += 1;
                         ("ingested", Some(hash), Some(id), None)
@@ -381,12 +402,14 @@ impl Writer {
     }
 
     /// Returns the sidecar id and whether this call inserted it.
+    #[allow(clippy::too_many_arguments)] // the parts of one parsed file, kept unboxed
     fn insert_sidecar(
         &mut self,
         tx: &Transaction<'_>,
         stat: &FileStat,
         hash: &[u8; 32],
         doc: &SidecarResult,
+        host: Option<&HostKey>,
         document: &[u8],
         now: &str,
     ) -> Result<(i64, bool), IngestError> {
@@ -394,9 +417,9 @@ impl Writer {
         let run_dir = parts.next().unwrap_or_default();
         let rest: Vec<&str> = parts.collect();
         let job_dir = if rest.len() > 1 { Some(rest[0]) } else { None };
-        let host_id = match &doc.host {
-            Some(h) => Some(self.host_id(tx, h)?),
-            None => None,
+        let host_id = match (&doc.host, host) {
+            (Some(h), Some(key)) => Some(self.host_id(tx, h, key)?),
+            _ => None,
         };
         let flags = serde_json::to_string(&doc.active_flags).unwrap_or_else(|_| "[]".into());
         let p = &doc.provenance;
@@ -482,10 +505,10 @@ impl Writer {
         &mut self,
         tx: &Transaction<'_>,
         host: &crate::sidecar::HostContext,
+        key: &HostKey,
     ) -> Result<i64, IngestError> {
-        let json = serde_json::to_string(host).unwrap_or_else(|_| "{}".into());
-        let hash = *blake3::hash(json.as_bytes()).as_bytes();
-        if let Some(id) = self.host_ids.get(&hash) {
+        let HostKey { hash, json } = key;
+        if let Some(id) = self.host_ids.get(hash) {
             return Ok(*id);
         }
         tx.prepare_cached(
@@ -503,7 +526,7 @@ impl Writer {
         let id = tx
             .prepare_cached("SELECT host_id FROM host_context WHERE content_hash = ?1")?
             .query_row([&hash[..]], |r| r.get(0))?;
-        self.host_ids.insert(hash, id);
+        self.host_ids.insert(*hash, id);
         Ok(id)
     }
 

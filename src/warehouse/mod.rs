@@ -7,6 +7,8 @@
 //! - [`runs`]: per-run summaries, host contexts and stored documents (`stats list`,
 //!   `show-host`, `explain-sidecar`).
 //! - [`compare_rows`]: the per-side row selection `stats compare` runs on.
+//! - [`watch`]: re-ingest as sidecars appear (`stats ingest --watch`).
+//! - [`sql`]: the locked-down connection behind `stats sql`.
 //!
 //! # Schema
 //! `migrations/V1__initial_schema.sql` documents the tables. Users query the stable views
@@ -20,5 +22,7 @@ pub mod ingest;
 pub mod open;
 pub mod runs;
 pub mod values;
+pub mod sql;
+pub mod watch;
 
 pub use open::{OpenError, Warehouse};
