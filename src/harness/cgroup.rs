@@ -334,6 +334,11 @@ impl CgroupTree {
         Ok(())
     }
 
+    /// The tree's top directories (removed on drop).
+    pub fn tops(&self) -> &[PathBuf] {
+        &self.tops
+    }
+
     pub fn hierarchy(&self) -> &Hierarchy {
         &self.hierarchy
     }

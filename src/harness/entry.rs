@@ -369,6 +369,12 @@ pub(crate) struct RunRecord {
     pub work_types: Vec<String>,
     /// Things that were not measured, for `provenance`.
     pub unmeasured: Vec<String>,
+    /// Raw reports of the last scenario, for per-worker checks.
+    pub runs: Vec<super::scenario::CgroupRun>,
+    /// `v1` or `v2`, once a scenario has run.
+    pub cgroup_version: Option<&'static str>,
+    /// Top directories of every cgroup tree created (all removed by the time a step returns).
+    pub cgroup_tops: Vec<PathBuf>,
 }
 
 impl Ctx {

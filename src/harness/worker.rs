@@ -489,14 +489,21 @@ fn child_main(wt: WorkType, gate: &StartGate, report: OwnedFd, link: PairLink, p
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGUSR1);
         libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        // The child's copy of the write end would keep the gate open forever.
-        if let Some(w) = &gate.write {
-            libc::close(w.as_raw_fd());
+        // Keep only our own fds. Inherited copies of other gates' write ends (this worker's
+        // own, or those of scenarios running concurrently on other threads) would keep those
+        // gates open and their workers from ever starting.
+        let mut keep = vec![gate.read.as_raw_fd(), report.as_raw_fd()];
+        match &link {
+            PairLink::Pipes { rx, tx, .. } => keep.extend([rx.as_raw_fd(), tx.as_raw_fd()]),
+            PairLink::None | PairLink::Futex { .. } => {}
         }
+        close_all_but(&mut keep);
         let mut b = 0u8;
         loop {
             let n = libc::read(gate.read.as_raw_fd(), (&mut b as *mut u8).cast(), 1);
-            if n >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            let interrupted =
+                n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR);
+            if !interrupted || STOP.load(Ordering::Relaxed) {
                 break;
             }
         }
@@ -517,6 +524,22 @@ fn child_main(wt: WorkType, gate: &StartGate, report: OwnedFd, link: PairLink, p
     write_all(report.as_raw_fd(), &msg);
     // SAFETY: as above.
     unsafe { libc::_exit(0) }
+}
+
+/// Close every fd from 3 up except those in `keep`.
+fn close_all_but(keep: &mut [i32]) {
+    keep.sort_unstable();
+    let mut next = 3u32;
+    for &k in keep.iter() {
+        let k = k as u32;
+        if k > next {
+            // SAFETY: closing fds this child does not use; close_range has no memory effects.
+            unsafe { libc::syscall(libc::SYS_close_range, next, k - 1, 0) };
+        }
+        next = next.max(k + 1);
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, next, u32::MAX, 0) };
 }
 
 fn write_all(fd: i32, mut buf: &[u8]) {
