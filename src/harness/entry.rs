@@ -57,7 +57,7 @@ impl Topology {
         if let Some((name, _)) = dims.iter().find(|(_, v)| *v == 0) {
             return Err(format!("topology {self}: {name} must be greater than 0"));
         }
-        if self.llcs % self.numa_nodes != 0 {
+        if !self.llcs.is_multiple_of(self.numa_nodes) {
             return Err(format!(
                 "topology {self}: llcs ({}) must be a multiple of numa_nodes ({})",
                 self.llcs, self.numa_nodes

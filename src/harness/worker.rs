@@ -253,7 +253,7 @@ impl WorkerSet {
         gate: &StartGate,
     ) -> Result<WorkerSet, WorkerError> {
         let group = work_type.group_size();
-        if count % group != 0 {
+        if !count.is_multiple_of(group) {
             return Err(WorkerError::GroupSize { count, work_type: work_type.name(), group });
         }
         let mut set = WorkerSet { work_type, children: Vec::new(), maps: Vec::new() };
