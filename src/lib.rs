@@ -22,6 +22,7 @@ pub mod cli;
 pub mod compare;
 pub mod exit_code;
 pub mod git;
+pub mod harness;
 pub mod host;
 pub mod metric;
 pub mod report;

@@ -1,0 +1,24 @@
+//! The host test harness: runs `#[ktstr_test]` entries on this machine under its own
+//! scheduler, measures the workers and writes one sidecar per run.
+//!
+//! - [`entry`]: the contract with the proc-macro (`TestEntry`, `Ctx`, `AssertResult`).
+//! - [`cgroup`]: per-test cgroup trees on v1 or v2.
+//! - [`measure`]: per-worker measurement and the `CgroupStats`/`ScenarioStats` roll-ups.
+//! - [`worker`]: work types and forked worker processes.
+//! - [`scenario`]: cgroup declarations and canned scenarios for test bodies.
+//! - [`runner`]: [`run_entry`], gating, checks and sidecars.
+
+pub mod cgroup;
+pub mod entry;
+pub mod measure;
+pub mod runner;
+pub mod scenario;
+pub mod worker;
+
+pub use entry::{
+    AssertResult, Ctx, GauntletVariant, Skip, TestEntry, TestFn, Thresholds, Topology,
+    TopologyConstraints,
+};
+pub use runner::run_entry;
+pub use scenario::{CgroupDef, steady};
+pub use worker::WorkType;

@@ -1,0 +1,573 @@
+//! Running a [`TestEntry`] on the host: capacity and flag gating, the body, threshold checks,
+//! host-load recording, and one sidecar per run (the base run and each gauntlet variant).
+//!
+//! The verdict is decided here; sidecars are written through [`crate::sidecar::write`], and a
+//! write failure is logged as `ktstr_test: {err}` without changing the verdict. Running the
+//! workloads is [`super::scenario`]'s job.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::entry::{AssertResult, Ctx, GauntletVariant, Skip, TestEntry, Thresholds, Topology};
+use crate::host::parse_cpu_list;
+use crate::sidecar::model::{HostLoad, ScenarioStats, SidecarResult};
+use crate::sidecar::write::{WriteOptions, fill_run_context, write_sidecar};
+
+/// The outcome of one run of an entry.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// `base` or `{preset}/{profile}`.
+    pub label: String,
+    pub sidecar: SidecarResult,
+    /// Where the sidecar went, or why it could not be written.
+    pub written: Result<PathBuf, String>,
+    /// Failure (or skip) reasons.
+    pub reasons: Vec<String>,
+}
+
+/// The function the generated `#[test]` calls: run the entry and each gauntlet variant,
+/// write their sidecars, print skips, and panic if any run failed.
+pub fn run_entry(entry: &'static TestEntry) {
+    let outcomes = run_entry_outcomes(entry, &WriteOptions::from_env());
+    let mut failures = Vec::new();
+    for o in &outcomes {
+        if let Err(e) = &o.written {
+            eprintln!("ktstr_test: {e}");
+        }
+        if o.sidecar.skipped {
+            eprintln!("ktstr_test: {} [{}] skipped: {}", entry.name, o.label, o.reasons.join("; "));
+        } else if !o.sidecar.passed {
+            failures.push(format!("[{}] {}", o.label, o.reasons.join("; ")));
+        }
+    }
+    if !failures.is_empty() {
+        panic!("ktstr test {} failed: {}", entry.name, failures.join(" | "));
+    }
+}
+
+/// Run every variant of `entry` and write sidecars with `opts`; never panics on a verdict.
+pub fn run_entry_outcomes(entry: &TestEntry, opts: &WriteOptions) -> Vec<RunOutcome> {
+    let env_flags: Vec<String> = std::env::var("KTSTR_FLAGS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(String::from)
+        .collect();
+    let mut runs = vec![("base".to_string(), entry.topology, Vec::<&str>::new())];
+    for v in entry.gauntlet {
+        runs.push((variant_label(v), v.topology, v.flags.to_vec()));
+    }
+    runs.into_iter()
+        .map(|(label, topo, extra)| {
+            let mut flags: Vec<String> =
+                entry.required_flags.iter().map(|f| f.to_string()).collect();
+            flags.extend(extra.iter().map(|f| f.to_string()));
+            flags.extend(env_flags.iter().cloned());
+            flags.sort();
+            flags.dedup();
+            let (mut sc, reasons) = run_one(entry, topo, &flags, &label);
+            fill_run_context(&mut sc);
+            let written = write_sidecar(&mut sc, opts).map_err(|e| e.to_string());
+            RunOutcome { label, sidecar: sc, written, reasons }
+        })
+        .collect()
+}
+
+fn variant_label(v: &GauntletVariant) -> String {
+    let profile = if v.flags.is_empty() { "default".to_string() } else { v.flags.join("+") };
+    format!("{}/{profile}", v.preset)
+}
+
+/// The machine's own topology, read from sysfs (what a host run really has).
+pub fn host_topology() -> (Topology, Vec<usize>) {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let cpus: Vec<usize> = read("/sys/devices/system/cpu/online")
+        .and_then(|s| parse_cpu_list(s.trim()))
+        .map(|v| v.into_iter().map(|c| c as usize).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| {
+            (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
+        });
+    let distinct = |file: &str| {
+        let mut sets: Vec<String> = cpus
+            .iter()
+            .filter_map(|c| read(&format!("/sys/devices/system/cpu/cpu{c}/{file}")))
+            .map(|s| s.trim().to_string())
+            .collect();
+        sets.sort();
+        sets.dedup();
+        sets.len().max(1) as u32
+    };
+    let llcs = distinct("cache/index3/shared_cpu_list");
+    let cores = distinct("topology/thread_siblings_list");
+    let nodes = std::fs::read_dir("/sys/devices/system/node")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().to_string();
+                    n.starts_with("node") && n[4..].parse::<u32>().is_ok()
+                })
+                .count() as u32
+        })
+        .unwrap_or(1)
+        .max(1);
+    let threads = (cpus.len() as u32 / cores).max(1);
+    let topo = Topology::new(nodes, llcs, (cores / llcs).max(1), threads);
+    (topo, cpus)
+}
+
+struct LoadSample {
+    loadavg_1m: Option<f64>,
+    /// (steal, total) jiffies from the aggregate `cpu` line.
+    stat: Option<(u64, u64)>,
+    psi_some_total_us: Option<u64>,
+}
+
+fn sample_load() -> LoadSample {
+    let loadavg_1m = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok());
+    let stat = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        let line = s.lines().find(|l| l.starts_with("cpu "))?;
+        let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+        // Fields: user nice system idle iowait irq softirq steal guest guest_nice; guest time
+        // is already counted in user/nice.
+        let total: u64 = v.iter().take(8).sum();
+        Some((*v.get(7)?, total))
+    });
+    let psi_some_total_us = psi_some().map(|(_, t)| t);
+    LoadSample { loadavg_1m, stat, psi_some_total_us }
+}
+
+/// (`some avg10`, `some total` µs) from `/proc/pressure/cpu`.
+fn psi_some() -> Option<(f64, u64)> {
+    let text = std::fs::read_to_string("/proc/pressure/cpu").ok()?;
+    let line = text.lines().find(|l| l.starts_with("some "))?;
+    let field = |k: &str| line.split_whitespace().find_map(|f| f.strip_prefix(k));
+    Some((field("avg10=")?.parse().ok()?, field("total=")?.parse().ok()?))
+}
+
+fn host_load(start: &LoadSample, end: &LoadSample) -> HostLoad {
+    let steal_pct = match (start.stat, end.stat) {
+        (Some((s0, t0)), Some((s1, t1))) if t1 > t0 => {
+            Some(s1.saturating_sub(s0) as f64 / (t1 - t0) as f64 * 100.0)
+        }
+        _ => None,
+    };
+    HostLoad {
+        loadavg_1m_start: start.loadavg_1m,
+        loadavg_1m_end: end.loadavg_1m,
+        steal_pct,
+        cpu_pressure_some_avg10: psi_some().map(|(a, _)| a),
+        cpu_pressure_some_us: match (start.psi_some_total_us, end.psi_some_total_us) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        },
+        other: Default::default(),
+    }
+}
+
+fn blank_sidecar(entry: &TestEntry, topo: Topology, flags: &[String]) -> SidecarResult {
+    SidecarResult {
+        test_name: entry.name.to_string(),
+        topology: topo.to_string(),
+        scheduler: entry.scheduler.to_string(),
+        scheduler_commit: None,
+        project_commit: None,
+        payload: None,
+        metrics: Vec::new(),
+        passed: true,
+        skipped: false,
+        stats: ScenarioStats::default(),
+        monitor: None,
+        stimulus_events: Vec::new(),
+        work_type: "CpuSpin".to_string(),
+        active_flags: flags.to_vec(),
+        verifier_stats: Vec::new(),
+        kvm_stats: None,
+        sysctls: Vec::new(),
+        kargs: Vec::new(),
+        kernel_version: None,
+        kernel_commit: None,
+        timestamp: String::new(),
+        run_id: String::new(),
+        host: None,
+        cleanup_duration_ms: None,
+        run_source: None,
+        provenance: Default::default(),
+    }
+}
+
+/// Run one variant; returns the sidecar (without run context) and the failure/skip reasons.
+fn run_one(
+    entry: &TestEntry,
+    topo: Topology,
+    flags: &[String],
+    label: &str,
+) -> (SidecarResult, Vec<String>) {
+    let mut sc = blank_sidecar(entry, topo, flags);
+    sc.provenance.backend = Some("host".to_string());
+    let (host_topo, cpus) = host_topology();
+    sc.provenance.topology_ran = Some(host_topo.to_string());
+    let skip = |mut sc: SidecarResult, why: String| {
+        sc.skipped = true;
+        sc.passed = true;
+        sc.work_type = "skipped".to_string();
+        sc.provenance.skip_reason = Some(why.clone());
+        (sc, vec![why])
+    };
+    if let Err(e) = entry.validate() {
+        sc.passed = false;
+        return (sc, vec![e]);
+    }
+    if topo.total_cpus() as usize > cpus.len() {
+        let why = format!(
+            "topology {topo} needs {} CPUs but this host has {} ({host_topo})",
+            topo.total_cpus(),
+            cpus.len()
+        );
+        return skip(sc, why);
+    }
+    if let Some(f) = entry.required_flags.iter().find(|f| !flags.iter().any(|a| a == *f)) {
+        return skip(sc, format!("required flag {f:?} is not active"));
+    }
+    if let Some(f) = entry.excluded_flags.iter().find(|f| flags.iter().any(|a| a == *f)) {
+        return skip(sc, format!("excluded flag {f:?} is active"));
+    }
+    if entry.scheduler != "eevdf" {
+        let why = format!(
+            "scheduler {:?} cannot run on the host backend, which only runs the kernel's own \
+             scheduler (eevdf)",
+            entry.scheduler
+        );
+        return skip(sc, why);
+    }
+
+    let ctx = Ctx {
+        test_name: entry.name.to_string(),
+        topology: topo,
+        topology_ran: host_topo,
+        cpus,
+        duration: Duration::from_secs(entry.duration_s),
+        workers_per_cgroup: entry.workers_per_cgroup,
+        active_flags: flags.to_vec(),
+        cgroup_root: None,
+        record: Default::default(),
+    };
+    let load0 = sample_load();
+    let result = (entry.func)(&ctx);
+    let load1 = sample_load();
+    sc.provenance.host_load = Some(host_load(&load0, &load1));
+    let rec = ctx.record.into_inner();
+    sc.stimulus_events = rec.events.clone();
+    if let Some(wt) = rec.work_types.first() {
+        sc.work_type = wt.clone();
+    }
+    if let Some(v) = rec.cgroup_version {
+        sc.provenance.other.insert("cgroup_version".into(), v.into());
+    }
+    let mut unmeasured = rec.unmeasured.clone();
+    unmeasured.sort();
+    unmeasured.dedup();
+
+    let mut verdict = match result {
+        Ok(r) if r.skipped => return skip(sc, r.reasons.join("; ")),
+        Ok(r) => r,
+        Err(e) => match e.downcast_ref::<Skip>() {
+            Some(Skip(why)) => return skip(sc, why.clone()),
+            None => AssertResult::fail(ScenarioStats::default(), format!("{e:#}")),
+        },
+    };
+    let thresholds = Thresholds::default_checks().merge(&entry.thresholds);
+    let not_evaluated = apply_thresholds(&thresholds, &mut verdict, &rec.runs);
+    if !unmeasured.is_empty() {
+        sc.provenance.other.insert("unmeasured".into(), unmeasured.into());
+    }
+    if !not_evaluated.is_empty() {
+        sc.provenance.other.insert("thresholds_not_evaluated".into(), not_evaluated.into());
+    }
+    if entry.expect_err {
+        // The test is supposed to fail; a pass is the failure.
+        let failed = !verdict.passed;
+        verdict.passed = failed;
+        verdict.reasons = if failed {
+            Vec::new()
+        } else {
+            vec![format!("{label}: expect_err is set but the test passed")]
+        };
+    }
+    sc.passed = verdict.passed;
+    sc.stats = verdict.stats;
+    (sc, verdict.reasons)
+}
+
+/// Spread and gap limits `not_starved` implies (ktstr: 15 % / 2000 ms release, 35 % /
+/// 3000 ms debug builds).
+fn starvation_limits() -> (f64, u64) {
+    if cfg!(debug_assertions) { (35.0, 3000) } else { (15.0, 2000) }
+}
+
+/// Fail `verdict` for each threshold the stats break; return the names of set thresholds the
+/// host backend cannot evaluate.
+pub(crate) fn apply_thresholds(
+    t: &Thresholds,
+    verdict: &mut AssertResult,
+    runs: &[super::scenario::CgroupRun],
+) -> Vec<String> {
+    let s = verdict.stats.clone();
+    if t.not_starved == Some(true) {
+        let (spread, gap) = starvation_limits();
+        for r in runs {
+            for (i, w) in r.reports.iter().enumerate() {
+                verdict.check(w.work_units > 0, || {
+                    format!("not_starved: worker {i} of cgroup {} did no work", r.name)
+                });
+            }
+        }
+        verdict.check(s.worst_spread < spread, || {
+            format!("not_starved: spread {:.1}% is not below {spread}%", s.worst_spread)
+        });
+        verdict.check(s.worst_gap_ms < gap, || {
+            format!(
+                "not_starved: gap {} ms on CPU {} is not below {gap} ms",
+                s.worst_gap_ms, s.worst_gap_cpu
+            )
+        });
+    }
+    if t.isolation == Some(true) {
+        for r in runs {
+            if let Some(allowed) = &r.cpus {
+                for w in &r.reports {
+                    let bad: Vec<usize> =
+                        w.cpus_used.iter().copied().filter(|c| !allowed.contains(c)).collect();
+                    verdict.check(bad.is_empty(), || {
+                        format!(
+                            "isolation: cgroup {} ran on CPUs {bad:?} outside {allowed:?}",
+                            r.name
+                        )
+                    });
+                }
+            }
+        }
+    }
+    if let Some(max) = t.max_gap_ms {
+        verdict.check(s.worst_gap_ms <= max, || format!("max_gap_ms: {} > {max}", s.worst_gap_ms));
+    }
+    if let Some(max) = t.max_spread_pct {
+        verdict.check(s.worst_spread <= max, || {
+            format!("max_spread_pct: {:.2} > {max}", s.worst_spread)
+        });
+    }
+    if let Some(max) = t.max_p99_wake_latency_ns {
+        let p99_ns = s.worst_p99_wake_latency_us * 1000.0;
+        verdict.check(p99_ns <= max as f64, || {
+            format!("max_p99_wake_latency_ns: {p99_ns:.0} > {max}")
+        });
+    }
+    if let Some(max) = t.max_wake_latency_cv {
+        verdict.check(s.worst_wake_latency_cv <= max, || {
+            format!("max_wake_latency_cv: {:.3} > {max}", s.worst_wake_latency_cv)
+        });
+    }
+    if let Some(max) = t.max_migration_ratio {
+        verdict.check(s.worst_migration_ratio <= max, || {
+            format!("max_migration_ratio: {:.4} > {max}", s.worst_migration_ratio)
+        });
+    }
+    let per_worker = |f: fn(&super::measure::WorkerReport) -> f64| -> Vec<(String, f64)> {
+        runs.iter().flat_map(|r| r.reports.iter().map(|w| (r.name.clone(), f(w)))).collect()
+    };
+    if let Some(min) = t.min_iteration_rate {
+        for (cg, rate) in per_worker(|w| w.iterations as f64 / (w.wall_time_ns.max(1) as f64 / 1e9))
+        {
+            verdict.check(rate >= min, || {
+                format!("min_iteration_rate: cgroup {cg}: {rate:.1}/s < {min}")
+            });
+        }
+    }
+    if let Some(min) = t.min_work_rate {
+        for (cg, rate) in per_worker(|w| w.work_units as f64 / (w.cpu_time_ns.max(1) as f64 / 1e9))
+        {
+            verdict.check(rate >= min, || {
+                format!("min_work_rate: cgroup {cg}: {rate:.1}/cpu-s < {min}")
+            });
+        }
+    }
+    if let Some(max) = t.max_throughput_cv {
+        for r in runs {
+            let rates: Vec<f64> = r
+                .reports
+                .iter()
+                .map(|w| w.iterations as f64 / (w.wall_time_ns.max(1) as f64 / 1e9))
+                .collect();
+            let cv = f64_cv(&rates);
+            verdict.check(cv <= max, || {
+                format!("max_throughput_cv: cgroup {}: {cv:.3} > {max}", r.name)
+            });
+        }
+    }
+    // Monitor, sched_ext and NUMA checks: the host backend has no data for them.
+    let mut not_evaluated = Vec::new();
+    let mut note = |set: bool, name: &str| {
+        if set {
+            not_evaluated.push(name.to_string());
+        }
+    };
+    note(t.fail_on_stall == Some(true), "fail_on_stall");
+    note(t.max_local_dsq_depth.is_some(), "max_local_dsq_depth");
+    note(t.max_imbalance_ratio.is_some(), "max_imbalance_ratio");
+    note(t.max_fallback_rate.is_some(), "max_fallback_rate");
+    note(t.max_keep_last_rate.is_some(), "max_keep_last_rate");
+    note(t.min_page_locality.is_some(), "min_page_locality");
+    note(t.max_cross_node_migration_ratio.is_some(), "max_cross_node_migration_ratio");
+    note(t.max_slow_tier_ratio.is_some(), "max_slow_tier_ratio");
+    not_evaluated
+}
+
+fn f64_cv(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    if mean == 0.0 {
+        return 0.0;
+    }
+    (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt() / mean
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::scenario::steady;
+    use crate::harness::worker::WorkType;
+
+    fn opts(dir: &std::path::Path) -> WriteOptions {
+        WriteOptions {
+            sidecar_dir_override: Some(dir.to_path_buf()),
+            runs_root: dir.to_path_buf(),
+            run_token: "test".into(),
+            lock_timeout: Duration::from_secs(1),
+        }
+    }
+
+    static HUGE: &[GauntletVariant] = &[GauntletVariant {
+        preset: "huge",
+        topology: Topology::new(1, 1, 512, 1),
+        flags: &["llc"],
+    }];
+
+    fn spin_body(ctx: &Ctx) -> anyhow::Result<AssertResult> {
+        steady(ctx, WorkType::CpuSpin)
+    }
+
+    fn fails(ctx: &Ctx) -> anyhow::Result<AssertResult> {
+        let _ = ctx;
+        anyhow::bail!("the body failed on purpose")
+    }
+
+    fn root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    #[test]
+    fn cpu_spin_entry_writes_a_passing_host_sidecar() {
+        if !root() {
+            eprintln!("skipped: needs root for cgroups");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let entry = TestEntry {
+            name: "spin_ok",
+            func: spin_body,
+            topology: Topology::new(1, 1, 1, 1),
+            duration_s: 1,
+            ..TestEntry::DEFAULT
+        };
+        let out = run_entry_outcomes(&entry, &opts(dir.path()));
+        assert_eq!(out.len(), 1);
+        let o = &out[0];
+        let path = o.written.as_ref().unwrap();
+        let back: SidecarResult =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(!back.skipped);
+        assert!(back.passed && back.stats.total_iterations > 0, "{:?}", o.reasons);
+        assert_eq!(back.work_type, "CpuSpin");
+        assert_eq!(back.topology, "1n1l1c1t");
+        assert_eq!(back.provenance.backend.as_deref(), Some("host"));
+        assert!(back.provenance.topology_ran.is_some());
+        assert!(back.provenance.host_load.as_ref().unwrap().loadavg_1m_start.is_some());
+        assert!(back.provenance.other.contains_key("unmeasured"));
+        assert_eq!(back.stimulus_events.len(), 2);
+    }
+
+    #[test]
+    fn too_big_topology_is_a_skip_sidecar() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = TestEntry {
+            name: "huge",
+            func: spin_body,
+            topology: Topology::new(1, 8, 64, 2),
+            ..TestEntry::DEFAULT
+        };
+        let out = run_entry_outcomes(&entry, &opts(dir.path()));
+        let sc = &out[0].sidecar;
+        assert!(sc.passed && sc.skipped);
+        assert_eq!(sc.work_type, "skipped");
+        assert!(sc.provenance.skip_reason.as_deref().unwrap().contains("needs 1024 CPUs"));
+        assert!(out[0].written.is_ok());
+    }
+
+    #[test]
+    fn flags_gate_and_expect_err_inverts() {
+        let dir = tempfile::tempdir().unwrap();
+        let excluded = TestEntry {
+            name: "excl",
+            func: spin_body,
+            excluded_flags: &["llc"],
+            gauntlet: HUGE,
+            ..TestEntry::DEFAULT
+        };
+        let out = run_entry_outcomes(&excluded, &opts(dir.path()));
+        assert_eq!(out[1].label, "huge/llc");
+        assert!(out[1].sidecar.skipped);
+
+        let e = TestEntry { name: "bad", func: fails, ..TestEntry::DEFAULT };
+        let out = run_entry_outcomes(&e, &opts(dir.path()));
+        assert!(!out[0].sidecar.passed && out[0].reasons[0].contains("on purpose"));
+        let e = TestEntry { expect_err: true, ..e };
+        let out = run_entry_outcomes(&e, &opts(dir.path()));
+        assert!(out[0].sidecar.passed, "{:?}", out[0].reasons);
+    }
+
+    #[test]
+    fn thresholds_fail_and_report_unevaluable() {
+        let mut v = AssertResult::pass(ScenarioStats {
+            worst_gap_ms: 50,
+            worst_spread: 40.0,
+            ..ScenarioStats::default()
+        });
+        let t = Thresholds {
+            max_gap_ms: Some(10),
+            max_imbalance_ratio: Some(2.0),
+            ..Thresholds::default_checks()
+        };
+        let ne = apply_thresholds(&t, &mut v, &[]);
+        assert!(!v.passed);
+        assert!(v.reasons.iter().any(|r| r.starts_with("max_gap_ms: 50 > 10")));
+        assert!(v.reasons.iter().any(|r| r.starts_with("not_starved: spread")));
+        assert_eq!(ne, vec!["max_imbalance_ratio".to_string()]);
+    }
+
+    #[test]
+    fn load_sampling_reads_proc() {
+        let a = sample_load();
+        let b = sample_load();
+        let l = host_load(&a, &b);
+        assert!(l.loadavg_1m_start.is_some());
+        let (t, cpus) = host_topology();
+        assert_eq!(t.total_cpus() as usize, cpus.len());
+    }
+}
