@@ -21,6 +21,7 @@
 pub mod cli;
 pub mod compare;
 pub mod exit_code;
+pub mod harness;
 pub mod metric;
 pub mod report;
 pub mod sidecar;

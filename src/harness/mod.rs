@@ -1,0 +1,15 @@
+//! The host test harness: runs `#[ktstr_test]` entries on this machine under its own
+//! scheduler, measures the workers and writes one sidecar per run.
+//!
+//! - [`entry`]: the contract with the proc-macro (`TestEntry`, `Ctx`, `AssertResult`).
+//! - [`cgroup`]: per-test cgroup trees on v1 or v2.
+//! - [`measure`]: per-worker measurement and the `CgroupStats`/`ScenarioStats` roll-ups.
+
+pub mod cgroup;
+pub mod entry;
+pub mod measure;
+
+pub use entry::{
+    AssertResult, Ctx, GauntletVariant, Skip, TestEntry, TestFn, Thresholds, Topology,
+    TopologyConstraints,
+};
