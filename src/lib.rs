@@ -21,7 +21,9 @@
 pub mod cli;
 pub mod compare;
 pub mod exit_code;
+pub mod git;
 pub mod harness;
+pub mod host;
 pub mod metric;
 pub mod report;
 pub mod sidecar;

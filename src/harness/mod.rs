@@ -4,10 +4,12 @@
 //! - [`entry`]: the contract with the proc-macro (`TestEntry`, `Ctx`, `AssertResult`).
 //! - [`cgroup`]: per-test cgroup trees on v1 or v2.
 //! - [`measure`]: per-worker measurement and the `CgroupStats`/`ScenarioStats` roll-ups.
+//! - [`worker`]: work types and forked worker processes.
 
 pub mod cgroup;
 pub mod entry;
 pub mod measure;
+pub mod worker;
 
 pub use entry::{
     AssertResult, Ctx, GauntletVariant, Skip, TestEntry, TestFn, Thresholds, Topology,

@@ -201,3 +201,171 @@ fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::sidecar::write::{WriteOptions, write_sidecar};
+
+    const REQUIRED: [&str; 15] = [
+        "test_name",
+        "topology",
+        "scheduler",
+        "metrics",
+        "passed",
+        "skipped",
+        "stats",
+        "stimulus_events",
+        "work_type",
+        "active_flags",
+        "verifier_stats",
+        "sysctls",
+        "kargs",
+        "timestamp",
+        "run_id",
+    ];
+
+    fn base_value() -> Value {
+        let mut sc = SidecarResult::empty("alpha");
+        sc.timestamp = "2026-04-27T09:15:02Z".into();
+        sc.run_id = "20260427T091455Z-0".into();
+        sc.run_source = Some("local".into());
+        serde_json::to_value(&sc).unwrap()
+    }
+
+    fn parse_value(v: &Value) -> Result<SidecarResult, ReadError> {
+        parse_bytes(Path::new("x.ktstr.json"), serde_json::to_string(v).unwrap().as_bytes())
+    }
+
+    fn kind_of(bytes: &[u8]) -> ReadErrorKind {
+        parse_bytes(Path::new("x.ktstr.json"), bytes).unwrap_err().kind
+    }
+
+    #[test]
+    fn every_required_top_level_key_is_required_by_name() {
+        assert!(parse_value(&base_value()).is_ok());
+        for key in REQUIRED {
+            let mut v = base_value();
+            v.as_object_mut().unwrap().remove(key).expect("key present in a full sidecar");
+            let err = parse_value(&v).unwrap_err();
+            assert_eq!(err.kind, ReadErrorKind::MissingField(key.to_string()), "{key}");
+            assert!(err.to_string().contains(&format!("`{key}`")), "{err}");
+        }
+    }
+
+    #[test]
+    fn optional_keys_may_be_absent_and_unknown_keys_are_ignored() {
+        let mut v = base_value();
+        let obj = v.as_object_mut().unwrap();
+        for key in ["scheduler_commit", "project_commit", "payload", "monitor", "kvm_stats"] {
+            obj.remove(key);
+        }
+        for key in ["kernel_version", "kernel_commit", "host", "cleanup_duration_ms"] {
+            obj.remove(key);
+        }
+        obj.insert("future_key".into(), json!({"nested": [1, 2]}));
+        v["stats"]["future_stat"] = json!(3);
+        let sc = parse_value(&v).unwrap();
+        assert_eq!(sc.test_name, "alpha");
+        assert_eq!(sc.host, None);
+        assert!(sc.provenance.is_empty(), "unknown top-level keys are not provenance");
+    }
+
+    #[test]
+    fn missing_run_source_and_the_old_source_key_read_as_none() {
+        let mut v = base_value();
+        v.as_object_mut().unwrap().remove("run_source");
+        assert_eq!(parse_value(&v).unwrap().run_source, None);
+        v["source"] = json!("ci");
+        assert_eq!(parse_value(&v).unwrap().run_source, None, "no alias for the old key");
+    }
+
+    #[test]
+    fn null_in_a_required_float_reads_as_nan() {
+        let mut v = base_value();
+        v["stats"]["worst_spread"] = Value::Null;
+        let sc = parse_value(&v).unwrap();
+        assert!(sc.stats.worst_spread.is_nan());
+        // A null in a required integer is still a schema error, not a silent zero.
+        v["stats"]["total_workers"] = Value::Null;
+        assert!(matches!(parse_value(&v).unwrap_err().kind, ReadErrorKind::Schema(_)));
+    }
+
+    #[test]
+    fn broken_files_are_classified() {
+        assert_eq!(kind_of(b""), ReadErrorKind::Empty);
+        assert_eq!(kind_of(b" \n\t"), ReadErrorKind::Empty);
+        let full = serde_json::to_string_pretty(&base_value()).unwrap();
+        let cut = &full.as_bytes()[..full.len() / 2];
+        assert!(matches!(kind_of(cut), ReadErrorKind::Truncated(_)));
+        assert!(kind_of(cut).may_be_in_progress());
+        assert!(matches!(kind_of(b"hello"), ReadErrorKind::NotJson(_)));
+        assert!(matches!(kind_of(b"{\"a\": }"), ReadErrorKind::NotJson(_)));
+        assert!(matches!(kind_of(b"[1, 2]"), ReadErrorKind::Schema(_)));
+        let mut wrong_type = base_value();
+        wrong_type["passed"] = json!("yes");
+        let err = parse_value(&wrong_type).unwrap_err();
+        assert!(matches!(err.kind, ReadErrorKind::Schema(_)));
+        assert!(!err.kind.may_be_in_progress());
+
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("gone.ktstr.json");
+        let err = read_sidecar(&missing).unwrap_err();
+        assert!(matches!(err.kind, ReadErrorKind::Io(_)));
+        assert_eq!(err.path, missing);
+    }
+
+    #[test]
+    fn discovery_walks_one_job_level_and_only_sidecar_names() {
+        let root = tempfile::tempdir().unwrap();
+        let run = root.path().join("6.14.2-abc1234");
+        let touch = |rel: &str| {
+            let p = root.path().join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, "{}").unwrap();
+        };
+        touch("6.14.2-abc1234/a-0000000000000001.ktstr.json");
+        touch("6.14.2-abc1234/job1/b-0000000000000002.ktstr.json");
+        touch("6.14.2-abc1234/job1/deeper/c-0000000000000003.ktstr.json");
+        touch("6.14.2-abc1234/data.json");
+        touch("6.14.2-abc1234/notes.ktstr.txt");
+        touch("6.14.2-abc1234/.a.ktstr.json.1-0.tmp");
+        touch("stray-0000000000000004.ktstr.json");
+        touch(".locks/6.14.2-abc1234.lock");
+
+        let expected = [
+            run.join("a-0000000000000001.ktstr.json"),
+            run.join("job1/b-0000000000000002.ktstr.json"),
+        ];
+        assert_eq!(run_dir_sidecar_paths(&run), expected);
+        assert_eq!(pool_sidecar_paths(root.path()), expected, "root files are never pooled");
+        assert!(run_dir_sidecar_paths(&root.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn write_then_read_round_trips_exactly() {
+        let fixture = include_str!("../../tests/fixtures/reference-example.ktstr.json");
+        let mut sc: SidecarResult = serde_json::from_str(fixture).unwrap();
+        sc.active_flags = vec!["steal".into(), "llc".into()];
+        sc.host = Some(crate::host::capture_host_context());
+        sc.provenance.dirty_fingerprint = Some("0123456789abcdef".into());
+        sc.provenance.other.insert("later_field".into(), json!({"kept": true}));
+
+        let root = tempfile::tempdir().unwrap();
+        let opts = WriteOptions {
+            sidecar_dir_override: None,
+            runs_root: root.path().to_path_buf(),
+            run_token: "run1".into(),
+            lock_timeout: Duration::from_secs(5),
+        };
+        let path = write_sidecar(&mut sc, &opts).unwrap();
+        let back = read_sidecar(&path).unwrap();
+        assert_eq!(back, sc);
+        assert_eq!(back.to_json_pretty(), fs::read_to_string(&path).unwrap());
+        assert_eq!(pool_sidecar_paths(root.path()), [path]);
+    }
+}

@@ -1,0 +1,944 @@
+//! Worker processes: the work types (harness-reference §3.1), forking, the two-phase start,
+//! stopping, and getting each worker's [`WorkerReport`] back over a pipe.
+//!
+//! Lifecycle: [`StartGate::new`] → [`WorkerSet::spawn`] for each group (children block on the
+//! gate) → the caller places the pids in cgroups → [`StartGate::release`] (all start at once)
+//! → hold → [`WorkerSet::stop_and_collect`] (SIGUSR1, read reports, SIGKILL whoever is late,
+//! reap). A `WorkerSet` dropped on any other path (an error, a panic) kills each worker's
+//! process group with SIGKILL and reaps it, so no process outlives the test. Each worker also
+//! asks the kernel to SIGKILL it when its parent thread dies (`PR_SET_PDEATHSIG`).
+//!
+//! What a worker measures is [`super::measure`]'s; which cgroup it goes to is the caller's.
+
+use std::hint::black_box;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use super::measure::{CHECKPOINT_UNITS, Meter, WorkerReport};
+
+/// A work type: what each worker does in its loop.
+#[derive(Debug, Clone, Copy)]
+pub enum WorkType {
+    /// Pure computation.
+    CpuSpin,
+    /// `sched_yield` every iteration (latency = the yield call).
+    YieldHeavy,
+    /// 1024 spin units then a yield.
+    Mixed,
+    /// 64 KiB write + `fdatasync` to an unlinked temp file, then a 100 µs sleep.
+    IoSync,
+    /// Spin for `burst_ms`, sleep `sleep_ms`.
+    Bursty { burst_ms: u64, sleep_ms: u64 },
+    /// Pairs ping-pong one byte over pipes, spinning `burst_iters` units between messages.
+    PipeIo { burst_iters: u64 },
+    /// Pairs ping-pong through a shared futex word, spinning `spin_iters` units per turn.
+    FutexPingPong { spin_iters: u64 },
+    /// Stride through a `size_kb` buffer.
+    CachePressure { size_kb: u64, stride: u64 },
+    /// CachePressure plus a yield per pass.
+    CacheYield { size_kb: u64, stride: u64 },
+    /// Pairs: a cache pass between pipe messages.
+    CachePipe { size_kb: u64, burst_iters: u64 },
+    /// Fork a child that exits at once, wait for it (latency = the wait).
+    ForkExit,
+    /// Cycle the nice value through −20..=19, spinning between changes.
+    NiceSweep,
+    /// Pin to a random allowed CPU, then spin `spin_iters` units.
+    AffinityChurn { spin_iters: u64 },
+    /// Cycle SCHED_OTHER/BATCH/IDLE, spinning `spin_iters` units between changes.
+    PolicyChurn { spin_iters: u64 },
+    /// Touch `touches_per_cycle` random pages of a `region_kb` mapping, drop the pages, spin.
+    PageFaultChurn { region_kb: u64, touches_per_cycle: u64, spin_iters: u64 },
+    /// A caller-supplied loop. It must return once `stop.is_set()` and count its work
+    /// through the [`Meter`].
+    Custom { name: &'static str, run: fn(&mut Meter, &Stop) },
+}
+
+/// Work type names this harness implements, in ktstr's order.
+pub const IMPLEMENTED: &[&str] = &[
+    "CpuSpin",
+    "YieldHeavy",
+    "Mixed",
+    "IoSync",
+    "Bursty",
+    "PipeIo",
+    "FutexPingPong",
+    "CachePressure",
+    "CacheYield",
+    "CachePipe",
+    "ForkExit",
+    "NiceSweep",
+    "AffinityChurn",
+    "PolicyChurn",
+    "PageFaultChurn",
+];
+
+/// ktstr work types this harness does not implement yet (a test using one is skipped).
+pub const NOT_IMPLEMENTED: &[&str] =
+    &["FutexFanOut", "Sequence", "FanOutCompute", "MutexContention"];
+
+/// Why a work type name cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkTypeError {
+    #[error("unknown work type {name:?}; valid work types: {}", IMPLEMENTED.join(", "))]
+    Unknown { name: String },
+    #[error("work type {0} is not implemented by the host harness yet")]
+    NotImplemented(String),
+}
+
+impl WorkType {
+    /// The PascalCase name ktstr uses (the sidecar's `work_type`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            WorkType::CpuSpin => "CpuSpin",
+            WorkType::YieldHeavy => "YieldHeavy",
+            WorkType::Mixed => "Mixed",
+            WorkType::IoSync => "IoSync",
+            WorkType::Bursty { .. } => "Bursty",
+            WorkType::PipeIo { .. } => "PipeIo",
+            WorkType::FutexPingPong { .. } => "FutexPingPong",
+            WorkType::CachePressure { .. } => "CachePressure",
+            WorkType::CacheYield { .. } => "CacheYield",
+            WorkType::CachePipe { .. } => "CachePipe",
+            WorkType::ForkExit => "ForkExit",
+            WorkType::NiceSweep => "NiceSweep",
+            WorkType::AffinityChurn { .. } => "AffinityChurn",
+            WorkType::PolicyChurn { .. } => "PolicyChurn",
+            WorkType::PageFaultChurn { .. } => "PageFaultChurn",
+            WorkType::Custom { name, .. } => name,
+        }
+    }
+
+    /// The work type with ktstr's default parameters.
+    pub fn from_name(name: &str) -> Result<WorkType, WorkTypeError> {
+        Ok(match name {
+            "CpuSpin" => WorkType::CpuSpin,
+            "YieldHeavy" => WorkType::YieldHeavy,
+            "Mixed" => WorkType::Mixed,
+            "IoSync" => WorkType::IoSync,
+            "Bursty" => WorkType::Bursty { burst_ms: 50, sleep_ms: 100 },
+            "PipeIo" => WorkType::PipeIo { burst_iters: 1024 },
+            "FutexPingPong" => WorkType::FutexPingPong { spin_iters: 1024 },
+            "CachePressure" => WorkType::CachePressure { size_kb: 32, stride: 64 },
+            "CacheYield" => WorkType::CacheYield { size_kb: 32, stride: 64 },
+            "CachePipe" => WorkType::CachePipe { size_kb: 32, burst_iters: 1024 },
+            "ForkExit" => WorkType::ForkExit,
+            "NiceSweep" => WorkType::NiceSweep,
+            "AffinityChurn" => WorkType::AffinityChurn { spin_iters: 1024 },
+            "PolicyChurn" => WorkType::PolicyChurn { spin_iters: 1024 },
+            "PageFaultChurn" => {
+                WorkType::PageFaultChurn { region_kb: 4096, touches_per_cycle: 256, spin_iters: 64 }
+            }
+            n if NOT_IMPLEMENTED.contains(&n) => {
+                return Err(WorkTypeError::NotImplemented(n.to_string()));
+            }
+            n => return Err(WorkTypeError::Unknown { name: n.to_string() }),
+        })
+    }
+
+    /// Workers per group: paired types need an even worker count.
+    pub fn group_size(&self) -> usize {
+        match self {
+            WorkType::PipeIo { .. }
+            | WorkType::FutexPingPong { .. }
+            | WorkType::CachePipe { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    /// Why this host cannot run the work type, if it cannot.
+    pub fn host_support(&self) -> Result<(), String> {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        match self {
+            WorkType::NiceSweep if !root => Err("NiceSweep sets negative nice values, which \
+                needs CAP_SYS_NICE; run as root"
+                .to_string()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Set by the SIGUSR1 handler inside a worker.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The stop request a work loop polls.
+pub struct Stop(());
+
+impl Stop {
+    #[inline]
+    pub fn is_set(&self) -> bool {
+        STOP.load(Ordering::Relaxed)
+    }
+}
+
+extern "C" fn on_sigusr1(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// What went wrong with workers: one line each.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("{what}: {source}")]
+    Os { what: &'static str, source: std::io::Error },
+    #[error("{count} workers requested but {work_type} runs in groups of {group}")]
+    GroupSize { count: usize, work_type: &'static str, group: usize },
+    #[error("{}", .0.join("; "))]
+    Failed(Vec<String>),
+}
+
+fn os(what: &'static str) -> WorkerError {
+    WorkerError::Os { what, source: std::io::Error::last_os_error() }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), WorkerError> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into a 2-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(os("pipe2"));
+    }
+    // SAFETY: both fds were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The shared "go" signal: workers block reading it until [`StartGate::release`] closes the
+/// write end, so every worker of a scenario starts at the same moment.
+pub struct StartGate {
+    read: OwnedFd,
+    write: Option<OwnedFd>,
+}
+
+impl StartGate {
+    pub fn new() -> Result<StartGate, WorkerError> {
+        let (read, write) = pipe()?;
+        Ok(StartGate { read, write: Some(write) })
+    }
+
+    /// Start every worker spawned on this gate.
+    pub fn release(&mut self) {
+        self.write = None;
+    }
+}
+
+struct Child {
+    pid: i32,
+    report: OwnedFd,
+    reaped: bool,
+}
+
+/// Shared resources of one worker pair, created before forking so both inherit them.
+enum PairLink {
+    None,
+    Pipes { rx: OwnedFd, tx: OwnedFd, leader: bool },
+    Futex { word: *const AtomicU32, leader: bool },
+}
+
+/// A group of forked workers of one work type.
+pub struct WorkerSet {
+    work_type: WorkType,
+    children: Vec<Child>,
+    /// Shared futex pages, unmapped after the workers are gone.
+    maps: Vec<*mut libc::c_void>,
+}
+
+// SAFETY: the raw pointers are only mmap'd pages owned by this set.
+unsafe impl Send for WorkerSet {}
+
+impl WorkerSet {
+    /// Fork `count` workers of `work_type`, blocked on `gate`.
+    pub fn spawn(
+        work_type: WorkType,
+        count: usize,
+        gate: &StartGate,
+    ) -> Result<WorkerSet, WorkerError> {
+        let group = work_type.group_size();
+        if count % group != 0 {
+            return Err(WorkerError::GroupSize { count, work_type: work_type.name(), group });
+        }
+        let mut set = WorkerSet { work_type, children: Vec::new(), maps: Vec::new() };
+        let mut i = 0;
+        while i < count {
+            let links = set.pair_links()?;
+            for link in links {
+                set.fork_one(gate, link)?;
+            }
+            i += group;
+        }
+        Ok(set)
+    }
+
+    fn pair_links(&mut self) -> Result<Vec<PairLink>, WorkerError> {
+        Ok(match self.work_type {
+            WorkType::PipeIo { .. } | WorkType::CachePipe { .. } => {
+                let (a_rx, b_tx) = pipe()?;
+                let (b_rx, a_tx) = pipe()?;
+                vec![
+                    PairLink::Pipes { rx: a_rx, tx: a_tx, leader: true },
+                    PairLink::Pipes { rx: b_rx, tx: b_tx, leader: false },
+                ]
+            }
+            WorkType::FutexPingPong { .. } => {
+                // SAFETY: anonymous shared mapping of one page; checked for MAP_FAILED.
+                let p = unsafe {
+                    libc::mmap(
+                        std::ptr::null_mut(),
+                        4096,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                        -1,
+                        0,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    return Err(os("mmap"));
+                }
+                self.maps.push(p);
+                let word = p as *const AtomicU32;
+                vec![
+                    PairLink::Futex { word, leader: true },
+                    PairLink::Futex { word, leader: false },
+                ]
+            }
+            _ => vec![PairLink::None],
+        })
+    }
+
+    fn fork_one(&mut self, gate: &StartGate, link: PairLink) -> Result<(), WorkerError> {
+        let (report_rx, report_tx) = pipe()?;
+        // Block SIGUSR1 across fork so the child cannot be killed by an early stop signal
+        // before it has installed its handler.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: sigset manipulation on local, initialized sets.
+        unsafe {
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        }
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the child only runs the work loop and leaves through _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            child_main(self.work_type, gate, report_tx, link, parent);
+        }
+        // SAFETY: restoring the mask saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        if pid < 0 {
+            return Err(os("fork"));
+        }
+        // Also from the parent, so killpg works even if the child has not run yet.
+        // SAFETY: setpgid on our own child.
+        unsafe { libc::setpgid(pid, pid) };
+        self.children.push(Child { pid, report: report_rx, reaped: false });
+        Ok(())
+    }
+
+    /// Pids in spawn order.
+    pub fn pids(&self) -> Vec<i32> {
+        self.children.iter().map(|c| c.pid).collect()
+    }
+
+    pub fn work_type(&self) -> WorkType {
+        self.work_type
+    }
+
+    /// Ask every worker to stop, read the reports, SIGKILL any worker that has not reported
+    /// within `grace`, and reap all of them. Any missing report is an error naming the worker.
+    pub fn stop_and_collect(&mut self, grace: Duration) -> Result<Vec<WorkerReport>, WorkerError> {
+        for c in &self.children {
+            // SAFETY: signalling our own worker's process group.
+            unsafe { libc::killpg(c.pid, libc::SIGUSR1) };
+        }
+        let deadline = Instant::now() + grace;
+        let raw = read_reports(&self.children, deadline);
+        self.kill_and_reap();
+        let mut reports = Vec::new();
+        let mut errors = Vec::new();
+        for (i, (c, r)) in self.children.iter().zip(raw).enumerate() {
+            match r {
+                Ok(bytes) => match serde_json::from_slice::<WorkerReport>(&bytes) {
+                    Ok(rep) => reports.push(rep),
+                    Err(e) => {
+                        errors.push(format!("worker {i} (pid {}) sent a bad report: {e}", c.pid))
+                    }
+                },
+                Err(why) => errors.push(format!("worker {i} (pid {}) {why}", c.pid)),
+            }
+        }
+        if errors.is_empty() { Ok(reports) } else { Err(WorkerError::Failed(errors)) }
+    }
+
+    fn kill_and_reap(&mut self) {
+        for c in &mut self.children {
+            if c.reaped {
+                continue;
+            }
+            // SAFETY: killing and reaping our own child (its whole process group).
+            unsafe {
+                libc::killpg(c.pid, libc::SIGKILL);
+                libc::kill(c.pid, libc::SIGKILL);
+                let mut status = 0;
+                while libc::waitpid(c.pid, &mut status, 0) < 0
+                    && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+                {
+                }
+            }
+            c.reaped = true;
+        }
+    }
+}
+
+impl Drop for WorkerSet {
+    fn drop(&mut self) {
+        self.kill_and_reap();
+        for &p in &self.maps {
+            // SAFETY: pages mapped in pair_links; no worker uses them any more.
+            unsafe { libc::munmap(p, 4096) };
+        }
+    }
+}
+
+/// Read one length-prefixed report per child, all in parallel, until `deadline`.
+fn read_reports(children: &[Child], deadline: Instant) -> Vec<Result<Vec<u8>, String>> {
+    let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); children.len()];
+    let mut done: Vec<Option<Result<(), String>>> = vec![None; children.len()];
+    for c in children {
+        // SAFETY: fcntl on an fd we own.
+        unsafe {
+            let fl = libc::fcntl(c.report.as_raw_fd(), libc::F_GETFL);
+            libc::fcntl(c.report.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+        }
+    }
+    let complete = |b: &[u8]| {
+        b.len() >= 8
+            && b.len() as u64 - 8 >= u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8]))
+    };
+    while done.iter().any(Option::is_none) {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let idx: Vec<usize> = (0..children.len()).filter(|&i| done[i].is_none()).collect();
+        let mut pfds: Vec<libc::pollfd> = idx
+            .iter()
+            .map(|&i| libc::pollfd {
+                fd: children[i].report.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let ms = (deadline - now).as_millis().clamp(1, 100) as i32;
+        // SAFETY: poll over a valid array of pollfds.
+        unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+        for (k, &i) in idx.iter().enumerate() {
+            if pfds[k].revents == 0 {
+                continue;
+            }
+            let mut chunk = [0u8; 65536];
+            loop {
+                // SAFETY: reading into a local buffer of the given length.
+                let n = unsafe {
+                    libc::read(
+                        children[i].report.as_raw_fd(),
+                        chunk.as_mut_ptr().cast(),
+                        chunk.len(),
+                    )
+                };
+                if n > 0 {
+                    bufs[i].extend_from_slice(&chunk[..n as usize]);
+                    if complete(&bufs[i]) {
+                        done[i] = Some(Ok(()));
+                        break;
+                    }
+                } else if n == 0 {
+                    done[i] =
+                        Some(Err("exited without a report (panicked or crashed)".to_string()));
+                    break;
+                } else {
+                    break;
+                }
+            }
+        }
+    }
+    bufs.into_iter()
+        .zip(done)
+        .map(|(b, d)| match d {
+            Some(Ok(())) => Ok(b[8..].to_vec()),
+            Some(Err(e)) => Err(e),
+            None => Err("did not report before the stop deadline and was killed".to_string()),
+        })
+        .collect()
+}
+
+/// The child side: never returns.
+fn child_main(wt: WorkType, gate: &StartGate, report: OwnedFd, link: PairLink, parent: i32) -> ! {
+    // SAFETY (whole function): single-threaded child after fork; libc calls with valid args.
+    unsafe {
+        libc::setpgid(0, 0);
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != parent {
+            libc::_exit(1);
+        }
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigusr1 as *const () as usize;
+        // No SA_RESTART: a blocking call returns EINTR so the loop sees the stop.
+        sa.sa_flags = 0;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        // The child's copy of the write end would keep the gate open forever.
+        if let Some(w) = &gate.write {
+            libc::close(w.as_raw_fd());
+        }
+        let mut b = 0u8;
+        loop {
+            let n = libc::read(gate.read.as_raw_fd(), (&mut b as *mut u8).cast(), 1);
+            if n >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                break;
+            }
+        }
+    }
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut meter = Meter::start();
+        let stop = Stop(());
+        run_work(wt, &mut meter, &stop, &link);
+        meter.finish(true)
+    }));
+    let Ok(rep) = outcome else {
+        // SAFETY: leaving the forked child without running the parent's atexit handlers.
+        unsafe { libc::_exit(101) }
+    };
+    let body = serde_json::to_vec(&rep).unwrap_or_default();
+    let mut msg = (body.len() as u64).to_le_bytes().to_vec();
+    msg.extend_from_slice(&body);
+    write_all(report.as_raw_fd(), &msg);
+    // SAFETY: as above.
+    unsafe { libc::_exit(0) }
+}
+
+fn write_all(fd: i32, mut buf: &[u8]) {
+    while !buf.is_empty() {
+        // SAFETY: writing from a valid slice.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n > 0 {
+            buf = &buf[n as usize..];
+        } else if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        } else {
+            return;
+        }
+    }
+}
+
+/// One unit of CPU work: a few dependent multiply-adds the optimizer cannot drop.
+#[inline]
+pub fn spin(units: u64) {
+    let mut x = black_box(0x2545_F491_4F6C_DD1Du64);
+    for i in 0..units * 16 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i);
+    }
+    black_box(x);
+}
+
+/// Run `f` and record how long it blocked.
+#[inline]
+fn timed<T>(meter: &mut Meter, f: impl FnOnce() -> T) -> T {
+    let t = Instant::now();
+    let r = f();
+    meter.record_wake(t.elapsed().as_nanos() as u64);
+    r
+}
+
+/// Wait until `fd` is readable and read one byte; `false` if stopped first.
+fn recv_byte(fd: i32, stop: &Stop) -> bool {
+    loop {
+        if stop.is_set() {
+            return false;
+        }
+        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll/read on our own fds with valid buffers.
+        unsafe {
+            if libc::poll(&mut p, 1, 20) > 0 {
+                let mut b = 0u8;
+                let n = libc::read(fd, (&mut b as *mut u8).cast(), 1);
+                return n == 1;
+            }
+        }
+    }
+}
+
+fn send_byte(fd: i32) {
+    write_all(fd, &[1]);
+}
+
+fn futex_wait(word: &AtomicU32, expected: u32) {
+    let ts = libc::timespec { tv_sec: 0, tv_nsec: 20_000_000 };
+    // SAFETY: FUTEX_WAIT on a live shared word with a relative timeout.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, &ts);
+    }
+}
+
+fn futex_wake(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE on a live shared word.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1);
+    }
+}
+
+fn sleep_for(d: Duration) {
+    // Interrupted early by the stop signal, which is what we want.
+    let ts = libc::timespec { tv_sec: d.as_secs() as i64, tv_nsec: d.subsec_nanos() as i64 };
+    // SAFETY: nanosleep with a valid request and no remainder pointer.
+    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+}
+
+fn cache_pass(buf: &mut [u8], stride: usize) -> u64 {
+    let stride = stride.max(1);
+    let mut n = 0;
+    let mut i = 0;
+    while i < buf.len() {
+        buf[i] = buf[i].wrapping_add(1);
+        i += stride;
+        n += 1;
+    }
+    black_box(&buf);
+    n
+}
+
+/// The work loop of one worker.
+fn run_work(wt: WorkType, m: &mut Meter, stop: &Stop, link: &PairLink) {
+    // SAFETY (libc calls below): plain syscalls with valid arguments in a single-threaded child.
+    match wt {
+        WorkType::CpuSpin => {
+            while !stop.is_set() {
+                spin(CHECKPOINT_UNITS);
+                m.add_units(CHECKPOINT_UNITS);
+            }
+        }
+        WorkType::YieldHeavy => {
+            while !stop.is_set() {
+                timed(m, || unsafe { libc::sched_yield() });
+                m.add_units(1);
+            }
+        }
+        WorkType::Mixed => {
+            while !stop.is_set() {
+                spin(CHECKPOINT_UNITS);
+                timed(m, || unsafe { libc::sched_yield() });
+                m.add_units(CHECKPOINT_UNITS);
+            }
+        }
+        WorkType::IoSync => {
+            let Some(file) = tempfile_fd() else { return };
+            let buf = vec![0xA5u8; 64 * 1024];
+            while !stop.is_set() {
+                unsafe {
+                    libc::pwrite(file.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0);
+                    libc::fdatasync(file.as_raw_fd());
+                }
+                timed(m, || sleep_for(Duration::from_micros(100)));
+                m.add_units(1);
+            }
+        }
+        WorkType::Bursty { burst_ms, sleep_ms } => {
+            while !stop.is_set() {
+                let end = Instant::now() + Duration::from_millis(burst_ms);
+                while Instant::now() < end && !stop.is_set() {
+                    spin(CHECKPOINT_UNITS);
+                    m.add_units(CHECKPOINT_UNITS);
+                }
+                if !stop.is_set() {
+                    timed(m, || sleep_for(Duration::from_millis(sleep_ms)));
+                }
+            }
+        }
+        WorkType::PipeIo { burst_iters } => {
+            pipe_loop(m, stop, link, |_| spin(burst_iters), burst_iters)
+        }
+        WorkType::CachePipe { size_kb, burst_iters } => {
+            let mut buf = vec![0u8; (size_kb * 1024) as usize];
+            pipe_loop(
+                m,
+                stop,
+                link,
+                |_| {
+                    cache_pass(&mut buf, 64);
+                },
+                burst_iters,
+            )
+        }
+        WorkType::FutexPingPong { spin_iters } => {
+            let PairLink::Futex { word, leader } = link else { return };
+            // SAFETY: the page stays mapped until the WorkerSet in the parent is dropped,
+            // which happens after this process is reaped.
+            let word = unsafe { &**word };
+            let (mine, theirs) = if *leader { (0, 1) } else { (1, 0) };
+            while !stop.is_set() {
+                // Wait for our turn: the word equals `mine`.
+                let t = Instant::now();
+                while word.load(Ordering::Acquire) != mine && !stop.is_set() {
+                    futex_wait(word, theirs);
+                }
+                if stop.is_set() {
+                    break;
+                }
+                m.record_wake(t.elapsed().as_nanos() as u64);
+                spin(spin_iters);
+                word.store(theirs, Ordering::Release);
+                futex_wake(word);
+                m.add_units(spin_iters);
+            }
+        }
+        WorkType::CachePressure { size_kb, stride } | WorkType::CacheYield { size_kb, stride } => {
+            let yields = matches!(wt, WorkType::CacheYield { .. });
+            let mut buf = vec![0u8; (size_kb * 1024) as usize];
+            while !stop.is_set() {
+                let n = cache_pass(&mut buf, stride as usize);
+                if yields {
+                    timed(m, || unsafe { libc::sched_yield() });
+                }
+                m.add_units(n);
+            }
+        }
+        WorkType::ForkExit => {
+            while !stop.is_set() {
+                let pid = unsafe { libc::fork() };
+                if pid == 0 {
+                    unsafe { libc::_exit(0) };
+                }
+                if pid > 0 {
+                    let mut st = 0;
+                    timed(m, || unsafe { libc::waitpid(pid, &mut st, 0) });
+                }
+                m.add_units(1);
+            }
+        }
+        WorkType::NiceSweep => {
+            let mut nice = -20;
+            while !stop.is_set() {
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+                nice = if nice >= 19 { -20 } else { nice + 1 };
+                spin(CHECKPOINT_UNITS);
+                m.add_units(CHECKPOINT_UNITS);
+            }
+        }
+        WorkType::AffinityChurn { spin_iters } => {
+            let allowed = allowed_cpus();
+            while !stop.is_set() {
+                if !allowed.is_empty() {
+                    let cpu = allowed[(m.next_rand() % allowed.len() as u64) as usize];
+                    set_affinity(&[cpu]);
+                }
+                spin(spin_iters);
+                m.add_units(spin_iters);
+            }
+        }
+        WorkType::PolicyChurn { spin_iters } => {
+            let policies = [libc::SCHED_OTHER, libc::SCHED_BATCH, libc::SCHED_IDLE];
+            let mut i = 0;
+            while !stop.is_set() {
+                let p = libc::sched_param { sched_priority: 0 };
+                unsafe { libc::sched_setscheduler(0, policies[i % policies.len()], &p) };
+                i += 1;
+                spin(spin_iters);
+                m.add_units(spin_iters);
+            }
+        }
+        WorkType::PageFaultChurn { region_kb, touches_per_cycle, spin_iters } => {
+            let len = (region_kb * 1024) as usize;
+            let region = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if region == libc::MAP_FAILED {
+                return;
+            }
+            let pages = (len / 4096).max(1) as u64;
+            while !stop.is_set() {
+                for _ in 0..touches_per_cycle {
+                    let off = (m.next_rand() % pages) as usize * 4096;
+                    unsafe { *(region as *mut u8).add(off) = 1 };
+                }
+                unsafe { libc::madvise(region, len, libc::MADV_DONTNEED) };
+                spin(spin_iters);
+                m.add_units(touches_per_cycle);
+            }
+            unsafe { libc::munmap(region, len) };
+        }
+        WorkType::Custom { run, .. } => run(m, stop),
+    }
+}
+
+fn pipe_loop(
+    m: &mut Meter,
+    stop: &Stop,
+    link: &PairLink,
+    mut work: impl FnMut(&mut Meter),
+    units: u64,
+) {
+    let PairLink::Pipes { rx, tx, leader } = link else { return };
+    let (rx, tx) = (rx.as_raw_fd(), tx.as_raw_fd());
+    if *leader {
+        send_byte(tx);
+    }
+    while !stop.is_set() {
+        let t = Instant::now();
+        if !recv_byte(rx, stop) {
+            break;
+        }
+        m.record_wake(t.elapsed().as_nanos() as u64);
+        work(m);
+        send_byte(tx);
+        m.add_units(units);
+    }
+}
+
+/// An unlinked file in the temp directory for IoSync.
+fn tempfile_fd() -> Option<OwnedFd> {
+    let dir = std::ffi::CString::new(std::env::temp_dir().to_string_lossy().as_bytes()).ok()?;
+    // SAFETY: open with a valid C string; O_TMPFILE creates an unnamed file.
+    let fd = unsafe {
+        libc::open(dir.as_ptr(), libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC, 0o600)
+    };
+    // SAFETY: fd is fresh and owned here.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// CPUs this process may run on.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: sched_getaffinity fills a zeroed cpu_set_t of the size given.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+    }
+}
+
+fn set_affinity(cpus: &[usize]) {
+    // SAFETY: as in allowed_cpus.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pid_alive(pid: i32) -> bool {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
+
+    fn run(
+        wt: WorkType,
+        n: usize,
+        hold: Duration,
+        grace: Duration,
+    ) -> (Vec<i32>, Result<Vec<WorkerReport>, WorkerError>) {
+        let mut gate = StartGate::new().unwrap();
+        let mut set = WorkerSet::spawn(wt, n, &gate).unwrap();
+        let pids = set.pids();
+        gate.release();
+        std::thread::sleep(hold);
+        let r = set.stop_and_collect(grace);
+        (pids, r)
+    }
+
+    #[test]
+    fn names_round_trip_and_errors_list_valid_ones() {
+        for n in IMPLEMENTED {
+            assert_eq!(WorkType::from_name(n).unwrap().name(), *n);
+        }
+        let e = WorkType::from_name("Spinny").unwrap_err().to_string();
+        assert!(e.contains("unknown work type \"Spinny\"") && e.contains("CpuSpin, YieldHeavy"));
+        assert!(matches!(WorkType::from_name("Sequence"), Err(WorkTypeError::NotImplemented(_))));
+    }
+
+    #[test]
+    fn cpu_spin_reports_real_work() {
+        let (_, r) = run(WorkType::CpuSpin, 2, Duration::from_millis(200), Duration::from_secs(2));
+        let r = r.unwrap();
+        assert_eq!(r.len(), 2);
+        for w in &r {
+            assert!(w.iterations > 0 && w.cpu_time_ns > 0 && w.wall_time_ns > 0, "{w:?}");
+            assert!(w.completed);
+        }
+    }
+
+    #[test]
+    fn pipe_io_records_wake_latencies() {
+        let (_, r) = run(
+            WorkType::PipeIo { burst_iters: 64 },
+            2,
+            Duration::from_millis(200),
+            Duration::from_secs(2),
+        );
+        let r = r.unwrap();
+        assert!(r.iter().all(|w| w.wake_sample_total > 0 && !w.resume_latencies_ns.is_empty()));
+    }
+
+    #[test]
+    fn odd_count_for_paired_type_is_an_error() {
+        let gate = StartGate::new().unwrap();
+        let e = WorkerSet::spawn(WorkType::PipeIo { burst_iters: 1 }, 3, &gate).err().unwrap();
+        assert!(e.to_string().contains("groups of 2"));
+    }
+
+    fn panics(_: &mut Meter, _: &Stop) {
+        panic!("worker body panicked on purpose");
+    }
+
+    fn hangs(m: &mut Meter, _: &Stop) {
+        // Ignores the stop request: only SIGKILL ends it.
+        loop {
+            spin(1024);
+            m.add_units(1024);
+        }
+    }
+
+    #[test]
+    fn panicking_worker_is_reported_and_reaped() {
+        let wt = WorkType::Custom { name: "Panics", run: panics };
+        let (pids, r) = run(wt, 2, Duration::from_millis(50), Duration::from_secs(2));
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("exited without a report"), "{e}");
+        assert!(pids.iter().all(|&p| !pid_alive(p)), "children left behind");
+    }
+
+    #[test]
+    fn hung_worker_is_killed_after_grace() {
+        let wt = WorkType::Custom { name: "Hangs", run: hangs };
+        let t = Instant::now();
+        let (pids, r) = run(wt, 1, Duration::from_millis(50), Duration::from_millis(200));
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("did not report before the stop deadline"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(2));
+        assert!(pids.iter().all(|&p| !pid_alive(p)), "children left behind");
+    }
+
+    #[test]
+    fn dropping_a_set_kills_its_workers() {
+        let gate = StartGate::new().unwrap();
+        let set = WorkerSet::spawn(WorkType::CpuSpin, 2, &gate).unwrap();
+        let pids = set.pids();
+        assert!(pids.iter().all(|&p| pid_alive(p)));
+        drop(set);
+        assert!(pids.iter().all(|&p| !pid_alive(p)));
+    }
+}
