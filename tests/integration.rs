@@ -1,2 +1,5 @@
 //! The single integration-test binary: every test here drives the real `cargo-ktstr` binary
 //! on files built in a temporary directory.
+mod cli_test;
+mod harness_e2e;
+mod macros_ui;
