@@ -5,3 +5,6 @@ mod compare;
 mod read_commands;
 mod util;
 mod warehouse_cli;
+mod cli_test;
+mod harness_e2e;
+mod macros_ui;

@@ -6,6 +6,7 @@
 
 pub mod output;
 pub mod stats;
+pub mod test;
 pub mod warehouse;
 
 use std::ffi::OsString;
@@ -29,6 +30,9 @@ pub struct Cli {
 pub enum Command {
     /// Index, list, query and compare test results.
     Stats(stats::StatsArgs),
+    /// Run the #[ktstr_test] suite with cargo nextest and index the sidecars it writes.
+    #[command(alias = "nextest")]
+    Test(test::TestArgs),
 }
 
 /// Where the warehouse lives and whether to refresh it before reading.
@@ -77,6 +81,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Stats(args) => stats::run(args),
+        Command::Test(args) => test::run(args),
     }
 }
 

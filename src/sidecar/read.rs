@@ -361,6 +361,7 @@ mod tests {
             runs_root: root.path().to_path_buf(),
             run_token: "run1".into(),
             lock_timeout: Duration::from_secs(5),
+            job: None,
         };
         let path = write_sidecar(&mut sc, &opts).unwrap();
         let back = read_sidecar(&path).unwrap();

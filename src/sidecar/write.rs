@@ -51,6 +51,10 @@ pub struct WriteOptions {
     pub run_token: String,
     /// How long to wait for the run directory's lock.
     pub lock_timeout: Duration,
+    /// `KTSTR_JOB`: a job subdirectory of the run directory (e.g. `repeat-2` from
+    /// `cargo ktstr test --repeat`), so repeats of one run keep their own sidecars. Readers
+    /// pool one level of job subdirectories. Ignored unless it is one plain path component.
+    pub job: Option<String>,
 }
 
 impl WriteOptions {
@@ -73,9 +77,19 @@ impl WriteOptions {
             runs_root,
             run_token: run_token_from(env),
             lock_timeout: RUN_DIR_LOCK_TIMEOUT,
+            job: env("KTSTR_JOB").filter(|j| is_job_name(j)),
         }
     }
 }
+
+/// A job name must stay inside the run directory: one component, no dots-only names.
+fn is_job_name(j: &str) -> bool {
+    !j.is_empty() && j != "." && j != ".." && !j.contains(['/', '\\', '\0'])
+}
+
+/// Job subdirectories `cargo ktstr test --repeat` creates; a new run's pre-clear removes the
+/// previous run's, so a run with fewer repeats does not inherit stale ones.
+pub const REPEAT_JOB_PREFIX: &str = "repeat-";
 
 /// The suite-run token: `KTSTR_RUN_TOKEN` (set by `cargo ktstr test`), else `NEXTEST_RUN_ID`,
 /// else one token for this process alone.
@@ -219,7 +233,14 @@ pub fn write_sidecar(sc: &mut SidecarResult, opts: &WriteOptions) -> Result<Path
     }
     let _lock = lock_run_dir(&opts.runs_root, &leaf, &dir, opts.lock_timeout)?;
     pre_clear(&dir, &layout::token_path(&opts.runs_root, &leaf), &opts.run_token)?;
-    write_atomic(&dir, &name, &sc.to_json_pretty())
+    match &opts.job {
+        Some(job) => {
+            let job_dir = dir.join(job);
+            create_dir(&job_dir)?;
+            write_atomic(&job_dir, &name, &sc.to_json_pretty())
+        }
+        None => write_atomic(&dir, &name, &sc.to_json_pretty()),
+    }
 }
 
 fn create_dir(dir: &Path) -> Result<(), WriteError> {
@@ -281,8 +302,9 @@ fn lock_run_dir(
 }
 
 /// Under the lock: if the run directory was last cleared under another token, delete its
-/// sidecars (regular files directly in it whose names are sidecar names; never directories or
-/// other files) and record `token`.
+/// sidecars (regular files directly in it whose names are sidecar names, and the sidecars of
+/// its `repeat-*` job subdirectories, which are removed when left empty; never other
+/// directories or files) and record `token`.
 ///
 /// Deletion errors are ignored, as in ktstr: a stale file left behind is harmless next to the
 /// new run's files, while failing the write would lose the new result. Failing to record the
@@ -299,10 +321,25 @@ fn pre_clear(run_dir: &Path, token_file: &Path, token: &str) -> Result<(), Write
             if is_file && is_sidecar_filename(&path) {
                 let _ = fs::remove_file(&path);
             }
+            let is_repeat_dir = entry.file_type().is_ok_and(|t| t.is_dir())
+                && entry.file_name().to_string_lossy().starts_with(REPEAT_JOB_PREFIX);
+            if is_repeat_dir {
+                remove_sidecars_in(&path);
+                let _ = fs::remove_dir(&path);
+            }
         }
     }
     fs::write(token_file, token)
         .map_err(|source| WriteError::Token { path: token_file.into(), source })
+}
+
+fn remove_sidecars_in(dir: &Path) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_file()) && is_sidecar_filename(&path) {
+            let _ = fs::remove_file(&path);
+        }
+    }
 }
 
 /// Write `contents` to `{dir}/{name}` through a temporary file and a rename, so a reader never
@@ -343,6 +380,7 @@ mod tests {
             runs_root: root.to_path_buf(),
             run_token: token.to_string(),
             lock_timeout: Duration::from_secs(5),
+            job: None,
         }
     }
 
@@ -425,6 +463,42 @@ mod tests {
             assert!(left.contains(&kept.to_string()), "{kept} survives: {left:?}");
         }
         assert!(run.join("job1/old-0000000000000001.ktstr.json").exists());
+    }
+
+    #[test]
+    fn repeats_write_job_subdirs_and_a_new_token_clears_old_repeats() {
+        let root = tempfile::tempdir().unwrap();
+        let run = root.path().join("6.14.2-abc1234");
+        let job =
+            |token: &str, j: &str| WriteOptions { job: Some(j.into()), ..opts(root.path(), token) };
+        write_sidecar(&mut result("alpha"), &job("run1", "repeat-0")).unwrap();
+        write_sidecar(&mut result("alpha"), &job("run1", "repeat-1")).unwrap();
+        write_sidecar(&mut result("alpha"), &job("run1", "repeat-2")).unwrap();
+        assert_eq!(names(&run), ["repeat-0", "repeat-1", "repeat-2"]);
+        assert_eq!(names(&run.join("repeat-1")).len(), 1);
+        fs::write(run.join("repeat-2/notes.txt"), "keep").unwrap();
+
+        // The next run has one repeat: repeat-1 goes, repeat-2 keeps only the foreign file.
+        write_sidecar(&mut result("beta"), &job("run2", "repeat-0")).unwrap();
+        assert_eq!(names(&run), ["repeat-0", "repeat-2"]);
+        assert_eq!(names(&run.join("repeat-0")).len(), 1);
+        assert!(names(&run.join("repeat-0"))[0].starts_with("beta-"));
+        assert_eq!(names(&run.join("repeat-2")), ["notes.txt"]);
+    }
+
+    #[test]
+    fn job_names_must_be_one_component() {
+        let with = |v: &'static str| {
+            WriteOptions::from_env_with(
+                &move |k: &str| (k == "KTSTR_JOB").then(|| v.to_string()),
+                "/r".into(),
+            )
+            .job
+        };
+        assert_eq!(with("repeat-3"), Some("repeat-3".to_string()));
+        for bad in ["", ".", "..", "a/b", "../x"] {
+            assert_eq!(with(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

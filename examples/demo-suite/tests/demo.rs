@@ -1,0 +1,59 @@
+//! A small `#[ktstr_test]` suite over different work types and cgroup layouts, each test one
+//! second long. Run it with `cargo ktstr test` from this directory.
+//!
+//! `SPIN_SLEEP_MS` is the knob the A/B walkthrough turns: above 0 the spinners become bursty
+//! (spin 10 ms, sleep this long), which is the kind of change a scheduler regression causes.
+
+use ktstr::prelude::*;
+
+/// 0 = pure spinning. Raise it on branch B to see `stats compare` flag a regression.
+const SPIN_SLEEP_MS: u64 = 0;
+
+fn spinner() -> WorkType {
+    if SPIN_SLEEP_MS == 0 {
+        WorkType::CpuSpin
+    } else {
+        WorkType::Bursty { burst_ms: 10, sleep_ms: SPIN_SLEEP_MS }
+    }
+}
+
+/// Two spinners in one cgroup on every CPU.
+#[ktstr_test(duration_s = 1, workers_per_cgroup = 2, max_spread_pct = 60.0)]
+fn spin_steady(ctx: &Ctx) -> Result<AssertResult> {
+    steady(ctx, spinner())
+}
+
+/// Pipe ping-pong pairs: wake-up latency dominated.
+#[ktstr_test(duration_s = 1, workers_per_cgroup = 2)]
+fn pipe_pairs(ctx: &Ctx) -> Result<AssertResult> {
+    steady(ctx, WorkType::PipeIo { burst_iters: 1024 })
+}
+
+/// A heavy cgroup against a light one, with four times the weight.
+#[ktstr_test(duration_s = 1, workers_per_cgroup = 2)]
+fn weighted_contention(ctx: &Ctx) -> Result<AssertResult> {
+    let stats = ctx.run_cgroups(&[
+        CgroupDef::new("heavy", WorkType::Mixed).weight(400),
+        CgroupDef::new("light", WorkType::YieldHeavy).weight(100),
+    ])?;
+    Ok(AssertResult::pass(stats))
+}
+
+/// Synchronous I/O next to a bursty cgroup.
+#[ktstr_test(duration_s = 1, workers_per_cgroup = 1)]
+fn io_beside_bursts(ctx: &Ctx) -> Result<AssertResult> {
+    let stats = ctx.run_cgroups(&[
+        CgroupDef::new("io", WorkType::IoSync),
+        CgroupDef::new("bursty", WorkType::Bursty { burst_ms: 20, sleep_ms: 20 }).workers(2),
+    ])?;
+    Ok(AssertResult::pass(stats))
+}
+
+/// One test body over a small gauntlet: its base run plus a 1-CPU and a flagged 2-CPU
+/// variant, each with its own sidecar.
+#[ktstr_test(duration_s = 1, cores = 1, gauntlet = ["1n1l1c1t", "1n1l2c1t:llc"])]
+fn spin_gauntlet(ctx: &Ctx) -> Result<AssertResult> {
+    let mut result = steady(ctx, spinner())?;
+    result.check(ctx.cpus().len() >= 1, || "no usable CPU".to_string());
+    Ok(result)
+}

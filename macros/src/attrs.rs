@@ -1,0 +1,408 @@
+//! Parsing and validating the `#[ktstr_test(key = value, ...)]` attribute list.
+//!
+//! Every rule that can be checked without running anything is checked here, so a bad
+//! declaration is a compile error pointing at the offending value (harness-reference §1.1):
+//! only `key = value` pairs, known keys, the right literal kind per key, no zero where a
+//! positive number is required, `llcs % numa_nodes == 0`, `min_* <= max_*`, known topology
+//! strings and gauntlet presets. Turning the result into tokens is [`crate::expand`]'s job.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Error, Expr, Lit, Meta, Token};
+
+use crate::presets::{self, Dims};
+
+/// Keys of [`Thresholds`](../ktstr/harness/struct.Thresholds.html) by literal kind.
+const THRESHOLD_BOOLS: &[&str] = &["not_starved", "isolation", "fail_on_stall"];
+const THRESHOLD_INTS: &[(&str, IntTy)] = &[
+    ("max_gap_ms", IntTy::U64),
+    ("max_local_dsq_depth", IntTy::U32),
+    ("sustained_samples", IntTy::Usize),
+    ("max_p99_wake_latency_ns", IntTy::U64),
+];
+const THRESHOLD_FLOATS: &[&str] = &[
+    "max_spread_pct",
+    "max_imbalance_ratio",
+    "max_throughput_cv",
+    "min_work_rate",
+    "max_fallback_rate",
+    "max_keep_last_rate",
+    "max_wake_latency_cv",
+    "min_iteration_rate",
+    "max_migration_ratio",
+    "min_page_locality",
+    "max_cross_node_migration_ratio",
+    "max_slow_tier_ratio",
+];
+/// Gauntlet constraints: `(key, is_max)`; `requires_smt` is the one bool.
+const CONSTRAINT_INTS: &[&str] =
+    &["min_numa_nodes", "max_numa_nodes", "min_llcs", "max_llcs", "min_cpus", "max_cpus"];
+/// Topology dimensions in `Dims` order.
+const DIMS: [&str; 4] = ["numa_nodes", "llcs", "cores", "threads"];
+const OTHER_KEYS: &[&str] = &[
+    "topology",
+    "memory_mb",
+    "scheduler",
+    "duration_s",
+    "workers_per_cgroup",
+    "required_flags",
+    "excluded_flags",
+    "host_only",
+    "expect_err",
+    "requires_smt",
+    "gauntlet",
+    "gauntlet_profiles",
+];
+
+#[derive(Clone, Copy)]
+enum IntTy {
+    U32,
+    U64,
+    Usize,
+}
+
+/// A flag as written: a string literal or a path to a `&'static str` const.
+pub struct Flag {
+    pub tokens: TokenStream,
+    /// The literal's value, or the path's token text (for duplicate and overlap checks).
+    pub key: String,
+}
+
+/// One resolved gauntlet run.
+pub struct Variant {
+    pub preset: String,
+    pub dims: Dims,
+    pub flags: Vec<String>,
+}
+
+/// Everything the attribute declared; `None` / empty means "use `TestEntry::DEFAULT`'s".
+#[derive(Default)]
+pub struct Attrs {
+    pub topology: Option<Dims>,
+    pub memory_mb: Option<u32>,
+    pub scheduler: Option<String>,
+    pub duration_s: Option<u64>,
+    pub workers_per_cgroup: Option<u32>,
+    /// `(field, value tokens)` of `Thresholds`, each becoming `field: Some(value)`.
+    pub thresholds: Vec<(String, TokenStream)>,
+    /// `(field, value tokens)` of `TopologyConstraints`, already wrapped for the field type.
+    pub constraints: Vec<(String, TokenStream)>,
+    pub required_flags: Option<Vec<Flag>>,
+    pub excluded_flags: Option<Vec<Flag>>,
+    pub host_only: Option<bool>,
+    pub expect_err: Option<bool>,
+    pub gauntlet: Vec<Variant>,
+}
+
+/// Valid keys, for the unknown-key message.
+fn all_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&str> = DIMS.to_vec();
+    keys.extend(OTHER_KEYS);
+    keys.extend(CONSTRAINT_INTS);
+    keys.extend(THRESHOLD_BOOLS);
+    keys.extend(THRESHOLD_INTS.iter().map(|(k, _)| *k));
+    keys.extend(THRESHOLD_FLOATS);
+    keys
+}
+
+pub fn parse(args: TokenStream) -> syn::Result<Attrs> {
+    let metas = syn::parse::Parser::parse2(Punctuated::<Meta, Token![,]>::parse_terminated, args)?;
+    let mut raw = Raw::default();
+    let mut seen: Vec<String> = Vec::new();
+    for meta in metas {
+        let nv = match meta {
+            Meta::NameValue(nv) => nv,
+            other => return Err(Error::new(other.span(), "expected `key = value`")),
+        };
+        let key = nv.path.get_ident().map(|i| i.to_string()).unwrap_or_default();
+        if !all_keys().contains(&key.as_str()) {
+            let shown = nv.path.to_token_stream().to_string();
+            return Err(Error::new(
+                nv.path.span(),
+                format!("unknown key `{shown}`; valid keys: {}", all_keys().join(", ")),
+            ));
+        }
+        if seen.contains(&key) {
+            return Err(Error::new(nv.path.span(), format!("duplicate key `{key}`")));
+        }
+        seen.push(key.clone());
+        raw.take(&key, &nv.value)?;
+    }
+    raw.finish()
+}
+
+/// Values as parsed, before cross-field checks.
+#[derive(Default)]
+struct Raw {
+    attrs: Attrs,
+    dims: [Option<(u32, Span)>; 4],
+    topology: Option<(Dims, Span)>,
+    constraint_vals: Vec<(String, u64, Span)>,
+    gauntlet: Option<Vec<(String, Option<String>, Span)>>,
+    profiles: Option<(Vec<String>, Span)>,
+}
+
+impl Raw {
+    fn take(&mut self, key: &str, v: &Expr) -> syn::Result<()> {
+        let a = &mut self.attrs;
+        if let Some(i) = DIMS.iter().position(|d| *d == key) {
+            let n: u32 = positive(key, v)?;
+            self.dims[i] = Some((n, v.span()));
+        } else if THRESHOLD_BOOLS.contains(&key) {
+            let b = bool_lit(key, v)?;
+            a.thresholds.push((key.to_string(), quote!(#b)));
+        } else if let Some((_, ty)) = THRESHOLD_INTS.iter().find(|(k, _)| *k == key) {
+            let lit = int_lit(key, v)?;
+            let tokens = match ty {
+                IntTy::U32 => lit.base10_parse::<u32>().map(|n| quote!(#n)),
+                IntTy::U64 => lit.base10_parse::<u64>().map(|n| quote!(#n)),
+                IntTy::Usize => lit.base10_parse::<usize>().map(|n| quote!(#n)),
+            }?;
+            a.thresholds.push((key.to_string(), tokens));
+        } else if THRESHOLD_FLOATS.contains(&key) {
+            let f = float_lit(key, v)?;
+            a.thresholds.push((key.to_string(), quote!(#f)));
+        } else if CONSTRAINT_INTS.contains(&key) {
+            let n: u32 = int_lit(key, v)?.base10_parse()?;
+            if key.starts_with("max_") {
+                if n == 0 {
+                    return Err(Error::new(v.span(), format!("`{key}` must be greater than 0")));
+                }
+                a.constraints.push((key.to_string(), quote!(::core::option::Option::Some(#n))));
+            } else {
+                a.constraints.push((key.to_string(), quote!(#n)));
+            }
+            self.constraint_vals.push((key.to_string(), n.into(), v.span()));
+        } else {
+            match key {
+                "requires_smt" => {
+                    let b = bool_lit(key, v)?;
+                    a.constraints.push((key.to_string(), quote!(#b)));
+                }
+                "topology" => {
+                    let s = str_lit(key, v)?;
+                    let dims = presets::parse_topology(&s).map_err(|e| Error::new(v.span(), e))?;
+                    self.topology = Some((dims, v.span()));
+                }
+                "memory_mb" => a.memory_mb = Some(positive(key, v)?),
+                "duration_s" => a.duration_s = Some(positive(key, v)?),
+                "workers_per_cgroup" => a.workers_per_cgroup = Some(positive(key, v)?),
+                "scheduler" => {
+                    let s = str_lit(key, v)?;
+                    if s.is_empty() {
+                        return Err(Error::new(v.span(), "`scheduler` must not be empty"));
+                    }
+                    a.scheduler = Some(s);
+                }
+                "host_only" => a.host_only = Some(bool_lit(key, v)?),
+                "expect_err" => a.expect_err = Some(bool_lit(key, v)?),
+                "required_flags" => a.required_flags = Some(flags(key, v)?),
+                "excluded_flags" => a.excluded_flags = Some(flags(key, v)?),
+                "gauntlet" => {
+                    let mut out = Vec::new();
+                    for (s, span) in str_array(key, v)? {
+                        let (preset, profile) = match s.split_once(':') {
+                            Some((p, f)) => (p.to_string(), Some(f.to_string())),
+                            None => (s, None),
+                        };
+                        out.push((preset, profile, span));
+                    }
+                    self.gauntlet = Some(out);
+                }
+                "gauntlet_profiles" => {
+                    let list = str_array(key, v)?.into_iter().map(|(s, _)| s).collect();
+                    self.profiles = Some((list, v.span()));
+                }
+                _ => unreachable!("every key in all_keys() is handled above"),
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> syn::Result<Attrs> {
+        let any_dim = self.dims.iter().any(Option::is_some);
+        if let Some((dims, span)) = self.topology {
+            if any_dim {
+                return Err(Error::new(
+                    span,
+                    "`topology` cannot be combined with `numa_nodes`, `llcs`, `cores` or `threads`",
+                ));
+            }
+            self.attrs.topology = Some(dims);
+        } else if any_dim {
+            // Unset dimensions take `TestEntry::DEFAULT`'s topology, 1n1l2c1t.
+            let defaults = [1, 1, 2, 1];
+            let dims: Dims = std::array::from_fn(|i| self.dims[i].map_or(defaults[i], |d| d.0));
+            if dims[1] % dims[0] != 0 {
+                let span = self.dims[1].or(self.dims[0]).map_or(Span::call_site(), |d| d.1);
+                return Err(Error::new(
+                    span,
+                    format!(
+                        "`llcs` ({}) must be a multiple of `numa_nodes` ({})",
+                        dims[1], dims[0]
+                    ),
+                ));
+            }
+            self.attrs.topology = Some(dims);
+        }
+        for dim in ["numa_nodes", "llcs", "cpus"] {
+            let get = |k: String| self.constraint_vals.iter().find(|c| c.0 == k);
+            if let (Some(min), Some(max)) = (get(format!("min_{dim}")), get(format!("max_{dim}")))
+                && min.1 > max.1
+            {
+                return Err(Error::new(
+                    min.2,
+                    format!("`min_{dim}` ({}) is greater than `max_{dim}` ({})", min.1, max.1),
+                ));
+            }
+        }
+        let required = self.attrs.required_flags.as_deref().unwrap_or(&[]);
+        let excluded = self.attrs.excluded_flags.as_deref().unwrap_or(&[]);
+        if let Some(f) = required.iter().find(|r| excluded.iter().any(|e| e.key == r.key)) {
+            return Err(Error::new_spanned(
+                &f.tokens,
+                format!("flag `{}` is both required and excluded", f.key),
+            ));
+        }
+        if self.profiles.is_some() && self.gauntlet.is_none() {
+            let span = self.profiles.as_ref().map_or(Span::call_site(), |p| p.1);
+            return Err(Error::new(span, "`gauntlet_profiles` needs a `gauntlet` list"));
+        }
+        let default_profiles = vec!["default".to_string()];
+        let profiles = self.profiles.as_ref().map_or(&default_profiles, |p| &p.0);
+        for (preset, profile, span) in self.gauntlet.take().unwrap_or_default() {
+            let dims = presets::resolve(&preset).map_err(|e| Error::new(span, e))?;
+            let chosen = profile.map_or_else(|| profiles.clone(), |p| vec![p]);
+            for profile in chosen {
+                let flags = profile_flags(&profile).map_err(|e| Error::new(span, e))?;
+                if let Some(f) = flags.iter().find(|f| excluded.iter().any(|e| &e.key == *f)) {
+                    return Err(Error::new(
+                        span,
+                        format!("gauntlet variant {preset}:{profile} uses excluded flag `{f}`"),
+                    ));
+                }
+                if self.attrs.gauntlet.iter().any(|v| v.preset == preset && v.flags == flags) {
+                    return Err(Error::new(
+                        span,
+                        format!("gauntlet variant {preset}:{profile} is listed twice"),
+                    ));
+                }
+                self.attrs.gauntlet.push(Variant { preset: preset.clone(), dims, flags });
+            }
+        }
+        Ok(self.attrs)
+    }
+}
+
+/// `default` is no flags; otherwise flags joined by `+` (ktstr's profile names), sorted.
+fn profile_flags(profile: &str) -> Result<Vec<String>, String> {
+    if profile == "default" {
+        return Ok(Vec::new());
+    }
+    let mut flags: Vec<String> = profile.split('+').map(str::to_string).collect();
+    if flags.iter().any(|f| f.is_empty() || f.contains(char::is_whitespace)) {
+        return Err(format!(
+            "invalid flag profile {profile:?}: expected `default` or flags joined by `+`"
+        ));
+    }
+    flags.sort();
+    flags.dedup();
+    Ok(flags)
+}
+
+fn lit(v: &Expr) -> Option<&Lit> {
+    match v {
+        Expr::Lit(l) => Some(&l.lit),
+        _ => None,
+    }
+}
+
+fn int_lit<'a>(key: &str, v: &'a Expr) -> syn::Result<&'a syn::LitInt> {
+    match lit(v) {
+        Some(Lit::Int(i)) => Ok(i),
+        _ => Err(Error::new(
+            v.span(),
+            format!("`{key}` expects an integer literal, e.g. `{key} = 2`"),
+        )),
+    }
+}
+
+fn positive<T>(key: &str, v: &Expr) -> syn::Result<T>
+where
+    T: std::str::FromStr + PartialEq + Default,
+    T::Err: std::fmt::Display,
+{
+    let n: T = int_lit(key, v)?.base10_parse()?;
+    if n == T::default() {
+        return Err(Error::new(v.span(), format!("`{key}` must be greater than 0")));
+    }
+    Ok(n)
+}
+
+fn float_lit(key: &str, v: &Expr) -> syn::Result<f64> {
+    match lit(v) {
+        Some(Lit::Float(f)) => f.base10_parse(),
+        _ => Err(Error::new(
+            v.span(),
+            format!("`{key}` expects a float literal such as `5.0` (not `5`)"),
+        )),
+    }
+}
+
+fn bool_lit(key: &str, v: &Expr) -> syn::Result<bool> {
+    match lit(v) {
+        Some(Lit::Bool(b)) => Ok(b.value),
+        _ => Err(Error::new(v.span(), format!("`{key}` expects `true` or `false`"))),
+    }
+}
+
+fn str_lit(key: &str, v: &Expr) -> syn::Result<String> {
+    match lit(v) {
+        Some(Lit::Str(s)) => Ok(s.value()),
+        _ => Err(Error::new(v.span(), format!("`{key}` expects a string literal"))),
+    }
+}
+
+fn array<'a>(key: &str, v: &'a Expr, what: &str) -> syn::Result<Vec<&'a Expr>> {
+    match v {
+        Expr::Array(a) => Ok(a.elems.iter().collect()),
+        _ => Err(Error::new(v.span(), format!("`{key}` expects an array of {what}, e.g. `[...]`"))),
+    }
+}
+
+fn str_array(key: &str, v: &Expr) -> syn::Result<Vec<(String, Span)>> {
+    array(key, v, "string literals")?
+        .into_iter()
+        .map(|e| str_lit(key, e).map(|s| (s, e.span())))
+        .collect()
+}
+
+fn flags(key: &str, v: &Expr) -> syn::Result<Vec<Flag>> {
+    let mut out: Vec<Flag> = Vec::new();
+    for e in array(key, v, "flags (string literals or paths to consts)")? {
+        let flag = match e {
+            Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => {
+                Flag { tokens: quote!(#s), key: s.value() }
+            }
+            Expr::Path(p) => {
+                Flag { tokens: p.to_token_stream(), key: p.to_token_stream().to_string() }
+            }
+            _ => {
+                return Err(Error::new(
+                    e.span(),
+                    format!("`{key}` elements must be string literals or paths to consts"),
+                ));
+            }
+        };
+        if out.iter().any(|f| f.key == flag.key) {
+            return Err(Error::new(
+                e.span(),
+                format!("flag `{}` is listed twice in `{key}`", flag.key),
+            ));
+        }
+        out.push(flag);
+    }
+    Ok(out)
+}

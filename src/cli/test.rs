@@ -1,0 +1,193 @@
+//! `cargo ktstr test`: run the `#[ktstr_test]` suite under nextest as one suite run, then
+//! index what it wrote.
+//!
+//! This command owns the run's shape: one run token (`KTSTR_RUN_TOKEN`) shared by every test
+//! process of every repeat, so the sidecar writer pre-clears a run directory exactly once;
+//! `KTSTR_JOB=repeat-{i}` per repeat so `--repeat N` keeps N samples; `KTSTR_KERNEL` from
+//! `--kernel`. Running tests and writing sidecars are the test binary's job (`harness`,
+//! `sidecar::write`); indexing is the warehouse's.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::cli::ExitError;
+use crate::cli::warehouse::{Location, ingest_quietly};
+use crate::exit_code;
+use crate::sidecar::write::REPEAT_JOB_PREFIX;
+use crate::warehouse::Warehouse;
+
+/// Run the test suite with `cargo nextest run` and ingest its sidecars.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Run the whole suite N times in one run; each repeat keeps its own sidecars
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Kernel the results are recorded against (exported to the tests as KTSTR_KERNEL)
+    #[arg(long, value_name = "KERNEL")]
+    pub kernel: Option<String>,
+    /// SQLite warehouse to ingest into [default: warehouse.sqlite inside the runs root]
+    #[arg(long, env = "KTSTR_DB", value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Arguments passed to `cargo nextest run` unchanged
+    #[arg(last = true, value_name = "NEXTEST_ARGS")]
+    pub nextest_args: Vec<OsString>,
+}
+
+/// Set by the SIGINT handler; stops further repeats.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The running nextest's pid, for forwarding a SIGINT that was sent to us alone.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+pub fn run(args: TestArgs) -> anyhow::Result<u8> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    check_nextest(&cargo)?;
+    let token = run_token();
+    let loc = Location::resolve(None, args.db.as_deref());
+    install_sigint_forwarder();
+
+    let mut code = exit_code::SUCCESS;
+    for i in 0..args.repeat {
+        let mut cmd = Command::new(&cargo);
+        cmd.args(["nextest", "run"]).args(&args.nextest_args).env("KTSTR_RUN_TOKEN", &token);
+        if args.repeat > 1 {
+            cmd.env("KTSTR_JOB", format!("{REPEAT_JOB_PREFIX}{i}"));
+            eprintln!("ktstr: repeat {} of {}", i + 1, args.repeat);
+        } else {
+            cmd.env_remove("KTSTR_JOB");
+        }
+        if let Some(k) = &args.kernel {
+            cmd.env("KTSTR_KERNEL", k);
+        }
+        let status = spawn_and_wait(&mut cmd)?;
+        let this = status_code(status);
+        if this != 0 {
+            code = this;
+        }
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            eprintln!("ktstr: interrupted; sidecars written so far are kept and ingested");
+            break;
+        }
+    }
+
+    ingest_and_report(&loc);
+    Ok(code)
+}
+
+/// Fails with install instructions when `cargo nextest` is missing; never installs it.
+fn check_nextest(cargo: &OsString) -> anyhow::Result<()> {
+    let ok = Command::new(cargo)
+        .args(["nextest", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Ok(());
+    }
+    Err(ExitError {
+        code: exit_code::USAGE_OR_DATA_ERROR,
+        message: "cargo-nextest is not installed (`cargo nextest --version` failed)".into(),
+        hint: Some("install it with `cargo install cargo-nextest --locked`".into()),
+    }
+    .into())
+}
+
+/// Unique per invocation: wall-clock nanoseconds and our pid.
+fn run_token() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("ktstr-test-{nanos:x}-{}", std::process::id())
+}
+
+fn spawn_and_wait(cmd: &mut Command) -> anyhow::Result<ExitStatus> {
+    let mut child = cmd.spawn().context("starting `cargo nextest run`")?;
+    // Invariant: a live child's pid fits in pid_t.
+    CHILD.store(child.id() as i32, Ordering::SeqCst);
+    let status = child.wait().context("waiting for `cargo nextest run`");
+    CHILD.store(0, Ordering::SeqCst);
+    status
+}
+
+/// nextest's exit code; a child killed by a signal maps to 128 + signal, as shells do.
+fn status_code(status: ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => c.clamp(0, 255) as u8,
+        (None, Some(sig)) => (128 + sig).clamp(0, 255) as u8,
+        (None, None) => exit_code::USAGE_OR_DATA_ERROR,
+    }
+}
+
+/// Ctrl-C at a terminal reaches nextest directly (same process group), so we only note it
+/// and keep running to ingest what was written. A SIGINT sent to this process alone
+/// (`kill -INT`) is forwarded, so nextest can stop its tests cleanly either way.
+fn install_sigint_forwarder() {
+    extern "C" fn on_sigint(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        // SAFETY: the kernel passes a valid siginfo_t to an SA_SIGINFO handler.
+        let from_kill = unsafe { (*info).si_code } == libc::SI_USER;
+        let child = CHILD.load(Ordering::SeqCst);
+        if from_kill && child > 0 {
+            // SAFETY: kill is async-signal-safe.
+            unsafe { libc::kill(child, libc::SIGINT) };
+        }
+    }
+    // SAFETY: plain sigaction installation with a handler that only touches atomics and
+    // calls async-signal-safe functions.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigint as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+    }
+}
+
+/// Index the runs root and tell the user where results went and what to run next. A failed
+/// ingest is reported but does not change the exit code: the sidecars are on disk and the
+/// next `stats` command ingests them.
+fn ingest_and_report(loc: &Location) {
+    let mut err = std::io::stderr().lock();
+    if !loc.root.is_dir() {
+        let _ = writeln!(
+            err,
+            "ktstr: no sidecars were written (no {} directory); nothing to ingest",
+            loc.root.display()
+        );
+        return;
+    }
+    let ingested = Warehouse::open(&loc.db)
+        .map_err(anyhow::Error::from)
+        .and_then(|mut wh| ingest_quietly(&mut wh, &loc.root).map_err(anyhow::Error::from));
+    match ingested {
+        Ok(r) => {
+            let _ = writeln!(
+                err,
+                "ktstr: sidecars in {}; {} new indexed into {}",
+                loc.root.display(),
+                r.new_sidecars,
+                loc.db.display()
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(
+                err,
+                "ktstr: sidecars are in {} but indexing into {} failed: {e:#}",
+                loc.root.display(),
+                loc.db.display()
+            );
+        }
+    }
+    let _ = writeln!(
+        err,
+        "next:\n  cargo ktstr stats list\n  cargo ktstr stats list-values\n  cargo ktstr stats \
+         compare --a-project-commit A --b-project-commit B"
+    );
+}

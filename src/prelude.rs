@@ -1,0 +1,12 @@
+//! Everything a `#[ktstr_test]` file needs: `use ktstr::prelude::*;`.
+//!
+//! Re-exports only; the types live in [`crate::harness`] and the attribute in `ktstr-macros`.
+//! `Result` is anyhow's, so test bodies can write `-> Result<AssertResult>` and use `?` on
+//! any error without depending on anyhow themselves.
+
+pub use crate::harness::{
+    AssertResult, Ctx, GauntletVariant, Skip, TestEntry, Thresholds, Topology, TopologyConstraints,
+};
+pub use crate::ktstr_test;
+pub use crate::sidecar::model::{CgroupStats, ScenarioStats};
+pub use anyhow::{self, Context as _, Result, bail, ensure};

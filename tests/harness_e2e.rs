@@ -1,0 +1,152 @@
+//! End to end: the demo suite in a fresh git repository, run with `cargo ktstr test` at
+//! commit A, again at A, then at a commit B that makes the spinners sleep; `stats compare`
+//! must gate B (exit 1, `total_iterations` regressed) and pair every key of A with A.
+//!
+//! Builds the demo suite against this checkout, sharing this test binary's `target/` so
+//! ktstr's dependency tree is compiled once (the suite's own builds are incremental).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_cargo-ktstr")
+}
+
+/// `target/` that holds this test's binary (`target/debug/cargo-ktstr`).
+fn outer_target_dir() -> PathBuf {
+    let exe = Path::new(bin());
+    // Invariant: cargo places binaries at {target}/{profile}/name.
+    exe.parent().and_then(Path::parent).expect("binary lives in target/<profile>/").to_path_buf()
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            if e.file_name() != "target" {
+                copy_dir(&e.path(), &dest);
+            }
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+struct Suite {
+    _tmp: tempfile::TempDir,
+    repo: PathBuf,
+    runs: PathBuf,
+}
+
+impl Suite {
+    fn new() -> Suite {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let repo = tmp.path().join("demo");
+        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-suite"), &repo);
+        // The copy is outside this checkout: point its ktstr dependency back here.
+        let manifest = repo.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest)
+            .unwrap()
+            .replace("path = \"../..\"", &format!("path = {:?}", env!("CARGO_MANIFEST_DIR")));
+        std::fs::write(&manifest, text).unwrap();
+        std::fs::write(repo.join(".gitignore"), "target/\n").unwrap();
+        git(&repo, &["init", "-q"]);
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-qm", "A"]);
+        let runs = tmp.path().join("runs");
+        // The runs root lives in the shared target dir; drop earlier test runs' sidecars.
+        let _ = std::fs::remove_dir_all(outer_target_dir().join("ktstr-e2e/ktstr"));
+        Suite { _tmp: tmp, repo, runs }
+    }
+
+    fn ktstr(&self, args: &[&str]) -> Output {
+        Command::new(bin())
+            .args(args)
+            .current_dir(&self.repo)
+            .env("CARGO_TARGET_DIR", outer_target_dir().join("ktstr-e2e"))
+            .env("KTSTR_DB", self.runs.join("warehouse.sqlite"))
+            .env("RUST_BACKTRACE", "0")
+            .env_remove("KTSTR_SIDECAR_DIR")
+            .env_remove("KTSTR_JOB")
+            .env_remove("KTSTR_RUN_TOKEN")
+            .env_remove("KTSTR_CI")
+            .output()
+            .unwrap()
+    }
+
+    fn commit_head(&self) -> String {
+        let out = Command::new("git")
+            .args(["rev-parse", "--short=7", "HEAD"])
+            .current_dir(&self.repo)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn compare(s: &Suite, a: &str, b: &str) -> (i32, serde_json::Value) {
+    let out =
+        s.ktstr(&["stats", "compare", "--a-project-commit", a, "--b-project-commit", b, "--json"]);
+    let json =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    (out.status.code().unwrap_or(-1), json)
+}
+
+#[test]
+#[ignore = "needs the harness runner (branch harness) and stats compare (branch compare)"]
+fn demo_suite_a_b_gates_a_regression_and_pairs_a_with_itself() {
+    let s = Suite::new();
+    let a = s.commit_head();
+    let run = s.ktstr(&["test", "--repeat", "2"]);
+    assert_eq!(run.status.code(), Some(0), "run A: {}", text(&run));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("stats compare"), "{}", text(&run));
+
+    // B: the spinners sleep 40 ms of every 50 ms, so total_iterations drops far past its gate.
+    let src = s.repo.join("tests/demo.rs");
+    let code = std::fs::read_to_string(&src).unwrap();
+    let changed = code.replace("const SPIN_SLEEP_MS: u64 = 0;", "const SPIN_SLEEP_MS: u64 = 40;");
+    assert_ne!(code, changed, "the demo suite's knob moved");
+    std::fs::write(&src, changed).unwrap();
+    git(&s.repo, &["commit", "-qam", "B: spinners sleep"]);
+    let b = s.commit_head();
+    let run = s.ktstr(&["test", "--repeat", "2"]);
+    assert_eq!(run.status.code(), Some(0), "run B: {}", text(&run));
+
+    let (code, json) = compare(&s, &a, &b);
+    assert_eq!(code, 1, "B regressed: {json:#}");
+    assert!(json["summary"]["regressions"].as_u64().unwrap_or(0) >= 1, "{json:#}");
+    let findings = json["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(|f| f["metric"] == "total_iterations"),
+        "total_iterations regressed: {json:#}"
+    );
+
+    // A against a second run of A at its own commit (a worktree at A writes the same
+    // commit, and its run replaces the first A run's sidecars; pairing must be complete).
+    git(&s.repo, &["checkout", "-q", &a]);
+    let rerun = s.ktstr(&["test", "--repeat", "2"]);
+    assert_eq!(rerun.status.code(), Some(0), "rerun A: {}", text(&rerun));
+    let (_, json) = compare(&s, &a, &a);
+    assert_eq!(json["summary"]["new_in_b"], 0, "{json:#}");
+    assert_eq!(json["summary"]["removed_from_a"], 0, "{json:#}");
+}
