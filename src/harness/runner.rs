@@ -449,6 +449,7 @@ mod tests {
             runs_root: dir.to_path_buf(),
             run_token: "test".into(),
             lock_timeout: Duration::from_secs(1),
+            job: None,
         }
     }
 
