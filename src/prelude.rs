@@ -5,7 +5,8 @@
 //! any error without depending on anyhow themselves.
 
 pub use crate::harness::{
-    AssertResult, Ctx, GauntletVariant, Skip, TestEntry, Thresholds, Topology, TopologyConstraints,
+    AssertResult, CgroupDef, Ctx, GauntletVariant, Skip, TestEntry, Thresholds, Topology,
+    TopologyConstraints, WorkType, contend, steady,
 };
 pub use crate::ktstr_test;
 pub use crate::sidecar::model::{CgroupStats, ScenarioStats};

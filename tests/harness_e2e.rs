@@ -2,8 +2,9 @@
 //! commit A, again at A, then at a commit B that makes the spinners sleep; `stats compare`
 //! must gate B (exit 1, `total_iterations` regressed) and pair every key of A with A.
 //!
-//! Builds the demo suite against this checkout, sharing this test binary's `target/` so
-//! ktstr's dependency tree is compiled once (the suite's own builds are incremental).
+//! Builds the demo suite against this checkout with this test binary's own `target/` as
+//! `CARGO_TARGET_DIR`, so ktstr's dependency tree is reused rather than compiled again; the
+//! runs root is therefore `target/ktstr`, which no other test uses.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -67,21 +68,26 @@ impl Suite {
         git(&repo, &["commit", "-qm", "A"]);
         let runs = tmp.path().join("runs");
         // The runs root lives in the shared target dir; drop earlier test runs' sidecars.
-        let _ = std::fs::remove_dir_all(outer_target_dir().join("ktstr-e2e/ktstr"));
+        let _ = std::fs::remove_dir_all(outer_target_dir().join("ktstr"));
         Suite { _tmp: tmp, repo, runs }
     }
 
     fn ktstr(&self, args: &[&str]) -> Output {
+        self.ktstr_with(args, &[])
+    }
+
+    fn ktstr_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(bin())
             .args(args)
             .current_dir(&self.repo)
-            .env("CARGO_TARGET_DIR", outer_target_dir().join("ktstr-e2e"))
+            .env("CARGO_TARGET_DIR", outer_target_dir())
             .env("KTSTR_DB", self.runs.join("warehouse.sqlite"))
             .env("RUST_BACKTRACE", "0")
             .env_remove("KTSTR_SIDECAR_DIR")
             .env_remove("KTSTR_JOB")
             .env_remove("KTSTR_RUN_TOKEN")
             .env_remove("KTSTR_CI")
+            .envs(env.iter().copied())
             .output()
             .unwrap()
     }
@@ -104,16 +110,16 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn compare(s: &Suite, a: &str, b: &str) -> (i32, serde_json::Value) {
-    let out =
-        s.ktstr(&["stats", "compare", "--a-project-commit", a, "--b-project-commit", b, "--json"]);
+fn compare_json(s: &Suite, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all = vec!["stats", "compare", "--json"];
+    all.extend_from_slice(args);
+    let out = s.ktstr(&all);
     let json =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
     (out.status.code().unwrap_or(-1), json)
 }
 
 #[test]
-#[ignore = "needs the harness runner (branch harness) and stats compare (branch compare)"]
 fn demo_suite_a_b_gates_a_regression_and_pairs_a_with_itself() {
     let s = Suite::new();
     let a = s.commit_head();
@@ -132,7 +138,7 @@ fn demo_suite_a_b_gates_a_regression_and_pairs_a_with_itself() {
     let run = s.ktstr(&["test", "--repeat", "2"]);
     assert_eq!(run.status.code(), Some(0), "run B: {}", text(&run));
 
-    let (code, json) = compare(&s, &a, &b);
+    let (code, json) = compare_json(&s, &["--a-project-commit", &a, "--b-project-commit", &b]);
     assert_eq!(code, 1, "B regressed: {json:#}");
     assert!(json["summary"]["regressions"].as_u64().unwrap_or(0) >= 1, "{json:#}");
     let findings = json["findings"].as_array().unwrap();
@@ -141,12 +147,20 @@ fn demo_suite_a_b_gates_a_regression_and_pairs_a_with_itself() {
         "total_iterations regressed: {json:#}"
     );
 
-    // A against a second run of A at its own commit (a worktree at A writes the same
-    // commit, and its run replaces the first A run's sidecars; pairing must be complete).
+    // A against a second run of A: check out A again and run it as CI would (run_source
+    // `ci`), so the two runs of the same commit differ on one dimension to slice on. The
+    // warehouse keeps the first run even though the second pre-clears its files.
     git(&s.repo, &["checkout", "-q", &a]);
-    let rerun = s.ktstr(&["test", "--repeat", "2"]);
+    let rerun = s.ktstr_with(&["test", "--repeat", "2"], &[("KTSTR_CI", "1")]);
     assert_eq!(rerun.status.code(), Some(0), "rerun A: {}", text(&rerun));
-    let (_, json) = compare(&s, &a, &a);
+    let (code, json) = compare_json(
+        &s,
+        &["--project-commit", &a, "--a-run-source", "local", "--b-run-source", "ci"],
+    );
+    assert!(code == 0 || code == 1, "A vs A ran: {json:#}");
+    assert_eq!(json["slicing"], serde_json::json!(["run-source"]), "{json:#}");
+    assert_eq!(json["samples"]["a"], json["samples"]["b"], "{json:#}");
+    assert!(json["samples"]["a"].as_u64().unwrap() >= 14, "7 variants x 2 repeats: {json:#}");
     assert_eq!(json["summary"]["new_in_b"], 0, "{json:#}");
     assert_eq!(json["summary"]["removed_from_a"], 0, "{json:#}");
 }

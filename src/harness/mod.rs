@@ -20,5 +20,5 @@ pub use entry::{
     TopologyConstraints,
 };
 pub use runner::run_entry;
-pub use scenario::{CgroupDef, steady};
+pub use scenario::{CgroupDef, contend, steady};
 pub use worker::WorkType;

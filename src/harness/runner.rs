@@ -58,14 +58,20 @@ pub fn run_entry_outcomes(entry: &TestEntry, opts: &WriteOptions) -> Vec<RunOutc
     for v in entry.gauntlet {
         runs.push((variant_label(v), v.topology, v.flags.to_vec()));
     }
+    // A variant identical to an earlier one (same topology and flag set) would hash to the
+    // same sidecar file and silently replace it, so it runs once.
+    let mut seen = std::collections::HashSet::new();
     runs.into_iter()
-        .map(|(label, topo, extra)| {
+        .filter_map(|(label, topo, extra)| {
             let mut flags: Vec<String> =
                 entry.required_flags.iter().map(|f| f.to_string()).collect();
             flags.extend(extra.iter().map(|f| f.to_string()));
             flags.extend(env_flags.iter().cloned());
             flags.sort();
             flags.dedup();
+            seen.insert((topo, flags.clone())).then_some((label, topo, flags))
+        })
+        .map(|(label, topo, flags)| {
             let (mut sc, reasons) = run_one(entry, topo, &flags, &label);
             fill_run_context(&mut sc);
             let written = write_sidecar(&mut sc, opts).map_err(|e| e.to_string());
@@ -519,6 +525,29 @@ mod tests {
         assert_eq!(sc.work_type, "skipped");
         assert!(sc.provenance.skip_reason.as_deref().unwrap().contains("needs 1024 CPUs"));
         assert!(out[0].written.is_ok());
+    }
+
+    #[test]
+    fn a_variant_identical_to_an_earlier_run_runs_once() {
+        static SAME_AND_FLAGGED: &[GauntletVariant] = &[
+            GauntletVariant { preset: "same", topology: Topology::new(1, 1, 2, 1), flags: &[] },
+            GauntletVariant {
+                preset: "flagged",
+                topology: Topology::new(1, 1, 2, 1),
+                flags: &["llc"],
+            },
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let entry = TestEntry {
+            name: "dedup",
+            func: fails,
+            topology: Topology::new(1, 1, 2, 1),
+            gauntlet: SAME_AND_FLAGGED,
+            ..TestEntry::DEFAULT
+        };
+        let out = run_entry_outcomes(&entry, &opts(dir.path()));
+        let labels: Vec<_> = out.iter().map(|o| o.label.as_str()).collect();
+        assert_eq!(labels, ["base", "flagged/llc"]);
     }
 
     #[test]
