@@ -1,6 +1,7 @@
 //! End to end: the demo suite in a fresh git repository, run with `cargo ktstr test` at
-//! commit A, again at A, then at a commit B that makes the spinners sleep; `stats compare`
-//! must gate B (exit 1, `total_iterations` regressed) and pair every key of A with A.
+//! commit A, then at a commit B that confines the spinners to one CPU; `stats compare` must
+//! gate B (exit 1, `spin_steady`'s `total_iterations` regressed), and a second run of A must
+//! pair every key of the first.
 //!
 //! Builds the demo suite against this checkout with this test binary's own `target/` as
 //! `CARGO_TARGET_DIR`, so ktstr's dependency tree is reused rather than compiled again; the
@@ -127,13 +128,14 @@ fn demo_suite_a_b_gates_a_regression_and_pairs_a_with_itself() {
     assert_eq!(run.status.code(), Some(0), "run A: {}", text(&run));
     assert!(String::from_utf8_lossy(&run.stderr).contains("stats compare"), "{}", text(&run));
 
-    // B: the spinners sleep 40 ms of every 50 ms, so total_iterations drops far past its gate.
+    // B: two spinners share one CPU instead of two, so total_iterations halves, far past its
+    // 10 % gate, while the work type (a pairing dimension) stays CpuSpin.
     let src = s.repo.join("tests/demo.rs");
     let code = std::fs::read_to_string(&src).unwrap();
-    let changed = code.replace("const SPIN_SLEEP_MS: u64 = 0;", "const SPIN_SLEEP_MS: u64 = 40;");
+    let changed = code.replace("const SPIN_CPUS: usize = 0;", "const SPIN_CPUS: usize = 1;");
     assert_ne!(code, changed, "the demo suite's knob moved");
     std::fs::write(&src, changed).unwrap();
-    git(&s.repo, &["commit", "-qam", "B: spinners sleep"]);
+    git(&s.repo, &["commit", "-qam", "B: spinners share one CPU"]);
     let b = s.commit_head();
     let run = s.ktstr(&["test", "--repeat", "2"]);
     assert_eq!(run.status.code(), Some(0), "run B: {}", text(&run));
@@ -143,9 +145,12 @@ fn demo_suite_a_b_gates_a_regression_and_pairs_a_with_itself() {
     assert!(json["summary"]["regressions"].as_u64().unwrap_or(0) >= 1, "{json:#}");
     let findings = json["findings"].as_array().unwrap();
     assert!(
-        findings.iter().any(|f| f["metric"] == "total_iterations"),
-        "total_iterations regressed: {json:#}"
+        findings.iter().any(|f| f["metric"] == "total_iterations"
+            && f["verdict"] == "regression"
+            && f["label"].as_str().unwrap().starts_with("spin_steady/")),
+        "spin_steady's total_iterations regressed: {json:#}"
     );
+    assert_eq!(json["summary"]["new_in_b"], 0, "A and B pair on every key: {json:#}");
 
     // A against a second run of A: check out A again and run it as CI would (run_source
     // `ci`), so the two runs of the same commit differ on one dimension to slice on. The

@@ -74,10 +74,20 @@ pub fn run_entry_outcomes(entry: &TestEntry, opts: &WriteOptions) -> Vec<RunOutc
         .map(|(label, topo, flags)| {
             let (mut sc, reasons) = run_one(entry, topo, &flags, &label);
             fill_run_context(&mut sc);
+            record_running_kernel(&mut sc);
             let written = write_sidecar(&mut sc, opts).map_err(|e| e.to_string());
             RunOutcome { label, sidecar: sc, written, reasons }
         })
         .collect()
+}
+
+/// On the host backend the kernel under test is the one running: record its release when
+/// `KTSTR_KERNEL` did not name one (ktstr leaves the field null because its VM boots a kernel
+/// chosen by that variable; here nothing else could have been tested).
+fn record_running_kernel(sc: &mut SidecarResult) {
+    if sc.kernel_version.is_none() {
+        sc.kernel_version = sc.host.as_ref().and_then(|h| h.kernel_release.clone());
+    }
 }
 
 fn variant_label(v: &GauntletVariant) -> String {
@@ -525,6 +535,20 @@ mod tests {
         assert_eq!(sc.work_type, "skipped");
         assert!(sc.provenance.skip_reason.as_deref().unwrap().contains("needs 1024 CPUs"));
         assert!(out[0].written.is_ok());
+    }
+
+    #[test]
+    fn host_runs_record_the_running_kernel_unless_one_was_named() {
+        let mut sc = SidecarResult::empty("t");
+        sc.host = Some(crate::sidecar::HostContext {
+            kernel_release: Some("6.1.0-test".into()),
+            ..Default::default()
+        });
+        record_running_kernel(&mut sc);
+        assert_eq!(sc.kernel_version.as_deref(), Some("6.1.0-test"));
+        sc.kernel_version = Some("7.0".into());
+        record_running_kernel(&mut sc);
+        assert_eq!(sc.kernel_version.as_deref(), Some("7.0"));
     }
 
     #[test]

@@ -1,26 +1,29 @@
 //! A small `#[ktstr_test]` suite over different work types and cgroup layouts, each test one
 //! second long. Run it with `cargo ktstr test` from this directory.
 //!
-//! `SPIN_SLEEP_MS` is the knob the A/B walkthrough turns: above 0 the spinners become bursty
-//! (spin 10 ms, sleep this long), which is the kind of change a scheduler regression causes.
+//! `SPIN_CPUS` is the knob the A/B walkthrough turns: set it to 1 on branch B and every
+//! spinner is confined to one CPU, which is what a scheduler that fails to spread load does.
+//! The work type stays `CpuSpin`, so A and B pair and `stats compare` sees the drop.
 
 use ktstr::prelude::*;
 
-/// 0 = pure spinning. Raise it on branch B to see `stats compare` flag a regression.
-const SPIN_SLEEP_MS: u64 = 0;
+/// How many of the test's CPUs the spinners may use; 0 = all of them.
+const SPIN_CPUS: usize = 0;
 
-fn spinner() -> WorkType {
-    if SPIN_SLEEP_MS == 0 {
-        WorkType::CpuSpin
-    } else {
-        WorkType::Bursty { burst_ms: 10, sleep_ms: SPIN_SLEEP_MS }
-    }
+fn spinners(ctx: &Ctx) -> Result<AssertResult> {
+    let cpus = ctx.cpus();
+    let allowed = match SPIN_CPUS {
+        0 => cpus.to_vec(),
+        n => cpus[..n.min(cpus.len())].to_vec(),
+    };
+    let stats = ctx.run_cgroups(&[CgroupDef::new("spin", WorkType::CpuSpin).cpus(allowed)])?;
+    Ok(AssertResult::pass(stats))
 }
 
 /// Two spinners in one cgroup on every CPU.
 #[ktstr_test(duration_s = 1, workers_per_cgroup = 2, max_spread_pct = 60.0)]
 fn spin_steady(ctx: &Ctx) -> Result<AssertResult> {
-    steady(ctx, spinner())
+    spinners(ctx)
 }
 
 /// Pipe ping-pong pairs: wake-up latency dominated.
@@ -53,7 +56,7 @@ fn io_beside_bursts(ctx: &Ctx) -> Result<AssertResult> {
 /// variant, each with its own sidecar.
 #[ktstr_test(duration_s = 1, cores = 1, gauntlet = ["1n1l2c1t", "1n1l2c1t:llc"])]
 fn spin_gauntlet(ctx: &Ctx) -> Result<AssertResult> {
-    let mut result = steady(ctx, spinner())?;
+    let mut result = spinners(ctx)?;
     result.check(ctx.cpus().len() >= 1, || "no usable CPU".to_string());
     Ok(result)
 }
