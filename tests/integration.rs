@@ -1,10 +1,10 @@
 //! The single integration-test binary: every test here drives the real `cargo-ktstr` binary
 //! on files built in a temporary directory.
 
+mod cli_test;
 mod compare;
+mod harness_e2e;
+mod macros_ui;
 mod read_commands;
 mod util;
 mod warehouse_cli;
-mod cli_test;
-mod harness_e2e;
-mod macros_ui;

@@ -143,8 +143,8 @@ pub fn write_json(out: &mut dyn Write, ex: &Explanation) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sidecar::explain::explain;
     use crate::sidecar::SidecarResult;
+    use crate::sidecar::explain::explain;
     use crate::sidecar::read::{ReadError, ReadErrorKind};
 
     #[test]

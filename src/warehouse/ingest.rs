@@ -46,7 +46,7 @@ pub const IN_PROGRESS_GRACE: Duration = Duration::from_secs(60);
 /// killed ingest loses little work and a concurrent reader is not starved.
 const BATCH_SIZE: usize = 2000;
 
-/// The codec of `ingested_sidecar.document`.
+/// The codec of `sidecar_document.document`.
 pub const DOCUMENT_CODEC: &str = "lz4";
 
 /// Why ingest could not run at all (per-file problems are in the report instead).
@@ -295,7 +295,7 @@ fn parse_file(stat: FileStat) -> Parsed {
     Parsed { stat, outcome }
 }
 
-/// Decompress an `ingested_sidecar.document` back to the original file bytes.
+/// Decompress a `sidecar_document.document` back to the original file bytes.
 pub fn decode_document(codec: &str, document: &[u8]) -> Option<Vec<u8>> {
     match codec {
         DOCUMENT_CODEC => lz4_flex::decompress_size_prepended(document).ok(),
@@ -308,6 +308,8 @@ struct Writer {
     root_id: i64,
     metric_ids: HashMap<(&'static str, String), i64>,
     host_ids: HashMap<[u8; 32], i64>,
+    /// `dimension_value` rows this ingest has already made sure of.
+    dim_values: HashSet<(&'static str, Option<String>)>,
 }
 
 const INSERT_SIDECAR: &str = concat!(
@@ -319,17 +321,22 @@ const INSERT_SIDECAR: &str = concat!(
     "max_dsq_depth, stall_count, total_fallback, total_keep_last, worst_p99_wake_latency_us, ",
     "worst_median_wake_latency_us, worst_wake_latency_cv, total_iterations, ",
     "worst_mean_run_delay_us, worst_run_delay_us, worst_wake_latency_tail_ratio, ",
-    "worst_iterations_per_worker, worst_page_locality, worst_cross_node_migration_ratio, ",
-    "document_codec, document) VALUES (",
+    "worst_iterations_per_worker, worst_page_locality, worst_cross_node_migration_ratio) ",
+    "VALUES (",
     "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ",
     "?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ",
-    "?39, ?40, ?41, ?42, ?43, ?44, ?45, ?46, ?47) ",
+    "?39, ?40, ?41, ?42, ?43, ?44, ?45) ",
     "ON CONFLICT (content_hash) DO NOTHING RETURNING sidecar_id"
 );
 
 impl Writer {
     fn new(root_id: i64) -> Self {
-        Writer { root_id, metric_ids: HashMap::new(), host_ids: HashMap::new() }
+        Writer {
+            root_id,
+            metric_ids: HashMap::new(),
+            host_ids: HashMap::new(),
+            dim_values: HashSet::new(),
+        }
     }
 
     fn write_batch(
@@ -473,8 +480,6 @@ impl Writer {
                     m[16],
                     m[17],
                     m[18],
-                    DOCUMENT_CODEC,
-                    document
                 ],
                 |r| r.get(0),
             )
@@ -485,12 +490,17 @@ impl Writer {
                 .query_row([&hash[..]], |r| r.get(0))?;
             return Ok((id, false));
         };
+        tx.prepare_cached(
+            "INSERT INTO sidecar_document (sidecar_id, codec, document) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, DOCUMENT_CODEC, document])?;
         let mut flag_stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO sidecar_flag (sidecar_id, flag) VALUES (?1, ?2)",
         )?;
         for flag in &doc.active_flags {
             flag_stmt.execute(params![id, flag])?;
         }
+        self.dimension_values(tx, doc)?;
         for (origin, name, value) in other_metrics(doc) {
             let metric_id = self.metric_id(tx, origin, &name)?;
             tx.prepare_cached(
@@ -499,6 +509,48 @@ impl Writer {
             .execute(params![id, metric_id, value])?;
         }
         Ok((id, true))
+    }
+
+    /// Record the sidecar's value of every filterable dimension in `dimension_value`, touching
+    /// the database only for values this ingest has not seen yet.
+    fn dimension_values(
+        &mut self,
+        tx: &Transaction<'_>,
+        doc: &SidecarResult,
+    ) -> Result<(), IngestError> {
+        let single: [(&'static str, Option<&str>); 7] = [
+            ("kernel", doc.kernel_version.as_deref()),
+            ("commit", doc.project_commit.as_deref()),
+            ("kernel_commit", doc.kernel_commit.as_deref()),
+            ("source", doc.run_source.as_deref()),
+            ("scheduler", Some(&doc.scheduler)),
+            ("topology", Some(&doc.topology)),
+            ("work_type", Some(&doc.work_type)),
+        ];
+        let flags = doc.active_flags.iter().map(|f| ("flags", Some(f.as_str())));
+        for (dim, value) in single.into_iter().chain(flags) {
+            let key = (dim, value.map(str::to_string));
+            if self.dim_values.contains(&key) {
+                continue;
+            }
+            match value {
+                Some(v) => tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO dimension_value (dim, value) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![dim, v])?,
+                // UNIQUE does not merge NULLs; transactions are IMMEDIATE, so this
+                // check-then-insert cannot race another ingest.
+                None => tx
+                    .prepare_cached(
+                        "INSERT INTO dimension_value (dim, value) SELECT ?1, NULL WHERE NOT \
+                         EXISTS (SELECT 1 FROM dimension_value WHERE dim = ?1 AND value IS NULL)",
+                    )?
+                    .execute(params![dim])?,
+            };
+            self.dim_values.insert(key);
+        }
+        Ok(())
     }
 
     fn host_id(
@@ -711,7 +763,7 @@ mod tests {
         ingest_root(&mut wh, dir.path(), None).unwrap();
         let (codec, doc): (String, Vec<u8>) = wh
             .conn
-            .query_row("SELECT document_codec, document FROM ingested_sidecar", [], |r| {
+            .query_row("SELECT codec, document FROM sidecar_document", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();

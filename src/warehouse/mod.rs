@@ -21,8 +21,8 @@ pub mod compare_rows;
 pub mod ingest;
 pub mod open;
 pub mod runs;
-pub mod values;
 pub mod sql;
+pub mod values;
 pub mod watch;
 
 pub use open::{OpenError, Warehouse};

@@ -13,9 +13,9 @@ use clap::Args;
 use super::run_lookup::{check_key, known_runs, not_found};
 use crate::cli::WarehouseArgs;
 use crate::cli::warehouse::{Location, open_for_read};
-use crate::sidecar::explain::explain;
 use crate::report::explain as render;
 use crate::sidecar::SidecarResult;
+use crate::sidecar::explain::explain;
 use crate::sidecar::read::{
     ReadError, ReadErrorKind, parse_bytes, read_sidecar, run_dir_sidecar_paths,
 };
