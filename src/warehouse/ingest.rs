@@ -120,15 +120,84 @@ struct Known {
 }
 
 enum Outcome {
-    Doc { hash: [u8; 32], doc: Box<SidecarResult>, document: Vec<u8>, host: Option<HostKey> },
+    Doc { hash: [u8; 32], row: Box<RowData>, document: Vec<u8>, host: Option<HostKey> },
     Failed { error: ReadError, hash: Option<[u8; 32]> },
 }
 
-/// A host context's canonical JSON and its hash, computed on the parse threads so the
-/// single writer thread only looks it up.
+/// A host context's canonical JSON, its hash and its indexed fields, computed on the parse
+/// threads so the single writer thread only looks it up.
 struct HostKey {
     hash: [u8; 32],
     json: String,
+    arch: Option<String>,
+    kernel_release: Option<String>,
+    cpu_model: Option<String>,
+    online_cpus: Option<i64>,
+}
+
+/// Everything the writer binds for one sidecar, extracted on the parse threads: the single
+/// writer thread is the bottleneck of a cold ingest, so it neither walks nor frees the
+/// parsed document.
+struct RowData {
+    test_name: String,
+    topology: String,
+    scheduler: String,
+    work_type: String,
+    flags_json: String,
+    flags: Vec<String>,
+    payload: Option<String>,
+    kernel_version: Option<String>,
+    kernel_commit: Option<String>,
+    project_commit: Option<String>,
+    run_source: Option<String>,
+    scheduler_commit: Option<String>,
+    project_commit_id: Option<String>,
+    dirty_fingerprint: Option<String>,
+    run_token: Option<String>,
+    backend: Option<String>,
+    passed: bool,
+    skipped: bool,
+    run_id: String,
+    timestamp: String,
+    metrics: [Option<f64>; METRICS.len()],
+    other_metrics: Vec<(&'static str, String, Option<f64>)>,
+}
+
+impl RowData {
+    fn of(mut doc: SidecarResult) -> RowData {
+        use std::mem::take;
+        let mut metrics = [None; METRICS.len()];
+        for (slot, def) in metrics.iter_mut().zip(METRICS.iter()) {
+            *slot = registry_value(&doc, def);
+        }
+        let other_metrics = other_metrics(&doc);
+        let flags_json = serde_json::to_string(&doc.active_flags).unwrap_or_else(|_| "[]".into());
+        let p = &mut doc.provenance;
+        RowData {
+            project_commit_id: take(&mut p.project_commit_id),
+            dirty_fingerprint: take(&mut p.dirty_fingerprint),
+            run_token: take(&mut p.run_token),
+            backend: take(&mut p.backend),
+            test_name: take(&mut doc.test_name),
+            topology: take(&mut doc.topology),
+            scheduler: take(&mut doc.scheduler),
+            work_type: take(&mut doc.work_type),
+            flags_json,
+            flags: take(&mut doc.active_flags),
+            payload: take(&mut doc.payload),
+            kernel_version: take(&mut doc.kernel_version),
+            kernel_commit: take(&mut doc.kernel_commit),
+            project_commit: take(&mut doc.project_commit),
+            run_source: take(&mut doc.run_source),
+            scheduler_commit: take(&mut doc.scheduler_commit),
+            passed: doc.passed,
+            skipped: doc.skipped,
+            run_id: take(&mut doc.run_id),
+            timestamp: take(&mut doc.timestamp),
+            metrics,
+            other_metrics,
+        }
+    }
 }
 
 struct Parsed {
@@ -186,8 +255,12 @@ pub fn ingest_root(
     let total = todo.len();
     let mut done = 0usize;
     let mut writer = Writer::new(root_id);
+    // Every commit would otherwise copy the WAL back into the database once it passed 1000
+    // pages (each batch does): index pages dirtied by every batch were copied every time.
+    // The pages are checkpointed once, after the last batch.
+    wh.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // Parse batch k+1 on the rayon pool while this thread inserts batch k.
-    std::thread::scope(|scope| -> Result<(), IngestError> {
+    let written = std::thread::scope(|scope| -> Result<(), IngestError> {
         let (tx, rx) = mpsc::sync_channel::<Vec<Parsed>>(1);
         let mut batches: Vec<Vec<FileStat>> = Vec::new();
         let mut it = todo.into_iter().peekable();
@@ -211,7 +284,10 @@ pub fn ingest_root(
             }
         }
         Ok(())
-    })?;
+    });
+    // Restore the default even when a batch failed: the connection may live on (watch mode).
+    wh.conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
+    written?;
 
     let tx = wh.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
@@ -230,6 +306,10 @@ pub fn ingest_root(
         }
     }
     tx.commit()?;
+    // PASSIVE: never waits for readers; what a reader still needs stays in the WAL.
+    if total > 0 {
+        wh.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
@@ -279,11 +359,18 @@ fn parse_file(stat: FileStat) -> Parsed {
                 Ok(doc) => {
                     let host = doc.host.as_ref().map(|h| {
                         let json = serde_json::to_string(h).unwrap_or_else(|_| "{}".into());
-                        HostKey { hash: *blake3::hash(json.as_bytes()).as_bytes(), json }
+                        HostKey {
+                            hash: *blake3::hash(json.as_bytes()).as_bytes(),
+                            json,
+                            arch: h.arch.clone(),
+                            kernel_release: h.kernel_release.clone(),
+                            cpu_model: h.cpu_model.clone(),
+                            online_cpus: h.online_cpus.map(|n| n as i64),
+                        }
                     });
                     Outcome::Doc {
                         hash,
-                        doc: Box::new(doc),
+                        row: Box::new(RowData::of(doc)),
                         document: lz4_flex::compress_prepend_size(&bytes),
                         host,
                     }
@@ -351,12 +438,12 @@ impl Writer {
         for parsed in batch {
             let Parsed { stat, outcome } = parsed;
             let (status, hash, sidecar_id, error) = match outcome {
-                Outcome::Doc { hash, doc, document, host } => {
+                Outcome::Doc { hash, row, document, host } => {
                     let (id, inserted) = self.insert_sidecar(
                         &tx,
                         &stat,
                         &hash,
-                        &doc,
+                        &row,
                         host.as_ref(),
                         &document,
                         &now,
@@ -415,7 +502,7 @@ impl Writer {
         tx: &Transaction<'_>,
         stat: &FileStat,
         hash: &[u8; 32],
-        doc: &SidecarResult,
+        doc: &RowData,
         host: Option<&HostKey>,
         document: &[u8],
         now: &str,
@@ -424,13 +511,11 @@ impl Writer {
         let run_dir = parts.next().unwrap_or_default();
         let rest: Vec<&str> = parts.collect();
         let job_dir = if rest.len() > 1 { Some(rest[0]) } else { None };
-        let host_id = match (&doc.host, host) {
-            (Some(h), Some(key)) => Some(self.host_id(tx, h, key)?),
-            _ => None,
+        let host_id = match host {
+            Some(key) => Some(self.host_id(tx, key)?),
+            None => None,
         };
-        let flags = serde_json::to_string(&doc.active_flags).unwrap_or_else(|_| "[]".into());
-        let p = &doc.provenance;
-        let m: Vec<Option<f64>> = METRICS.iter().map(|def| registry_value(doc, def)).collect();
+        let m = &doc.metrics;
         let inserted: Option<i64> = tx
             .prepare_cached(INSERT_SIDECAR)?
             .query_row(
@@ -444,17 +529,17 @@ impl Writer {
                     doc.topology,
                     doc.scheduler,
                     doc.work_type,
-                    flags,
+                    doc.flags_json,
                     doc.payload,
                     doc.kernel_version,
                     doc.kernel_commit,
                     doc.project_commit,
                     doc.run_source,
                     doc.scheduler_commit,
-                    p.project_commit_id,
-                    p.dirty_fingerprint,
-                    p.run_token,
-                    p.backend,
+                    doc.project_commit_id,
+                    doc.dirty_fingerprint,
+                    doc.run_token,
+                    doc.backend,
                     doc.passed,
                     doc.skipped,
                     doc.run_id,
@@ -497,12 +582,12 @@ impl Writer {
         let mut flag_stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO sidecar_flag (sidecar_id, flag) VALUES (?1, ?2)",
         )?;
-        for flag in &doc.active_flags {
+        for flag in &doc.flags {
             flag_stmt.execute(params![id, flag])?;
         }
         self.dimension_values(tx, doc)?;
-        for (origin, name, value) in other_metrics(doc) {
-            let metric_id = self.metric_id(tx, origin, &name)?;
+        for (origin, name, value) in &doc.other_metrics {
+            let metric_id = self.metric_id(tx, origin, name)?;
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO metric_value (sidecar_id, metric_id, value) VALUES (?1, ?2, ?3)",
             )?
@@ -513,11 +598,7 @@ impl Writer {
 
     /// Record the sidecar's value of every filterable dimension in `dimension_value`, touching
     /// the database only for values this ingest has not seen yet.
-    fn dimension_values(
-        &mut self,
-        tx: &Transaction<'_>,
-        doc: &SidecarResult,
-    ) -> Result<(), IngestError> {
+    fn dimension_values(&mut self, tx: &Transaction<'_>, doc: &RowData) -> Result<(), IngestError> {
         let single: [(&'static str, Option<&str>); 7] = [
             ("kernel", doc.kernel_version.as_deref()),
             ("commit", doc.project_commit.as_deref()),
@@ -527,7 +608,7 @@ impl Writer {
             ("topology", Some(&doc.topology)),
             ("work_type", Some(&doc.work_type)),
         ];
-        let flags = doc.active_flags.iter().map(|f| ("flags", Some(f.as_str())));
+        let flags = doc.flags.iter().map(|f| ("flags", Some(f.as_str())));
         for (dim, value) in single.into_iter().chain(flags) {
             let key = (dim, value.map(str::to_string));
             if self.dim_values.contains(&key) {
@@ -553,13 +634,8 @@ impl Writer {
         Ok(())
     }
 
-    fn host_id(
-        &mut self,
-        tx: &Transaction<'_>,
-        host: &crate::sidecar::HostContext,
-        key: &HostKey,
-    ) -> Result<i64, IngestError> {
-        let HostKey { hash, json } = key;
+    fn host_id(&mut self, tx: &Transaction<'_>, key: &HostKey) -> Result<i64, IngestError> {
+        let HostKey { hash, json, arch, kernel_release, cpu_model, online_cpus } = key;
         if let Some(id) = self.host_ids.get(hash) {
             return Ok(*id);
         }
@@ -569,10 +645,10 @@ impl Writer {
         )?
         .execute(params![
             &hash[..],
-            host.arch,
-            host.kernel_release,
-            host.cpu_model,
-            host.online_cpus.map(|n| n as i64),
+            arch,
+            kernel_release,
+            cpu_model,
+            online_cpus,
             json
         ])?;
         let id = tx
