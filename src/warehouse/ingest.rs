@@ -36,7 +36,7 @@ use serde::Serialize;
 use super::open::Warehouse;
 use crate::metric::METRICS;
 use crate::sidecar::SidecarResult;
-use crate::sidecar::read::{ReadError, parse_bytes, pool_sidecar_paths, read_bytes};
+use crate::sidecar::read::{ReadError, parse_bytes, read_bytes, run_dir_sidecar_paths};
 use crate::timefmt;
 
 /// An empty or truncated file modified less than this long ago is assumed to be mid-write.
@@ -222,8 +222,11 @@ pub fn ingest_root(
     let root_id = root_id(wh, &root)?;
     let known = known_files(wh, root_id)?;
 
-    let stats: Vec<FileStat> = pool_sidecar_paths(&root)
+    // The pool walk (`pool_sidecar_paths`), one run directory per task: an unchanged tree
+    // costs only this walk, so it uses every core. Collecting keeps the walk's order.
+    let stats: Vec<FileStat> = run_dirs(&root)
         .into_par_iter()
+        .flat_map_iter(|run| run_dir_sidecar_paths(&run))
         .filter_map(|path| stat_file(&root, path))
         .collect();
     report.files_seen = stats.len();
@@ -335,6 +338,17 @@ fn known_files(wh: &Warehouse, root_id: i64) -> Result<HashMap<String, Known>, I
         ))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The directories directly under `root`, sorted: the runs
+/// [`crate::sidecar::read::pool_sidecar_paths`] walks.
+fn run_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = match fs::read_dir(root) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect(),
+        Err(_) => Vec::new(),
+    };
+    dirs.sort();
+    dirs
 }
 
 fn stat_file(root: &Path, path: PathBuf) -> Option<FileStat> {
