@@ -1,6 +1,7 @@
 //! Warehouse benchmark: generates a realistic sidecar archive and measures, in one run,
 //! parse-only throughput, cold ingest, no-op re-ingest, list-values from the database vs a
-//! JSON walk, and database size vs JSON bytes, each printed next to its target.
+//! JSON walk, database size vs JSON bytes, and a commit-vs-commit compare from the database
+//! vs the same compare from a JSON walk, each printed next to its target.
 //!
 //! `cargo bench --bench warehouse`; `KTSTR_BENCH_SIDECARS=N` changes the archive size
 //! (default 100,000). Values are pseudo-random but deterministic (a fixed-seed xorshift).
@@ -15,14 +16,25 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+use ktstr::compare::{
+    ComparisonPolicy, Dim, Row, SideFilter, SideFilters, average, average_side, compare_groups,
+    sanitize_rows, slicing, verdict::Comparison,
+};
+use ktstr::metric::METRICS;
 use ktstr::sidecar::SidecarResult;
 use ktstr::sidecar::model::{CgroupStats, MonitorSummary, ScxEventDeltas};
 use ktstr::sidecar::read::{parse_bytes, pool_sidecar_paths, read_bytes};
 use ktstr::warehouse::Warehouse;
+use ktstr::warehouse::compare_rows::{self, PoolScope};
 use ktstr::warehouse::ingest::ingest_root;
+use ktstr::warehouse::values::dimension_values;
 
 const DEFAULT_SIDECARS: usize = 100_000;
+/// Each run executes the same suite of 200 tests (identity depends only on the position in the
+/// run), and five consecutive runs share a project commit: every commit holds ~1,000
+/// sidecars, and two commits on the same kernel pair test for test, like an A/B branch run.
 const SIDECARS_PER_RUN: usize = 200;
+const RUNS_PER_COMMIT: usize = 5;
 
 const SCHEDULERS: &[&str] = &["scx_rusty", "scx_lavd", "scx_bpfland", "eevdf"];
 const TOPOLOGIES: &[&str] =
@@ -42,9 +54,6 @@ impl Rng {
     }
     fn f(&mut self, scale: f64) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64 * scale
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[(self.next() % xs.len() as u64) as usize]
     }
 }
 
@@ -79,18 +88,28 @@ fn cgroup(rng: &mut Rng) -> CgroupStats {
 
 fn sidecar(i: usize, rng: &mut Rng) -> (String, SidecarResult) {
     let run = i / SIDECARS_PER_RUN;
-    let kernel = KERNELS[run % KERNELS.len()];
-    let mut s = SidecarResult::empty(&format!("test_{:02}", rng.next() % 60));
-    s.scheduler = rng.pick(SCHEDULERS).into();
-    s.topology = rng.pick(TOPOLOGIES).into();
-    s.work_type = rng.pick(WORK_TYPES).into();
-    s.project_commit = Some(commit(run % 97));
+    let slot = i % SIDECARS_PER_RUN;
+    let project = run / RUNS_PER_COMMIT;
+    // Commits 2k and 2k+1 run on the same kernel, so they pair.
+    let kernel_no = (project / 2) % KERNELS.len();
+    let kernel = KERNELS[kernel_no];
+    // (test, scheduler) is unique within a run: 60 tests x 4 schedulers > 200 slots.
+    let mut s = SidecarResult::empty(&format!("test_{:02}", slot % 60));
+    s.scheduler = SCHEDULERS[(slot / 60) % SCHEDULERS.len()].into();
+    s.topology = TOPOLOGIES[slot % TOPOLOGIES.len()].into();
+    s.work_type = WORK_TYPES[(slot / 3) % WORK_TYPES.len()].into();
+    s.project_commit = Some(commit(project));
     s.kernel_version = Some(kernel.into());
-    s.kernel_commit = Some(commit(1000 + run % 7));
+    s.kernel_commit = Some(commit(1000 + kernel_no));
     s.scheduler_commit = Some(commit(2000 + run % 31));
-    s.run_source = Some(if run.is_multiple_of(5) { "ci" } else { "local" }.into());
-    s.active_flags =
-        FLAGS.iter().filter(|_| rng.next().is_multiple_of(3)).map(|f| f.to_string()).collect();
+    s.run_source = Some(if run.is_multiple_of(RUNS_PER_COMMIT) { "ci" } else { "local" }.into());
+    let flag_bits = (slot * 7) % 32;
+    s.active_flags = FLAGS
+        .iter()
+        .enumerate()
+        .filter(|(b, _)| flag_bits & (1 << b) != 0)
+        .map(|(_, f)| f.to_string())
+        .collect();
     s.passed = !rng.next().is_multiple_of(50);
     s.timestamp = format!("2026-{:02}-{:02}T{:02}:15:02Z", 1 + run % 12, 1 + run % 28, run % 24);
     s.run_id = format!("2026{:04}T091455Z-{}", run % 10_000, i % 8);
@@ -161,7 +180,7 @@ fn sidecar(i: usize, rng: &mut Rng) -> (String, SidecarResult) {
     host.kernel_cmdline =
         Some("BOOT_IMAGE=/vmlinuz root=/dev/vda1 ro console=ttyS0 mitigations=off".into());
     s.host = Some(host);
-    let run_dir = format!("{kernel}-{}", commit(run % 97));
+    let run_dir = format!("{kernel}-{}", commit(project));
     let rel = if i.is_multiple_of(2) {
         format!("{run_dir}-r{run}/{}-{i:06}.ktstr.json", s.test_name)
     } else {
@@ -218,39 +237,127 @@ fn values_from_json(root: &Path) -> Values {
 }
 
 fn values_from_db(wh: &Warehouse) -> Values {
+    let d = dimension_values(wh).expect("list-values query runs");
     let mut v = Values::default();
-    let dims: [(&'static str, &str, &str); 9] = [
-        ("test_name", "test_name", "ingested_sidecar"),
-        ("topology", "topology", "ingested_sidecar"),
-        ("scheduler", "scheduler", "ingested_sidecar"),
-        ("work_type", "work_type", "ingested_sidecar"),
-        ("kernel_version", "kernel_version", "ingested_sidecar"),
-        ("kernel_commit", "kernel_commit", "ingested_sidecar"),
-        ("project_commit", "project_commit", "ingested_sidecar"),
-        ("run_source", "run_source", "ingested_sidecar"),
-        ("flag", "flag", "sidecar_flag"),
+    let optional = [
+        ("kernel_version", d.kernel),
+        ("project_commit", d.commit),
+        ("kernel_commit", d.kernel_commit),
+        ("run_source", d.source),
     ];
-    // Each dimension has an index led by it; stepping from one distinct value to the next
-    // costs one index seek, so the query is O(distinct values), not O(sidecars).
-    let queries = dims.map(|(k, col, table)| {
-        (
-            k,
-            format!(
-                "WITH RECURSIVE v(x) AS (SELECT min({col}) FROM {table} UNION ALL \
-                 SELECT (SELECT min({col}) FROM {table} WHERE {col} > v.x) FROM v \
-                 WHERE v.x IS NOT NULL) SELECT x FROM v WHERE x IS NOT NULL"
-            ),
-        )
-    });
-    for (k, sql) in queries {
-        let mut stmt = wh.conn().prepare_cached(&sql).expect("list-values query prepares");
-        let rows =
-            stmt.query_map([], |r| r.get::<_, Option<String>>(0)).expect("list-values query runs");
-        for s in rows.flatten().flatten() {
-            v.0.entry(k).or_default().insert(s);
-        }
+    for (k, vals) in optional {
+        v.0.entry(k).or_default().extend(vals.into_iter().flatten());
     }
+    let required = [
+        ("test_name", test_names(wh)),
+        ("topology", d.topology),
+        ("scheduler", d.scheduler),
+        ("work_type", d.work_type),
+        ("flag", d.flags),
+    ];
+    for (k, vals) in required {
+        v.0.entry(k).or_default().extend(vals);
+    }
+    v.0.retain(|_, set| !set.is_empty());
     v
+}
+
+/// `list-values` does not list test names; read them through the test-name index (one seek
+/// per distinct name) so the JSON side's set is checked in full.
+fn test_names(wh: &Warehouse) -> Vec<String> {
+    let sql = "WITH RECURSIVE v(x) AS (SELECT min(test_name) FROM ingested_sidecar UNION ALL \
+               SELECT (SELECT min(test_name) FROM ingested_sidecar WHERE test_name > v.x) \
+               FROM v WHERE v.x IS NOT NULL) SELECT x FROM v WHERE x IS NOT NULL";
+    let mut stmt = wh.conn().prepare_cached(sql).expect("test-name query prepares");
+    stmt.query_map([], |r| r.get(0)).expect("test-name query runs").flatten().collect()
+}
+
+/// The A/B contrast both compare paths run: two project commits on the same kernel.
+fn compare_filters() -> SideFilters {
+    let a = SideFilter::default().with(Dim::ProjectCommit, &[&commit(0)]);
+    let b = SideFilter::default().with(Dim::ProjectCommit, &[&commit(1)]);
+    SideFilters { a, b }
+}
+
+/// The steps of `stats compare` after rows are loaded: sanitize, drop stale dirty states,
+/// average per pairing key, gate.
+fn gate_rows(mut a: Vec<Row>, mut b: Vec<Row>, pairing: &[Dim]) -> (usize, usize, Comparison) {
+    sanitize_rows(&mut a);
+    sanitize_rows(&mut b);
+    let (a, _) = average::drop_stale_dirty_states(a, pairing);
+    let (b, _) = average::drop_stale_dirty_states(b, pairing);
+    let (ga, gb) = (average_side(&a, pairing), average_side(&b, pairing));
+    (a.len(), b.len(), compare_groups(&ga, &gb, &ComparisonPolicy::default(), None))
+}
+
+/// Compare through the warehouse: one indexed query per side.
+fn compare_from_db(wh: &Warehouse, filters: &SideFilters) -> (usize, usize, Comparison) {
+    let pairing = slicing::pairing_dims(&slicing::derive_slicing_dims(filters));
+    let scope = PoolScope::default();
+    let a = compare_rows::select_side(wh, &scope, &filters.a).expect("side A loads");
+    let b = compare_rows::select_side(wh, &scope, &filters.b).expect("side B loads");
+    gate_rows(a, b, &pairing)
+}
+
+/// Compare the no-database way: walk and parse the whole pool, filter each side, order the
+/// rows as the warehouse does (test identity, timestamp, walk order), then the same steps.
+fn compare_from_json(root: &Path, filters: &SideFilters) -> (usize, usize, Comparison) {
+    let pairing = slicing::pairing_dims(&slicing::derive_slicing_dims(filters));
+    let rows: Vec<Row> = pool_sidecar_paths(root)
+        .into_par_iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let doc = read_bytes(&p).ok().and_then(|b| parse_bytes(&p, &b).ok())?;
+            Some(row_of(i as i64 + 1, &doc))
+        })
+        .collect();
+    let side = |f: &SideFilter| {
+        let mut out: Vec<Row> = rows.iter().filter(|r| f.matches(r)).cloned().collect();
+        out.sort_by(|x, y| {
+            (&x.scenario, &x.topology, &x.scheduler, &x.work_type, &x.timestamp, x.sidecar_id).cmp(
+                &(&y.scenario, &y.topology, &y.scheduler, &y.work_type, &y.timestamp, y.sidecar_id),
+            )
+        });
+        out
+    };
+    gate_rows(side(&filters.a), side(&filters.b), &pairing)
+}
+
+/// A parsed sidecar as compare sees it, by the rules ingest stores it with: a non-finite or
+/// writer-replaced registry value is missing, a non-finite ext value reads as NaN.
+fn row_of(id: i64, d: &SidecarResult) -> Row {
+    let mut metrics = [None; METRICS.len()];
+    for (slot, def) in metrics.iter_mut().zip(METRICS.iter()) {
+        let v = (def.extract)(d);
+        let replaced = d.provenance.non_finite_fields.iter().any(|p| {
+            p.strip_prefix("stats.").or_else(|| p.strip_prefix("monitor.")) == Some(def.name)
+        });
+        *slot = (v.is_finite() && !replaced).then_some(v);
+    }
+    Row {
+        sidecar_id: id,
+        scenario: d.test_name.clone(),
+        topology: d.topology.clone(),
+        scheduler: d.scheduler.clone(),
+        work_type: d.work_type.clone(),
+        flags: d.active_flags.clone(),
+        kernel_version: d.kernel_version.clone(),
+        kernel_commit: d.kernel_commit.clone(),
+        project_commit: d.project_commit.clone(),
+        run_source: d.run_source.clone(),
+        passed: d.passed,
+        skipped: d.skipped,
+        timestamp: d.timestamp.clone(),
+        dirty_fingerprint: d.provenance.dirty_fingerprint.clone(),
+        host_json: d.host.as_ref().and_then(|h| serde_json::to_string(h).ok()),
+        metrics,
+        ext: d
+            .stats
+            .ext_metrics
+            .iter()
+            .map(|(k, v)| (k.clone(), if v.is_finite() { *v } else { f64::NAN }))
+            .collect(),
+    }
 }
 
 fn dir_bytes(path: &Path) -> u64 {
@@ -331,6 +438,39 @@ fn main() {
         secs(json_values_time)
     );
 
+    // Warm once (statement cache, pages), then the median of five.
+    let filters = compare_filters();
+    let (db_a, db_b, from_db) = compare_from_db(&wh, &filters);
+    let mut db_times: Vec<Duration> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let out = compare_from_db(&wh, &filters);
+            let d = t.elapsed();
+            assert_eq!(out.2.summary, from_db.summary, "repeated compares agree");
+            d
+        })
+        .collect();
+    db_times.sort();
+    let db_compare_time = db_times[db_times.len() / 2];
+    let t = Instant::now();
+    let (json_a, json_b, from_json) = compare_from_json(&root, &filters);
+    let json_compare_time = t.elapsed();
+    assert_eq!((db_a, db_b), (json_a, json_b), "both compare paths select the same rows");
+    assert_eq!(from_db.summary, from_json.summary, "both compare paths reach the same verdicts");
+    assert_eq!(from_db.findings.len(), from_json.findings.len(), "same findings");
+    let s = &from_db.summary;
+    println!(
+        "compare {} vs {} ({db_a} vs {db_b} sidecars; {} regressions, {} improvements, {} \
+         unchanged): database {:.4} s, JSON walk {:.2} s",
+        commit(0),
+        commit(1),
+        s.regressions,
+        s.improvements,
+        s.unchanged,
+        secs(db_compare_time),
+        secs(json_compare_time)
+    );
+
     drop(wh);
     let db_bytes = dir_bytes(tmp.path()) - dir_bytes(&root);
     println!("database {:.1} MB vs JSON {:.1} MB", db_bytes as f64 / 1e6, json_bytes as f64 / 1e6);
@@ -360,4 +500,13 @@ fn main() {
         verdict(r3 >= 50.0)
     );
     println!("{:<48} {:>9.2}x  {}", "DB bytes <= JSON bytes", r4, verdict(r4 <= 1.0));
+    let r5 = secs(json_compare_time) / secs(db_compare_time).max(1e-9);
+    println!(
+        "{:<48} {:>9.0}x  {}",
+        "compare DB >= 20x faster than JSON walk",
+        r5,
+        verdict(r5 >= 20.0)
+    );
+    let ms = secs(db_compare_time) * 1e3;
+    println!("{:<48} {:>8.1}ms  {}", "compare DB < 100 ms per compare", ms, verdict(ms < 100.0));
 }

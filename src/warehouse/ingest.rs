@@ -36,7 +36,7 @@ use serde::Serialize;
 use super::open::Warehouse;
 use crate::metric::METRICS;
 use crate::sidecar::SidecarResult;
-use crate::sidecar::read::{ReadError, parse_bytes, pool_sidecar_paths, read_bytes};
+use crate::sidecar::read::{ReadError, parse_bytes, read_bytes, run_dir_sidecar_paths};
 use crate::timefmt;
 
 /// An empty or truncated file modified less than this long ago is assumed to be mid-write.
@@ -46,7 +46,7 @@ pub const IN_PROGRESS_GRACE: Duration = Duration::from_secs(60);
 /// killed ingest loses little work and a concurrent reader is not starved.
 const BATCH_SIZE: usize = 2000;
 
-/// The codec of `ingested_sidecar.document`.
+/// The codec of `sidecar_document.document`.
 pub const DOCUMENT_CODEC: &str = "lz4";
 
 /// Why ingest could not run at all (per-file problems are in the report instead).
@@ -120,15 +120,84 @@ struct Known {
 }
 
 enum Outcome {
-    Doc { hash: [u8; 32], doc: Box<SidecarResult>, document: Vec<u8>, host: Option<HostKey> },
+    Doc { hash: [u8; 32], row: Box<RowData>, document: Vec<u8>, host: Option<HostKey> },
     Failed { error: ReadError, hash: Option<[u8; 32]> },
 }
 
-/// A host context's canonical JSON and its hash, computed on the parse threads so the
-/// single writer thread only looks it up.
+/// A host context's canonical JSON, its hash and its indexed fields, computed on the parse
+/// threads so the single writer thread only looks it up.
 struct HostKey {
     hash: [u8; 32],
     json: String,
+    arch: Option<String>,
+    kernel_release: Option<String>,
+    cpu_model: Option<String>,
+    online_cpus: Option<i64>,
+}
+
+/// Everything the writer binds for one sidecar, extracted on the parse threads: the single
+/// writer thread is the bottleneck of a cold ingest, so it neither walks nor frees the
+/// parsed document.
+struct RowData {
+    test_name: String,
+    topology: String,
+    scheduler: String,
+    work_type: String,
+    flags_json: String,
+    flags: Vec<String>,
+    payload: Option<String>,
+    kernel_version: Option<String>,
+    kernel_commit: Option<String>,
+    project_commit: Option<String>,
+    run_source: Option<String>,
+    scheduler_commit: Option<String>,
+    project_commit_id: Option<String>,
+    dirty_fingerprint: Option<String>,
+    run_token: Option<String>,
+    backend: Option<String>,
+    passed: bool,
+    skipped: bool,
+    run_id: String,
+    timestamp: String,
+    metrics: [Option<f64>; METRICS.len()],
+    other_metrics: Vec<(&'static str, String, Option<f64>)>,
+}
+
+impl RowData {
+    fn of(mut doc: SidecarResult) -> RowData {
+        use std::mem::take;
+        let mut metrics = [None; METRICS.len()];
+        for (slot, def) in metrics.iter_mut().zip(METRICS.iter()) {
+            *slot = registry_value(&doc, def);
+        }
+        let other_metrics = other_metrics(&doc);
+        let flags_json = serde_json::to_string(&doc.active_flags).unwrap_or_else(|_| "[]".into());
+        let p = &mut doc.provenance;
+        RowData {
+            project_commit_id: take(&mut p.project_commit_id),
+            dirty_fingerprint: take(&mut p.dirty_fingerprint),
+            run_token: take(&mut p.run_token),
+            backend: take(&mut p.backend),
+            test_name: take(&mut doc.test_name),
+            topology: take(&mut doc.topology),
+            scheduler: take(&mut doc.scheduler),
+            work_type: take(&mut doc.work_type),
+            flags_json,
+            flags: take(&mut doc.active_flags),
+            payload: take(&mut doc.payload),
+            kernel_version: take(&mut doc.kernel_version),
+            kernel_commit: take(&mut doc.kernel_commit),
+            project_commit: take(&mut doc.project_commit),
+            run_source: take(&mut doc.run_source),
+            scheduler_commit: take(&mut doc.scheduler_commit),
+            passed: doc.passed,
+            skipped: doc.skipped,
+            run_id: take(&mut doc.run_id),
+            timestamp: take(&mut doc.timestamp),
+            metrics,
+            other_metrics,
+        }
+    }
 }
 
 struct Parsed {
@@ -153,8 +222,11 @@ pub fn ingest_root(
     let root_id = root_id(wh, &root)?;
     let known = known_files(wh, root_id)?;
 
-    let stats: Vec<FileStat> = pool_sidecar_paths(&root)
+    // The pool walk (`pool_sidecar_paths`), one run directory per task: an unchanged tree
+    // costs only this walk, so it uses every core. Collecting keeps the walk's order.
+    let stats: Vec<FileStat> = run_dirs(&root)
         .into_par_iter()
+        .flat_map_iter(|run| run_dir_sidecar_paths(&run))
         .filter_map(|path| stat_file(&root, path))
         .collect();
     report.files_seen = stats.len();
@@ -186,8 +258,12 @@ pub fn ingest_root(
     let total = todo.len();
     let mut done = 0usize;
     let mut writer = Writer::new(root_id);
+    // Every commit would otherwise copy the WAL back into the database once it passed 1000
+    // pages (each batch does): index pages dirtied by every batch were copied every time.
+    // The pages are checkpointed once, after the last batch.
+    wh.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // Parse batch k+1 on the rayon pool while this thread inserts batch k.
-    std::thread::scope(|scope| -> Result<(), IngestError> {
+    let written = std::thread::scope(|scope| -> Result<(), IngestError> {
         let (tx, rx) = mpsc::sync_channel::<Vec<Parsed>>(1);
         let mut batches: Vec<Vec<FileStat>> = Vec::new();
         let mut it = todo.into_iter().peekable();
@@ -211,7 +287,10 @@ pub fn ingest_root(
             }
         }
         Ok(())
-    })?;
+    });
+    // Restore the default even when a batch failed: the connection may live on (watch mode).
+    wh.conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
+    written?;
 
     let tx = wh.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
@@ -230,6 +309,10 @@ pub fn ingest_root(
         }
     }
     tx.commit()?;
+    // PASSIVE: never waits for readers; what a reader still needs stays in the WAL.
+    if total > 0 {
+        wh.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
@@ -257,6 +340,17 @@ fn known_files(wh: &Warehouse, root_id: i64) -> Result<HashMap<String, Known>, I
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The directories directly under `root`, sorted: the runs
+/// [`crate::sidecar::read::pool_sidecar_paths`] walks.
+fn run_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = match fs::read_dir(root) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect(),
+        Err(_) => Vec::new(),
+    };
+    dirs.sort();
+    dirs
+}
+
 fn stat_file(root: &Path, path: PathBuf) -> Option<FileStat> {
     let meta = fs::metadata(&path).ok()?;
     let rel_path = path.strip_prefix(root).ok()?.to_string_lossy().into_owned();
@@ -279,11 +373,18 @@ fn parse_file(stat: FileStat) -> Parsed {
                 Ok(doc) => {
                     let host = doc.host.as_ref().map(|h| {
                         let json = serde_json::to_string(h).unwrap_or_else(|_| "{}".into());
-                        HostKey { hash: *blake3::hash(json.as_bytes()).as_bytes(), json }
+                        HostKey {
+                            hash: *blake3::hash(json.as_bytes()).as_bytes(),
+                            json,
+                            arch: h.arch.clone(),
+                            kernel_release: h.kernel_release.clone(),
+                            cpu_model: h.cpu_model.clone(),
+                            online_cpus: h.online_cpus.map(|n| n as i64),
+                        }
                     });
                     Outcome::Doc {
                         hash,
-                        doc: Box::new(doc),
+                        row: Box::new(RowData::of(doc)),
                         document: lz4_flex::compress_prepend_size(&bytes),
                         host,
                     }
@@ -295,7 +396,7 @@ fn parse_file(stat: FileStat) -> Parsed {
     Parsed { stat, outcome }
 }
 
-/// Decompress an `ingested_sidecar.document` back to the original file bytes.
+/// Decompress a `sidecar_document.document` back to the original file bytes.
 pub fn decode_document(codec: &str, document: &[u8]) -> Option<Vec<u8>> {
     match codec {
         DOCUMENT_CODEC => lz4_flex::decompress_size_prepended(document).ok(),
@@ -308,6 +409,8 @@ struct Writer {
     root_id: i64,
     metric_ids: HashMap<(&'static str, String), i64>,
     host_ids: HashMap<[u8; 32], i64>,
+    /// `dimension_value` rows this ingest has already made sure of.
+    dim_values: HashSet<(&'static str, Option<String>)>,
 }
 
 const INSERT_SIDECAR: &str = concat!(
@@ -319,17 +422,22 @@ const INSERT_SIDECAR: &str = concat!(
     "max_dsq_depth, stall_count, total_fallback, total_keep_last, worst_p99_wake_latency_us, ",
     "worst_median_wake_latency_us, worst_wake_latency_cv, total_iterations, ",
     "worst_mean_run_delay_us, worst_run_delay_us, worst_wake_latency_tail_ratio, ",
-    "worst_iterations_per_worker, worst_page_locality, worst_cross_node_migration_ratio, ",
-    "document_codec, document) VALUES (",
+    "worst_iterations_per_worker, worst_page_locality, worst_cross_node_migration_ratio) ",
+    "VALUES (",
     "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ",
     "?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ",
-    "?39, ?40, ?41, ?42, ?43, ?44, ?45, ?46, ?47) ",
+    "?39, ?40, ?41, ?42, ?43, ?44, ?45) ",
     "ON CONFLICT (content_hash) DO NOTHING RETURNING sidecar_id"
 );
 
 impl Writer {
     fn new(root_id: i64) -> Self {
-        Writer { root_id, metric_ids: HashMap::new(), host_ids: HashMap::new() }
+        Writer {
+            root_id,
+            metric_ids: HashMap::new(),
+            host_ids: HashMap::new(),
+            dim_values: HashSet::new(),
+        }
     }
 
     fn write_batch(
@@ -344,12 +452,12 @@ impl Writer {
         for parsed in batch {
             let Parsed { stat, outcome } = parsed;
             let (status, hash, sidecar_id, error) = match outcome {
-                Outcome::Doc { hash, doc, document, host } => {
+                Outcome::Doc { hash, row, document, host } => {
                     let (id, inserted) = self.insert_sidecar(
                         &tx,
                         &stat,
                         &hash,
-                        &doc,
+                        &row,
                         host.as_ref(),
                         &document,
                         &now,
@@ -408,7 +516,7 @@ impl Writer {
         tx: &Transaction<'_>,
         stat: &FileStat,
         hash: &[u8; 32],
-        doc: &SidecarResult,
+        doc: &RowData,
         host: Option<&HostKey>,
         document: &[u8],
         now: &str,
@@ -417,13 +525,11 @@ impl Writer {
         let run_dir = parts.next().unwrap_or_default();
         let rest: Vec<&str> = parts.collect();
         let job_dir = if rest.len() > 1 { Some(rest[0]) } else { None };
-        let host_id = match (&doc.host, host) {
-            (Some(h), Some(key)) => Some(self.host_id(tx, h, key)?),
-            _ => None,
+        let host_id = match host {
+            Some(key) => Some(self.host_id(tx, key)?),
+            None => None,
         };
-        let flags = serde_json::to_string(&doc.active_flags).unwrap_or_else(|_| "[]".into());
-        let p = &doc.provenance;
-        let m: Vec<Option<f64>> = METRICS.iter().map(|def| registry_value(doc, def)).collect();
+        let m = &doc.metrics;
         let inserted: Option<i64> = tx
             .prepare_cached(INSERT_SIDECAR)?
             .query_row(
@@ -437,17 +543,17 @@ impl Writer {
                     doc.topology,
                     doc.scheduler,
                     doc.work_type,
-                    flags,
+                    doc.flags_json,
                     doc.payload,
                     doc.kernel_version,
                     doc.kernel_commit,
                     doc.project_commit,
                     doc.run_source,
                     doc.scheduler_commit,
-                    p.project_commit_id,
-                    p.dirty_fingerprint,
-                    p.run_token,
-                    p.backend,
+                    doc.project_commit_id,
+                    doc.dirty_fingerprint,
+                    doc.run_token,
+                    doc.backend,
                     doc.passed,
                     doc.skipped,
                     doc.run_id,
@@ -473,8 +579,6 @@ impl Writer {
                     m[16],
                     m[17],
                     m[18],
-                    DOCUMENT_CODEC,
-                    document
                 ],
                 |r| r.get(0),
             )
@@ -485,14 +589,19 @@ impl Writer {
                 .query_row([&hash[..]], |r| r.get(0))?;
             return Ok((id, false));
         };
+        tx.prepare_cached(
+            "INSERT INTO sidecar_document (sidecar_id, codec, document) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, DOCUMENT_CODEC, document])?;
         let mut flag_stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO sidecar_flag (sidecar_id, flag) VALUES (?1, ?2)",
         )?;
-        for flag in &doc.active_flags {
+        for flag in &doc.flags {
             flag_stmt.execute(params![id, flag])?;
         }
-        for (origin, name, value) in other_metrics(doc) {
-            let metric_id = self.metric_id(tx, origin, &name)?;
+        self.dimension_values(tx, doc)?;
+        for (origin, name, value) in &doc.other_metrics {
+            let metric_id = self.metric_id(tx, origin, name)?;
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO metric_value (sidecar_id, metric_id, value) VALUES (?1, ?2, ?3)",
             )?
@@ -501,13 +610,46 @@ impl Writer {
         Ok((id, true))
     }
 
-    fn host_id(
-        &mut self,
-        tx: &Transaction<'_>,
-        host: &crate::sidecar::HostContext,
-        key: &HostKey,
-    ) -> Result<i64, IngestError> {
-        let HostKey { hash, json } = key;
+    /// Record the sidecar's value of every filterable dimension in `dimension_value`, touching
+    /// the database only for values this ingest has not seen yet.
+    fn dimension_values(&mut self, tx: &Transaction<'_>, doc: &RowData) -> Result<(), IngestError> {
+        let single: [(&'static str, Option<&str>); 7] = [
+            ("kernel", doc.kernel_version.as_deref()),
+            ("commit", doc.project_commit.as_deref()),
+            ("kernel_commit", doc.kernel_commit.as_deref()),
+            ("source", doc.run_source.as_deref()),
+            ("scheduler", Some(&doc.scheduler)),
+            ("topology", Some(&doc.topology)),
+            ("work_type", Some(&doc.work_type)),
+        ];
+        let flags = doc.flags.iter().map(|f| ("flags", Some(f.as_str())));
+        for (dim, value) in single.into_iter().chain(flags) {
+            let key = (dim, value.map(str::to_string));
+            if self.dim_values.contains(&key) {
+                continue;
+            }
+            match value {
+                Some(v) => tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO dimension_value (dim, value) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![dim, v])?,
+                // UNIQUE does not merge NULLs; transactions are IMMEDIATE, so this
+                // check-then-insert cannot race another ingest.
+                None => tx
+                    .prepare_cached(
+                        "INSERT INTO dimension_value (dim, value) SELECT ?1, NULL WHERE NOT \
+                         EXISTS (SELECT 1 FROM dimension_value WHERE dim = ?1 AND value IS NULL)",
+                    )?
+                    .execute(params![dim])?,
+            };
+            self.dim_values.insert(key);
+        }
+        Ok(())
+    }
+
+    fn host_id(&mut self, tx: &Transaction<'_>, key: &HostKey) -> Result<i64, IngestError> {
+        let HostKey { hash, json, arch, kernel_release, cpu_model, online_cpus } = key;
         if let Some(id) = self.host_ids.get(hash) {
             return Ok(*id);
         }
@@ -517,10 +659,10 @@ impl Writer {
         )?
         .execute(params![
             &hash[..],
-            host.arch,
-            host.kernel_release,
-            host.cpu_model,
-            host.online_cpus.map(|n| n as i64),
+            arch,
+            kernel_release,
+            cpu_model,
+            online_cpus,
             json
         ])?;
         let id = tx
@@ -711,7 +853,7 @@ mod tests {
         ingest_root(&mut wh, dir.path(), None).unwrap();
         let (codec, doc): (String, Vec<u8>) = wh
             .conn
-            .query_row("SELECT document_codec, document FROM ingested_sidecar", [], |r| {
+            .query_row("SELECT codec, document FROM sidecar_document", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();

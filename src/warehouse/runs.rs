@@ -198,9 +198,8 @@ pub fn stored_documents(
         .collect();
     mine.sort_by_key(|l| l.sidecar_id);
     mine.dedup_by_key(|l| l.sidecar_id);
-    let mut stmt = wh
-        .conn()
-        .prepare("SELECT document_codec, document FROM ingested_sidecar WHERE sidecar_id = ?1")?;
+    let mut stmt =
+        wh.conn().prepare("SELECT codec, document FROM sidecar_document WHERE sidecar_id = ?1")?;
     mine.into_iter()
         .map(|l| {
             stmt.query_row([l.sidecar_id], |r| {

@@ -1,5 +1,5 @@
-//! Distinct values of every filterable dimension (`stats list-values`), one indexed
-//! `SELECT DISTINCT` per dimension.
+//! Distinct values of every filterable dimension (`stats list-values`), read from the
+//! `dimension_value` table ingest maintains (see [`super::ingest`]).
 //!
 //! The pool is the whole database: every sidecar ever ingested into it, including those whose
 //! files were pre-cleared since. Rendering is [`crate::report::values`]'s job.
@@ -25,18 +25,31 @@ pub struct DimensionValues {
 /// The source label `--dir` gives every sidecar, as ktstr does for archived pools.
 pub const ARCHIVE_SOURCE: &str = "archive";
 
-/// One query per dimension. `ORDER BY` on the indexed column lets SQLite read each index in
-/// order instead of sorting; NULL sorts first and text compares bytewise, matching Rust's
-/// `Option<String>` order.
+/// One query per dimension over `dimension_value`, which ingest keeps (one row per distinct
+/// value, so a query costs the number of values, not of sidecars). `ORDER BY` on the
+/// `(dim, value)` index reads it in order instead of sorting; NULL sorts first and text
+/// compares bytewise, matching Rust's `Option<String>` order.
 pub(crate) const QUERIES: [(&str, &str); 8] = [
-    ("kernel", "SELECT DISTINCT kernel_version FROM ingested_sidecar ORDER BY kernel_version"),
-    ("commit", "SELECT DISTINCT project_commit FROM ingested_sidecar ORDER BY project_commit"),
-    ("kernel_commit", "SELECT DISTINCT kernel_commit FROM ingested_sidecar ORDER BY kernel_commit"),
-    ("source", "SELECT DISTINCT run_source FROM ingested_sidecar ORDER BY run_source"),
-    ("scheduler", "SELECT DISTINCT scheduler FROM ingested_sidecar ORDER BY scheduler"),
-    ("topology", "SELECT DISTINCT topology FROM ingested_sidecar ORDER BY topology"),
-    ("work_type", "SELECT DISTINCT work_type FROM ingested_sidecar ORDER BY work_type"),
-    ("flags", "SELECT DISTINCT flag FROM sidecar_flag ORDER BY flag"),
+    ("kernel", "SELECT DISTINCT value FROM dimension_value WHERE dim = 'kernel' ORDER BY value"),
+    ("commit", "SELECT DISTINCT value FROM dimension_value WHERE dim = 'commit' ORDER BY value"),
+    (
+        "kernel_commit",
+        "SELECT DISTINCT value FROM dimension_value WHERE dim = 'kernel_commit' ORDER BY value",
+    ),
+    ("source", "SELECT DISTINCT value FROM dimension_value WHERE dim = 'source' ORDER BY value"),
+    (
+        "scheduler",
+        "SELECT DISTINCT value FROM dimension_value WHERE dim = 'scheduler' ORDER BY value",
+    ),
+    (
+        "topology",
+        "SELECT DISTINCT value FROM dimension_value WHERE dim = 'topology' ORDER BY value",
+    ),
+    (
+        "work_type",
+        "SELECT DISTINCT value FROM dimension_value WHERE dim = 'work_type' ORDER BY value",
+    ),
+    ("flags", "SELECT DISTINCT value FROM dimension_value WHERE dim = 'flags' ORDER BY value"),
 ];
 
 impl DimensionValues {
