@@ -200,7 +200,26 @@ SELECT
     s.backend,
     h.arch AS host_arch,
     s.ingested_at,
-    EXISTS (SELECT 1 FROM source_file f WHERE f.sidecar_id = s.sidecar_id AND f.present = 1) AS present
+    EXISTS (SELECT 1 FROM source_file f WHERE f.sidecar_id = s.sidecar_id AND f.present = 1) AS present,
+    s.worst_spread,
+    s.worst_gap_ms,
+    s.total_migrations,
+    s.worst_migration_ratio,
+    s.max_imbalance_ratio,
+    s.max_dsq_depth,
+    s.stall_count,
+    s.total_fallback,
+    s.total_keep_last,
+    s.worst_p99_wake_latency_us,
+    s.worst_median_wake_latency_us,
+    s.worst_wake_latency_cv,
+    s.total_iterations,
+    s.worst_mean_run_delay_us,
+    s.worst_run_delay_us,
+    s.worst_wake_latency_tail_ratio,
+    s.worst_iterations_per_worker,
+    s.worst_page_locality,
+    s.worst_cross_node_migration_ratio
 FROM ingested_sidecar s
 LEFT JOIN host_context h ON h.host_id = s.host_id;
 

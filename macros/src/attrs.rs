@@ -235,7 +235,7 @@ impl Raw {
             // Unset dimensions take `TestEntry::DEFAULT`'s topology, 1n1l2c1t.
             let defaults = [1, 1, 2, 1];
             let dims: Dims = std::array::from_fn(|i| self.dims[i].map_or(defaults[i], |d| d.0));
-            if dims[1] % dims[0] != 0 {
+            if !dims[1].is_multiple_of(dims[0]) {
                 let span = self.dims[1].or(self.dims[0]).map_or(Span::call_site(), |d| d.1);
                 return Err(Error::new(
                     span,

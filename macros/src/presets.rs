@@ -58,7 +58,7 @@ pub fn check_dims(d: &Dims) -> Result<(), String> {
     if let Some(i) = d.iter().position(|v| *v == 0) {
         return Err(format!("`{}` must be greater than 0", names[i]));
     }
-    if d[1] % d[0] != 0 {
+    if !d[1].is_multiple_of(d[0]) {
         return Err(format!("`llcs` ({}) must be a multiple of `numa_nodes` ({})", d[1], d[0]));
     }
     Ok(())

@@ -185,9 +185,12 @@ fn ingest_and_report(loc: &Location) {
             );
         }
     }
+    // Name this run's commit, so the compare line can be pasted after a baseline is chosen.
+    let this_run = crate::git::detect_project_commit()
+        .map_or_else(|| "<this-commit>".to_string(), |c| c.sidecar_commit_string());
     let _ = writeln!(
         err,
         "next:\n  cargo ktstr stats list\n  cargo ktstr stats list-values\n  cargo ktstr stats \
-         compare --a-project-commit A --b-project-commit B"
+         compare --a-project-commit <baseline> --b-project-commit {this_run}"
     );
 }

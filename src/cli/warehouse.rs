@@ -11,25 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cli::WarehouseArgs;
+use crate::sidecar::layout;
 use crate::warehouse::Warehouse;
 use crate::warehouse::ingest::{IngestError, IngestReport, ingest_root};
-
-/// File name of the default database inside a runs root.
-pub const DEFAULT_DB_FILE_NAME: &str = "warehouse.sqlite";
-
-/// `{CARGO_TARGET_DIR or target}/ktstr`, relative paths resolved against the cwd.
-pub fn default_runs_root() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"));
-    let root = target.join("ktstr");
-    if root.is_absolute() {
-        root
-    } else {
-        std::env::current_dir().map(|cwd| cwd.join(&root)).unwrap_or(root)
-    }
-}
 
 /// The runs root and database a command works on.
 #[derive(Debug, Clone)]
@@ -40,8 +24,9 @@ pub struct Location {
 
 impl Location {
     pub fn resolve(dir: Option<&Path>, db: Option<&Path>) -> Location {
-        let root = dir.map(Path::to_path_buf).unwrap_or_else(default_runs_root);
-        let db = db.map(Path::to_path_buf).unwrap_or_else(|| root.join(DEFAULT_DB_FILE_NAME));
+        let root = dir.map(Path::to_path_buf).unwrap_or_else(layout::runs_root);
+        let db =
+            db.map(Path::to_path_buf).unwrap_or_else(|| root.join(layout::DEFAULT_DB_FILE_NAME));
         Location { root, db }
     }
 }

@@ -248,6 +248,43 @@ mod tests {
         }
     }
 
+    fn columns(wh: &Warehouse, view: &str) -> Vec<String> {
+        let stmt = wh.conn.prepare(&format!("SELECT * FROM {view} LIMIT 0")).unwrap();
+        stmt.column_names().into_iter().map(String::from).collect()
+    }
+
+    /// The views are the SQL contract users script against: their columns may grow, never
+    /// shrink or be renamed.
+    #[test]
+    fn stable_views_keep_their_documented_columns() {
+        let wh = Warehouse::open_in_memory().unwrap();
+        let dims = [
+            "sidecar_id",
+            "test_name",
+            "topology",
+            "scheduler",
+            "work_type",
+            "flags",
+            "kernel_version",
+            "kernel_commit",
+            "project_commit",
+            "run_source",
+            "passed",
+            "skipped",
+            "run_id",
+            "timestamp",
+            "path",
+        ];
+        let sidecar = columns(&wh, "sidecar");
+        for col in dims.iter().copied().chain(crate::metric::METRICS.iter().map(|m| m.name)) {
+            assert!(sidecar.iter().any(|c| c == col), "sidecar view lacks {col}: {sidecar:?}");
+        }
+        let sample = columns(&wh, "sample");
+        for col in dims.iter().copied().chain(["metric_origin", "metric", "value"]) {
+            assert!(sample.iter().any(|c| c == col), "sample view lacks {col}: {sample:?}");
+        }
+    }
+
     #[test]
     fn registry_table_matches_the_rust_registry() {
         let wh = Warehouse::open_in_memory().unwrap();

@@ -24,7 +24,8 @@ Stable views (their columns survive upgrades; the tables behind them may change)
             work_type, flags (JSON array), kernel_version, kernel_commit, project_commit,
             run_source, passed, skipped, run_id, timestamp, path, run_dir, payload,
             project_commit_id, dirty_fingerprint, run_token, backend, host_arch,
-            ingested_at, present (1 while the file is still on disk)
+            ingested_at, present (1 while the file is still on disk), then one column
+            per registered metric (`stats list-metrics`), e.g. total_iterations
   sample    one row per sidecar x metric: sidecar_id, the sidecar's dimensions (test_name
             .. path as above), metric_origin (registry, ext or payload), metric, value
             (NULL when the sidecar had no finite value)
