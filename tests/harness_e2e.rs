@@ -78,8 +78,15 @@ impl Suite {
     }
 
     fn ktstr_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        Command::new(bin())
-            .args(args)
+        let mut cmd = Command::new(bin());
+        // The nextest running this test exports its own settings (NEXTEST_PROFILE=ci in CI);
+        // the demo suite's nextest run must not inherit them.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("NEXTEST") {
+                cmd.env_remove(name);
+            }
+        }
+        cmd.args(args)
             .current_dir(&self.repo)
             .env("CARGO_TARGET_DIR", outer_target_dir())
             .env("KTSTR_DB", self.runs.join("warehouse.sqlite"))
