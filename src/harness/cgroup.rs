@@ -340,6 +340,11 @@ impl CgroupTree {
         &self.tops
     }
 
+    /// Every directory of the tree in removal order: children, then the tops.
+    pub fn all_dirs(&self) -> Vec<PathBuf> {
+        self.children.iter().flat_map(|(_, d)| d.iter().cloned()).chain(self.tops.clone()).collect()
+    }
+
     pub fn hierarchy(&self) -> &Hierarchy {
         &self.hierarchy
     }
@@ -410,6 +415,29 @@ impl CgroupTree {
         }
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// SIGKILL every task in cgroup directory `dir` and remove it (a missing directory is
+/// fine). For a caller that no longer has the [`CgroupTree`], e.g. the watchdog.
+pub fn kill_and_remove_dir(dir: &Path) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let pids: Vec<i32> = fs::read_to_string(dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        if pids.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        for pid in pids {
+            // SAFETY: kill has no memory-safety preconditions; tasks in a test's own cgroup
+            // must not outlive it.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    rmdir_retry(dir)
 }
 
 /// rmdir with a short retry: a just-killed task can keep a cgroup busy for a moment.

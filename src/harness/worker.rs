@@ -15,7 +15,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use super::measure::{CHECKPOINT_UNITS, Meter, WorkerReport};
+use super::watchdog::Live;
 
 /// A work type: what each worker does in its loop.
 #[derive(Debug, Clone, Copy)]
@@ -333,6 +336,8 @@ pub struct WorkerSet {
     children: Vec<Child>,
     /// Shared futex pages, unmapped after the workers are gone.
     maps: Vec<*mut libc::c_void>,
+    /// Where each pid is registered while unreaped, so a watchdog can kill it.
+    live: Option<Arc<Live>>,
 }
 
 // SAFETY: the raw pointers are only mmap'd pages owned by this set.
@@ -345,11 +350,21 @@ impl WorkerSet {
         count: usize,
         gate: &StartGate,
     ) -> Result<WorkerSet, WorkerError> {
+        WorkerSet::spawn_tracked(work_type, count, gate, None)
+    }
+
+    /// [`WorkerSet::spawn`], registering every worker in `live` until it is reaped.
+    pub(crate) fn spawn_tracked(
+        work_type: WorkType,
+        count: usize,
+        gate: &StartGate,
+        live: Option<Arc<Live>>,
+    ) -> Result<WorkerSet, WorkerError> {
         let group = work_type.group_size();
         if !count.is_multiple_of(group) {
             return Err(WorkerError::GroupSize { count, work_type: work_type.name(), group });
         }
-        let mut set = WorkerSet { work_type, children: Vec::new(), maps: Vec::new() };
+        let mut set = WorkerSet { work_type, children: Vec::new(), maps: Vec::new(), live };
         let mut i = 0;
         while i < count {
             let links = set.pair_links()?;
@@ -437,6 +452,9 @@ impl WorkerSet {
         // Also from the parent, so killpg works even if the child has not run yet.
         // SAFETY: setpgid on our own child.
         unsafe { libc::setpgid(pid, pid) };
+        if let Some(live) = &self.live {
+            live.add_pid(pid);
+        }
         self.children.push(Child { pid, report: report_rx, reaped: false });
         Ok(())
     }
@@ -481,15 +499,24 @@ impl WorkerSet {
             if c.reaped {
                 continue;
             }
-            // SAFETY: killing and reaping our own child (its whole process group).
-            unsafe {
-                libc::killpg(c.pid, libc::SIGKILL);
-                libc::kill(c.pid, libc::SIGKILL);
-                let mut status = 0;
-                while libc::waitpid(c.pid, &mut status, 0) < 0
-                    && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-                {
+            let pid = c.pid;
+            let reap = || {
+                // SAFETY: killing and reaping our own unreaped child (its process group).
+                unsafe {
+                    libc::killpg(pid, libc::SIGKILL);
+                    libc::kill(pid, libc::SIGKILL);
+                    let mut status = 0;
+                    while libc::waitpid(pid, &mut status, 0) < 0
+                        && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+                    {
+                    }
                 }
+            };
+            // Under the registry's lock: a watchdog may have reaped it already, and then the
+            // pid may belong to someone else.
+            match &self.live {
+                Some(live) => live.reap(pid, reap),
+                None => reap(),
             }
             c.reaped = true;
         }
