@@ -250,7 +250,7 @@ mod tests {
 
     fn columns(wh: &Warehouse, view: &str) -> Vec<String> {
         let stmt = wh.conn.prepare(&format!("SELECT * FROM {view} LIMIT 0")).unwrap();
-        stmt.column_names().into_iter().map(String::from).collect()
+        stmt.column_names().map(String::from).collect()
     }
 
     /// The views are the SQL contract users script against: their columns may grow, never
