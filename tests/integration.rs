@@ -6,5 +6,6 @@ mod compare;
 mod harness_e2e;
 mod macros_ui;
 mod read_commands;
+mod test_interrupt;
 mod util;
 mod warehouse_cli;

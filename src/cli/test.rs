@@ -77,8 +77,28 @@ pub fn run(args: TestArgs) -> anyhow::Result<u8> {
         }
     }
 
+    sweep_leftover_cgroups();
     ingest_and_report(&loc);
     Ok(code)
+}
+
+/// Remove cgroup trees (and any task in them) left by test processes that died before their
+/// own teardown ran, which is what Ctrl-C does to the test processes nextest is running.
+/// No usable hierarchy means no test could have created one: nothing to do.
+fn sweep_leftover_cgroups() {
+    let Ok(h) = crate::harness::cgroup::Hierarchy::detect() else { return };
+    let swept = crate::harness::cgroup::sweep_stale_trees(&h);
+    let removed = swept.iter().filter(|s| s.result.is_ok()).count();
+    if removed > 0 {
+        eprintln!(
+            "ktstr: removed {removed} cgroup tree(s) left by test processes that did not finish"
+        );
+    }
+    for s in swept {
+        if let Err(e) = s.result {
+            eprintln!("ktstr: cannot remove leftover {}: {e}", s.top.display());
+        }
+    }
 }
 
 /// Fails with install instructions when `cargo nextest` is missing; never installs it.

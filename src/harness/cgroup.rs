@@ -124,6 +124,14 @@ impl Hierarchy {
         Hierarchy::V1 { cpu: sub("cpu"), cpuset: sub("cpuset") }
     }
 
+    /// The directories test trees are created in: each v1 controller mount, or the v2 root.
+    pub fn roots(&self) -> Vec<PathBuf> {
+        match self {
+            Hierarchy::V1 { cpu, cpuset } => cpu.iter().chain(cpuset).cloned().collect(),
+            Hierarchy::V2 { root } => vec![root.clone()],
+        }
+    }
+
     /// `"v1"` or `"v2"`.
     pub fn version(&self) -> &'static str {
         match self {
@@ -340,6 +348,11 @@ impl CgroupTree {
         &self.tops
     }
 
+    /// Every directory of the tree in removal order: children, then the tops.
+    pub fn all_dirs(&self) -> Vec<PathBuf> {
+        self.children.iter().flat_map(|(_, d)| d.iter().cloned()).chain(self.tops.clone()).collect()
+    }
+
     pub fn hierarchy(&self) -> &Hierarchy {
         &self.hierarchy
     }
@@ -412,6 +425,77 @@ impl CgroupTree {
     }
 }
 
+/// One stale tree [`sweep_stale_trees`] found: its top directory and whether removing it
+/// (with every task inside) worked.
+#[derive(Debug)]
+pub struct Swept {
+    pub top: PathBuf,
+    pub result: Result<(), CgroupError>,
+}
+
+/// Remove every `ktstr-<pid>-<n>` tree under `h` whose creating process `<pid>` no longer
+/// exists, killing any task still inside first. Such trees are left when a test process is
+/// killed (Ctrl-C, SIGKILL) before its drops run; the workers inside normally died with it
+/// (`PR_SET_PDEATHSIG`), but anything that escaped is killed here. Trees of live processes,
+/// e.g. a test running concurrently, are left alone.
+pub fn sweep_stale_trees(h: &Hierarchy) -> Vec<Swept> {
+    let mut out = Vec::new();
+    for root in h.roots() {
+        let Ok(entries) = fs::read_dir(&root) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let Some(pid) = tree_owner(&name) else { continue };
+            if Path::new(&format!("/proc/{pid}")).exists() || !e.path().is_dir() {
+                continue;
+            }
+            let top = e.path();
+            let result = remove_tree(&top).map_err(|err| io_err(&top, err));
+            out.push(Swept { top, result });
+        }
+    }
+    out
+}
+
+/// `<pid>` of a `ktstr-<pid>-<n>` directory name.
+fn tree_owner(name: &str) -> Option<u32> {
+    let (pid, n) = name.strip_prefix("ktstr-")?.split_once('-')?;
+    n.parse::<u32>().ok()?;
+    pid.parse().ok()
+}
+
+/// Depth first: children (kill their tasks, rmdir) before `dir` itself.
+fn remove_tree(dir: &Path) -> io::Result<()> {
+    for e in fs::read_dir(dir)?.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&e.path())?;
+        }
+    }
+    kill_and_remove_dir(dir)
+}
+
+/// SIGKILL every task in cgroup directory `dir` and remove it (a missing directory is
+/// fine). For a caller that no longer has the [`CgroupTree`], e.g. the watchdog.
+pub fn kill_and_remove_dir(dir: &Path) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let pids: Vec<i32> = fs::read_to_string(dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        if pids.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        for pid in pids {
+            // SAFETY: kill has no memory-safety preconditions; tasks in a test's own cgroup
+            // must not outlive it.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    rmdir_retry(dir)
+}
+
 /// rmdir with a short retry: a just-killed task can keep a cgroup busy for a moment.
 fn rmdir_retry(d: &Path) -> io::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -439,6 +523,14 @@ impl Drop for CgroupTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tree_owner_parses_only_our_tree_names() {
+        assert_eq!(tree_owner("ktstr-123-0"), Some(123));
+        assert_eq!(tree_owner("ktstr-123-x"), None);
+        assert_eq!(tree_owner("ktstr-abc-1"), None);
+        assert_eq!(tree_owner("system.slice"), None);
+    }
 
     #[test]
     fn cpu_list_ranges() {

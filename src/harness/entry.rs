@@ -360,6 +360,8 @@ pub struct Ctx {
     /// Where per-test cgroups are created; `None` = detect the system hierarchy.
     pub(crate) cgroup_root: Option<PathBuf>,
     pub(crate) record: std::cell::RefCell<RunRecord>,
+    /// Workers and cgroups alive right now, for the watchdog (see [`super::watchdog`]).
+    pub(crate) live: std::sync::Arc<super::watchdog::Live>,
 }
 
 /// What scenarios run under a [`Ctx`] leave behind for the sidecar.
@@ -392,6 +394,7 @@ impl Ctx {
             active_flags: Vec::new(),
             cgroup_root: None,
             record: Default::default(),
+            live: Default::default(),
         }
     }
 

@@ -7,12 +7,14 @@
 //! - [`worker`]: work types and forked worker processes.
 //! - [`scenario`]: cgroup declarations and canned scenarios for test bodies.
 //! - [`runner`]: [`run_entry`], gating, checks and sidecars.
+//! - [`watchdog`]: the body on its own thread, panics and hangs, the live-resource registry.
 
 pub mod cgroup;
 pub mod entry;
 pub mod measure;
 pub mod runner;
 pub mod scenario;
+pub(crate) mod watchdog;
 pub mod worker;
 
 pub use entry::{

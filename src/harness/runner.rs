@@ -2,13 +2,18 @@
 //! host-load recording, and one sidecar per run (the base run and each gauntlet variant).
 //!
 //! The verdict is decided here; sidecars are written through [`crate::sidecar::write`], and a
-//! write failure is logged as `ktstr_test: {err}` without changing the verdict. Running the
-//! workloads is [`super::scenario`]'s job.
+//! write failure is logged as `ktstr_test: {err}` without changing the verdict. The body runs
+//! under [`super::watchdog`]: a panic or a hang still gets a failure sidecar (reason and
+//! `provenance.other.body_panic` / `body_timed_out_after_s`), and `run_entry` then fails the
+//! `#[test]`. `cleanup_duration_ms` is the measured teardown time of the run's steps (and of
+//! the watchdog's teardown), null when nothing was torn down. Running the workloads is
+//! [`super::scenario`]'s job.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::entry::{AssertResult, Ctx, GauntletVariant, Skip, TestEntry, Thresholds, Topology};
+use super::watchdog::{BodyOutcome, HANG_GRACE, Live, run_body};
 use crate::host::parse_cpu_list;
 use crate::sidecar::model::{HostLoad, ScenarioStats, SidecarResult};
 use crate::sidecar::write::{WriteOptions, fill_run_context, write_sidecar};
@@ -45,8 +50,18 @@ pub fn run_entry(entry: &'static TestEntry) {
     }
 }
 
-/// Run every variant of `entry` and write sidecars with `opts`; never panics on a verdict.
+/// Run every variant of `entry` and write sidecars with `opts`; never panics on a verdict
+/// (nor on a panicking or hung body, see [`super::watchdog`]).
 pub fn run_entry_outcomes(entry: &TestEntry, opts: &WriteOptions) -> Vec<RunOutcome> {
+    run_entry_outcomes_with_grace(entry, opts, HANG_GRACE)
+}
+
+/// [`run_entry_outcomes`] with a hang grace other than [`HANG_GRACE`] (tests use a short one).
+pub(crate) fn run_entry_outcomes_with_grace(
+    entry: &TestEntry,
+    opts: &WriteOptions,
+    hang_grace: Duration,
+) -> Vec<RunOutcome> {
     let env_flags: Vec<String> = std::env::var("KTSTR_FLAGS")
         .unwrap_or_default()
         .split(',')
@@ -72,7 +87,7 @@ pub fn run_entry_outcomes(entry: &TestEntry, opts: &WriteOptions) -> Vec<RunOutc
             seen.insert((topo, flags.clone())).then_some((label, topo, flags))
         })
         .map(|(label, topo, flags)| {
-            let (mut sc, reasons) = run_one(entry, topo, &flags, &label);
+            let (mut sc, reasons) = run_one(entry, topo, &flags, &label, hang_grace);
             fill_run_context(&mut sc);
             record_running_kernel(&mut sc);
             let written = write_sidecar(&mut sc, opts).map_err(|e| e.to_string());
@@ -221,6 +236,7 @@ fn run_one(
     topo: Topology,
     flags: &[String],
     label: &str,
+    hang_grace: Duration,
 ) -> (SidecarResult, Vec<String>) {
     let mut sc = blank_sidecar(entry, topo, flags);
     sc.provenance.backend = Some("host".to_string());
@@ -260,6 +276,7 @@ fn run_one(
         return skip(sc, why);
     }
 
+    let live = std::sync::Arc::new(Live::default());
     let ctx = Ctx {
         test_name: entry.name.to_string(),
         topology: topo,
@@ -270,12 +287,43 @@ fn run_one(
         active_flags: flags.to_vec(),
         cgroup_root: None,
         record: Default::default(),
+        live: std::sync::Arc::clone(&live),
     };
     let load0 = sample_load();
-    let result = (entry.func)(&ctx);
+    let outcome = run_body(entry.func, ctx, hang_grace);
     let load1 = sample_load();
     sc.provenance.host_load = Some(host_load(&load0, &load1));
-    let rec = ctx.record.into_inner();
+    let (result, rec) = match outcome {
+        BodyOutcome::Returned(r, rec) => (r, rec),
+        BodyOutcome::Panicked(msg, rec) => {
+            // Unwinding already dropped the body's steps; this catches anything they missed.
+            let problems = live.teardown();
+            sc.provenance.other.insert("body_panic".into(), msg.clone().into());
+            let mut reasons = vec![format!("test body panicked: {msg}")];
+            reasons.extend(problems.into_iter().map(|p| format!("teardown: {p}")));
+            (Err(anyhow::anyhow!("{}", reasons.join("; "))), rec)
+        }
+        BodyOutcome::TimedOut { budget, teardown_problems } => {
+            sc.provenance
+                .other
+                .insert("body_timed_out_after_s".into(), budget.as_secs_f64().into());
+            if let Some(wt) = live.work_type() {
+                sc.work_type = wt;
+            }
+            let mut reasons = vec![format!(
+                "test body timed out: no progress for {:.1}s (duration {}s + {:.1}s grace); \
+                 its workers were killed and its cgroups removed",
+                budget.as_secs_f64(),
+                entry.duration_s,
+                hang_grace.as_secs_f64()
+            )];
+            reasons.extend(teardown_problems.into_iter().map(|p| format!("teardown: {p}")));
+            sc.passed = false;
+            sc.cleanup_duration_ms = live.cleanup().map(|d| d.as_millis() as u64);
+            return (sc, reasons);
+        }
+    };
+    let panicked = sc.provenance.other.contains_key("body_panic");
     sc.stimulus_events = rec.events.clone();
     if let Some(wt) = rec.work_types.first() {
         sc.work_type = wt.clone();
@@ -295,6 +343,7 @@ fn run_one(
             None => AssertResult::fail(ScenarioStats::default(), format!("{e:#}")),
         },
     };
+    sc.cleanup_duration_ms = live.cleanup().map(|d| d.as_millis() as u64);
     let thresholds = Thresholds::default_checks().merge(&entry.thresholds);
     let not_evaluated = apply_thresholds(&thresholds, &mut verdict, &rec.runs);
     if !unmeasured.is_empty() {
@@ -303,7 +352,8 @@ fn run_one(
     if !not_evaluated.is_empty() {
         sc.provenance.other.insert("thresholds_not_evaluated".into(), not_evaluated.into());
     }
-    if entry.expect_err {
+    // A panic is a broken harness or test, never the failure `expect_err` asks for.
+    if entry.expect_err && !panicked {
         // The test is supposed to fail; a pass is the failure.
         let failed = !verdict.passed;
         verdict.passed = failed;
@@ -518,6 +568,123 @@ mod tests {
         assert!(back.provenance.host_load.as_ref().unwrap().loadavg_1m_start.is_some());
         assert!(back.provenance.other.contains_key("unmeasured"));
         assert_eq!(back.stimulus_events.len(), 2);
+        let ms = back.cleanup_duration_ms.expect("teardown ran, so it was timed");
+        assert!(ms < 10_000, "{ms}");
+    }
+
+    /// Processes of this test process's trees that sit in a child cgroup called `name`.
+    fn procs_in_cgroup(name: &str) -> Vec<i32> {
+        let tree = format!("/ktstr-{}-", std::process::id());
+        let leaf = format!("/{name}");
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+                cg.lines().any(|l| l.contains(&tree) && l.ends_with(&leaf))
+            })
+            .collect()
+    }
+
+    /// Directories of this process's trees with a child called `name`.
+    fn cgroup_dirs_named(name: &str) -> Vec<std::path::PathBuf> {
+        let prefix = format!("ktstr-{}-", std::process::id());
+        let mut out = Vec::new();
+        for mount in ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpuset", "/sys/fs/cgroup/unified"] {
+            for e in std::fs::read_dir(mount).into_iter().flatten().flatten() {
+                let dir = e.path().join(name);
+                if e.file_name().to_string_lossy().starts_with(&prefix) && dir.exists() {
+                    out.push(dir);
+                }
+            }
+        }
+        out
+    }
+
+    fn panics_mid_step(ctx: &Ctx) -> anyhow::Result<AssertResult> {
+        use crate::harness::cgroup::{CgroupSpec, CgroupTree, Hierarchy};
+        use crate::harness::worker::{StartGate, WorkerSet};
+        let spec = CgroupSpec { name: "panic_victim".into(), ..Default::default() };
+        let tree = CgroupTree::create(&Hierarchy::detect()?, &[spec])?;
+        ctx.live.add_cgroups(&tree.all_dirs());
+        let mut gate = StartGate::new()?;
+        let live = Some(std::sync::Arc::clone(&ctx.live));
+        let set = WorkerSet::spawn_tracked(WorkType::CpuSpin, 2, &gate, live)?;
+        for pid in set.pids() {
+            tree.add_pid("panic_victim", pid)?;
+        }
+        gate.release();
+        assert_eq!(procs_in_cgroup("panic_victim").len(), 2);
+        // Leak the owners, so only the runner's own teardown can clean up after the panic.
+        std::mem::forget(set);
+        std::mem::forget(tree);
+        panic!("boom in the middle of a step");
+    }
+
+    #[test]
+    fn a_panicking_body_is_torn_down_and_written_as_a_failure() {
+        if !root() {
+            eprintln!("skipped: needs root for cgroups");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let entry = TestEntry { name: "panicky", func: panics_mid_step, ..TestEntry::DEFAULT };
+        // A panic is not the failure expect_err asks for.
+        let entry = TestEntry { expect_err: true, ..entry };
+        let out = run_entry_outcomes(&entry, &opts(dir.path()));
+        let o = &out[0];
+        let back: SidecarResult =
+            serde_json::from_str(&std::fs::read_to_string(o.written.as_ref().unwrap()).unwrap())
+                .unwrap();
+        assert!(!back.passed && !back.skipped);
+        assert!(o.reasons[0].contains("test body panicked: boom in the middle of a step"));
+        assert_eq!(back.provenance.other["body_panic"], "boom in the middle of a step");
+        assert!(back.cleanup_duration_ms.is_some());
+        assert!(procs_in_cgroup("panic_victim").is_empty(), "workers survived the panic");
+        assert!(cgroup_dirs_named("panic_victim").is_empty(), "cgroups survived the panic");
+    }
+
+    fn hangs_in_a_step(ctx: &Ctx) -> anyhow::Result<AssertResult> {
+        let def = crate::harness::CgroupDef::new("hang_victim", WorkType::CpuSpin);
+        ctx.run_step(&[def], Duration::from_secs(3600))?;
+        Ok(AssertResult::pass(ScenarioStats::default()))
+    }
+
+    #[test]
+    fn a_hung_body_is_killed_after_its_duration_plus_grace() {
+        if !root() {
+            eprintln!("skipped: needs root for cgroups");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let entry = TestEntry {
+            name: "hangs",
+            func: hangs_in_a_step,
+            duration_s: 1,
+            workers_per_cgroup: 2,
+            ..TestEntry::DEFAULT
+        };
+        // While the body hangs, its workers really are alive in their cgroup.
+        let seen = std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_millis(1000));
+            procs_in_cgroup("hang_victim").len()
+        });
+        let t = std::time::Instant::now();
+        let out = run_entry_outcomes_with_grace(&entry, &opts(dir.path()), Duration::from_secs(1));
+        let took = t.elapsed();
+        assert_eq!(seen.join().unwrap(), 2);
+        assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(10), "{took:?}");
+        let o = &out[0];
+        let back: SidecarResult =
+            serde_json::from_str(&std::fs::read_to_string(o.written.as_ref().unwrap()).unwrap())
+                .unwrap();
+        assert!(!back.passed);
+        assert!(o.reasons[0].contains("test body timed out"), "{:?}", o.reasons);
+        assert_eq!(back.work_type, "CpuSpin");
+        assert!(back.provenance.other.contains_key("body_timed_out_after_s"));
+        assert!(back.cleanup_duration_ms.is_some(), "the watchdog's teardown is timed");
+        assert!(procs_in_cgroup("hang_victim").is_empty(), "workers survived the watchdog");
+        assert!(cgroup_dirs_named("hang_victim").is_empty(), "cgroups survived the watchdog");
     }
 
     #[test]
@@ -534,6 +701,7 @@ mod tests {
         assert!(sc.passed && sc.skipped);
         assert_eq!(sc.work_type, "skipped");
         assert!(sc.provenance.skip_reason.as_deref().unwrap().contains("needs 1024 CPUs"));
+        assert_eq!(sc.cleanup_duration_ms, None, "nothing ran, nothing was torn down");
         assert!(out[0].written.is_ok());
     }
 

@@ -6,6 +6,7 @@
 //! pieces are [`super::cgroup`], [`super::worker`] and [`super::measure`]; thresholds and
 //! sidecars are [`super::runner`]'s.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -13,6 +14,7 @@ use anyhow::Context as _;
 use super::cgroup::{CgroupSpec, CgroupTree, Hierarchy};
 use super::entry::{AssertResult, Ctx, Skip};
 use super::measure::{Unmeasured, WorkerReport, cgroup_stats, scenario_stats};
+use super::watchdog::Live;
 use super::worker::{StartGate, WorkType, WorkerSet};
 use crate::sidecar::model::{ScenarioStats, StimulusEvent};
 
@@ -70,6 +72,9 @@ impl Ctx {
         for d in defs {
             d.work_type.host_support().map_err(Skip)?;
         }
+        if self.live.is_closed() {
+            anyhow::bail!("the watchdog already ended this test; no further step may start");
+        }
         let hierarchy = match &self.cgroup_root {
             Some(root) => Hierarchy::at(root),
             None => Hierarchy::detect()?,
@@ -79,27 +84,36 @@ impl Ctx {
             .map(|d| CgroupSpec { name: d.name.clone(), cpus: d.cpus.clone(), weight: d.weight })
             .collect();
         let step_index = self.record.borrow().events.len() / 2;
+        self.live.progress(defs.first().map(|d| d.work_type.name()));
         let tree = CgroupTree::create(&hierarchy, &specs)?;
         self.record.borrow_mut().cgroup_tops.extend(tree.tops().iter().cloned());
+        let mut step = Step::new(&self.live, tree);
         let mut gate = StartGate::new()?;
-        let mut sets = Vec::new();
         for d in defs {
             let group = d.work_type.group_size() as u32;
             let n = d.workers.unwrap_or(self.workers_per_cgroup).max(1).div_ceil(group) * group;
-            let set = WorkerSet::spawn(d.work_type, n as usize, &gate)
-                .with_context(|| format!("cgroup {}", d.name))?;
-            for pid in set.pids() {
-                tree.add_pid(&d.name, pid)?;
+            let set = WorkerSet::spawn_tracked(
+                d.work_type,
+                n as usize,
+                &gate,
+                Some(std::sync::Arc::clone(&self.live)),
+            )
+            .with_context(|| format!("cgroup {}", d.name))?;
+            let pids = set.pids();
+            // Pushed before placing, so a failed placement still tears these workers down.
+            step.sets.push(set);
+            for pid in pids {
+                step.tree().add_pid(&d.name, pid)?;
             }
-            sets.push(set);
         }
         let t0 = Instant::now();
         self.event("StepStart", step_index, 0, None);
         gate.release();
         std::thread::sleep(hold);
+        let teardown = Instant::now();
         let mut runs = Vec::new();
         let mut errors = Vec::new();
-        for (d, set) in defs.iter().zip(sets.iter_mut()) {
+        for (d, set) in defs.iter().zip(step.sets.iter_mut()) {
             match set.stop_and_collect(STOP_GRACE) {
                 Ok(reports) => {
                     runs.push(CgroupRun { name: d.name.clone(), cpus: d.cpus.clone(), reports })
@@ -107,8 +121,8 @@ impl Ctx {
                 Err(e) => errors.push(format!("cgroup {}: {e}", d.name)),
             }
         }
-        drop(sets);
-        drop(tree);
+        step.finish(teardown);
+        self.live.progress(None);
         if !errors.is_empty() {
             anyhow::bail!("{}", errors.join("; "));
         }
@@ -139,6 +153,46 @@ impl Ctx {
             detail: None,
             total_iterations: iters,
         });
+    }
+}
+
+/// The live part of one step: its workers and cgroup tree, registered with the run's
+/// [`Live`] while they exist. Dropping it (an error or a panic in the step) kills and reaps
+/// the workers and removes the tree; either way the teardown time is recorded.
+struct Step<'a> {
+    live: &'a Live,
+    sets: Vec<WorkerSet>,
+    tree: Option<CgroupTree>,
+    dirs: Vec<PathBuf>,
+}
+
+impl<'a> Step<'a> {
+    fn new(live: &'a Live, tree: CgroupTree) -> Step<'a> {
+        let dirs = tree.all_dirs();
+        live.add_cgroups(&dirs);
+        Step { live, sets: Vec::new(), tree: Some(tree), dirs }
+    }
+
+    fn tree(&self) -> &CgroupTree {
+        // Invariant: the tree is only taken by `finish`/`drop`, which end the step.
+        self.tree.as_ref().expect("step tree present until teardown")
+    }
+
+    /// Reap the workers, remove the tree and record the time since `started`.
+    fn finish(&mut self, started: Instant) {
+        if self.tree.is_none() {
+            return;
+        }
+        self.sets.clear();
+        self.tree = None;
+        self.live.remove_cgroups(&self.dirs);
+        self.live.add_cleanup(started.elapsed());
+    }
+}
+
+impl Drop for Step<'_> {
+    fn drop(&mut self) {
+        self.finish(Instant::now());
     }
 }
 

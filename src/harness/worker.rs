@@ -12,10 +12,13 @@
 
 use std::hint::black_box;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use super::measure::{CHECKPOINT_UNITS, Meter, WorkerReport};
+use super::watchdog::Live;
 
 /// A work type: what each worker does in its loop.
 #[derive(Debug, Clone, Copy)]
@@ -50,12 +53,41 @@ pub enum WorkType {
     PolicyChurn { spin_iters: u64 },
     /// Touch `touches_per_cycle` random pages of a `region_kb` mapping, drop the pages, spin.
     PageFaultChurn { region_kb: u64, touches_per_cycle: u64, spin_iters: u64 },
+    /// Groups of one messenger and `fan_out` receivers: the messenger spins `spin_iters`
+    /// units, wakes every receiver through one shared futex word and waits until all have
+    /// spun `spin_iters` units in turn. Latency = the messenger's wake stamp to a receiver
+    /// running (and the last receiver's acknowledgement to the messenger running).
+    FutexFanOut { fan_out: u64, spin_iters: u64 },
+    /// Groups of one dispatcher and `fan_out` workers: the dispatcher sleeps `sleep_usec`,
+    /// then wakes every worker, which runs `operations` matrix multiplies over about
+    /// `cache_footprint_kb` of matrices; the dispatcher waits for all before the next round.
+    /// Latency as for [`WorkType::FutexFanOut`].
+    FanOutCompute { fan_out: u64, cache_footprint_kb: u64, operations: u64, sleep_usec: u64 },
+    /// Run `first`, then each of `rest`, then start over, until stopped.
+    Sequence { first: Phase, rest: &'static [Phase] },
+    /// Groups of `contenders` processes sharing one futex mutex: take it, spin `hold_iters`
+    /// units inside, release it, spin `work_iters` units outside. Latency = the holder's
+    /// release to a waiter that slept running with the lock.
+    MutexContention { contenders: u64, hold_iters: u64, work_iters: u64 },
     /// A caller-supplied loop. It must return once `stop.is_set()` and count its work
     /// through the [`Meter`].
     Custom { name: &'static str, run: fn(&mut Meter, &Stop) },
 }
 
-/// Work type names this harness implements, in ktstr's order.
+/// One phase of a [`WorkType::Sequence`], each lasting its duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Spin.
+    Spin(Duration),
+    /// One sleep of the whole duration (latency = the sleep).
+    Sleep(Duration),
+    /// `sched_yield` in a loop (latency = each yield).
+    Yield(Duration),
+    /// 64 KiB write + `fdatasync` in a loop (latency = each `fdatasync`).
+    Io(Duration),
+}
+
+/// Every named work type, in ktstr's order (`Custom` has no name of its own).
 pub const IMPLEMENTED: &[&str] = &[
     "CpuSpin",
     "YieldHeavy",
@@ -67,24 +99,30 @@ pub const IMPLEMENTED: &[&str] = &[
     "CachePressure",
     "CacheYield",
     "CachePipe",
+    "FutexFanOut",
+    "FanOutCompute",
+    "Sequence",
     "ForkExit",
     "NiceSweep",
     "AffinityChurn",
     "PolicyChurn",
     "PageFaultChurn",
+    "MutexContention",
 ];
 
-/// ktstr work types this harness does not implement yet (a test using one is skipped).
-pub const NOT_IMPLEMENTED: &[&str] =
-    &["FutexFanOut", "Sequence", "FanOutCompute", "MutexContention"];
+/// Work types without defaults: they can only be built in code, never from a name alone.
+pub const NEEDS_PARAMETERS: &[&str] = &["Sequence"];
 
 /// Why a work type name cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WorkTypeError {
     #[error("unknown work type {name:?}; valid work types: {}", IMPLEMENTED.join(", "))]
     Unknown { name: String },
-    #[error("work type {0} is not implemented by the host harness yet")]
-    NotImplemented(String),
+    #[error(
+        "work type {0} has no default parameters; build it in the test body, e.g. \
+         WorkType::Sequence {{ first, rest }}"
+    )]
+    NeedsParameters(String),
 }
 
 impl WorkType {
@@ -106,6 +144,10 @@ impl WorkType {
             WorkType::AffinityChurn { .. } => "AffinityChurn",
             WorkType::PolicyChurn { .. } => "PolicyChurn",
             WorkType::PageFaultChurn { .. } => "PageFaultChurn",
+            WorkType::FutexFanOut { .. } => "FutexFanOut",
+            WorkType::FanOutCompute { .. } => "FanOutCompute",
+            WorkType::Sequence { .. } => "Sequence",
+            WorkType::MutexContention { .. } => "MutexContention",
             WorkType::Custom { name, .. } => name,
         }
     }
@@ -130,19 +172,34 @@ impl WorkType {
             "PageFaultChurn" => {
                 WorkType::PageFaultChurn { region_kb: 4096, touches_per_cycle: 256, spin_iters: 64 }
             }
-            n if NOT_IMPLEMENTED.contains(&n) => {
-                return Err(WorkTypeError::NotImplemented(n.to_string()));
+            "FutexFanOut" => WorkType::FutexFanOut { fan_out: 4, spin_iters: 1024 },
+            "FanOutCompute" => WorkType::FanOutCompute {
+                fan_out: 4,
+                cache_footprint_kb: 256,
+                operations: 5,
+                sleep_usec: 100,
+            },
+            "MutexContention" => {
+                WorkType::MutexContention { contenders: 4, hold_iters: 256, work_iters: 1024 }
+            }
+            n if NEEDS_PARAMETERS.contains(&n) => {
+                return Err(WorkTypeError::NeedsParameters(n.to_string()));
             }
             n => return Err(WorkTypeError::Unknown { name: n.to_string() }),
         })
     }
 
-    /// Workers per group: paired types need an even worker count.
+    /// Workers per group: paired types need an even worker count, fan-out types a multiple
+    /// of `fan_out + 1`, MutexContention a multiple of `contenders`.
     pub fn group_size(&self) -> usize {
-        match self {
+        match *self {
             WorkType::PipeIo { .. }
             | WorkType::FutexPingPong { .. }
             | WorkType::CachePipe { .. } => 2,
+            WorkType::FutexFanOut { fan_out, .. } | WorkType::FanOutCompute { fan_out, .. } => {
+                receivers(fan_out) as usize + 1
+            }
+            WorkType::MutexContention { contenders, .. } => contenders.clamp(1, 1024) as usize,
             _ => 1,
         }
     }
@@ -227,11 +284,50 @@ struct Child {
     reaped: bool,
 }
 
-/// Shared resources of one worker pair, created before forking so both inherit them.
+/// Shared resources of one worker group, created before forking so all inherit them.
 enum PairLink {
     None,
-    Pipes { rx: OwnedFd, tx: OwnedFd, leader: bool },
-    Futex { word: *const AtomicU32, leader: bool },
+    Pipes {
+        rx: OwnedFd,
+        tx: OwnedFd,
+        leader: bool,
+    },
+    Futex {
+        word: *const AtomicU32,
+        leader: bool,
+    },
+    /// Fan-out and mutex groups: member `index` of a group sharing `shared` (index 0 is the
+    /// fan-out messenger).
+    Group {
+        shared: *const Shared,
+        index: usize,
+    },
+}
+
+/// The state one fan-out or mutex group shares, at the start of a `MAP_SHARED` page. Futex
+/// calls on it are not `FUTEX_PRIVATE_FLAG`: the waiters are different processes.
+#[repr(C)]
+struct Shared {
+    /// Fan-out: the generation the messenger published. Mutex: 0 free, 1 locked, 2 locked
+    /// with waiters.
+    word: AtomicU32,
+    /// Fan-out: receivers done with the current generation.
+    acks: AtomicU32,
+    /// CLOCK_MONOTONIC ns. Fan-out: when the messenger woke the receivers. Mutex: the last
+    /// release that had waiters.
+    stamp_ns: AtomicU64,
+    /// Fan-out: the latest acknowledgement (only ever grows).
+    ack_ns: AtomicU64,
+}
+
+const _: () = assert!(std::mem::size_of::<Shared>() <= SHARED_LEN);
+
+/// Bytes mapped per group's shared state.
+const SHARED_LEN: usize = 4096;
+
+/// Fan-out receivers per messenger (at least one, so a round always has someone to wake).
+fn receivers(fan_out: u64) -> u32 {
+    fan_out.clamp(1, 1024) as u32
 }
 
 /// A group of forked workers of one work type.
@@ -240,6 +336,8 @@ pub struct WorkerSet {
     children: Vec<Child>,
     /// Shared futex pages, unmapped after the workers are gone.
     maps: Vec<*mut libc::c_void>,
+    /// Where each pid is registered while unreaped, so a watchdog can kill it.
+    live: Option<Arc<Live>>,
 }
 
 // SAFETY: the raw pointers are only mmap'd pages owned by this set.
@@ -252,11 +350,21 @@ impl WorkerSet {
         count: usize,
         gate: &StartGate,
     ) -> Result<WorkerSet, WorkerError> {
+        WorkerSet::spawn_tracked(work_type, count, gate, None)
+    }
+
+    /// [`WorkerSet::spawn`], registering every worker in `live` until it is reaped.
+    pub(crate) fn spawn_tracked(
+        work_type: WorkType,
+        count: usize,
+        gate: &StartGate,
+        live: Option<Arc<Live>>,
+    ) -> Result<WorkerSet, WorkerError> {
         let group = work_type.group_size();
         if !count.is_multiple_of(group) {
             return Err(WorkerError::GroupSize { count, work_type: work_type.name(), group });
         }
-        let mut set = WorkerSet { work_type, children: Vec::new(), maps: Vec::new() };
+        let mut set = WorkerSet { work_type, children: Vec::new(), maps: Vec::new(), live };
         let mut i = 0;
         while i < count {
             let links = set.pair_links()?;
@@ -279,29 +387,43 @@ impl WorkerSet {
                 ]
             }
             WorkType::FutexPingPong { .. } => {
-                // SAFETY: anonymous shared mapping of one page; checked for MAP_FAILED.
-                let p = unsafe {
-                    libc::mmap(
-                        std::ptr::null_mut(),
-                        4096,
-                        libc::PROT_READ | libc::PROT_WRITE,
-                        libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                        -1,
-                        0,
-                    )
-                };
-                if p == libc::MAP_FAILED {
-                    return Err(os("mmap"));
-                }
-                self.maps.push(p);
-                let word = p as *const AtomicU32;
+                let word = self.shared_page()? as *const AtomicU32;
                 vec![
                     PairLink::Futex { word, leader: true },
                     PairLink::Futex { word, leader: false },
                 ]
             }
+            WorkType::FutexFanOut { .. }
+            | WorkType::FanOutCompute { .. }
+            | WorkType::MutexContention { .. } => {
+                let shared = self.shared_page()? as *const Shared;
+                (0..self.work_type.group_size())
+                    .map(|index| PairLink::Group { shared, index })
+                    .collect()
+            }
             _ => vec![PairLink::None],
         })
+    }
+
+    /// A zeroed `MAP_SHARED` page that the group's processes will all see, unmapped when the
+    /// set is dropped. Zero is every [`Shared`] field's starting state.
+    fn shared_page(&mut self) -> Result<*mut libc::c_void, WorkerError> {
+        // SAFETY: anonymous shared mapping; checked for MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                SHARED_LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(os("mmap"));
+        }
+        self.maps.push(p);
+        Ok(p)
     }
 
     fn fork_one(&mut self, gate: &StartGate, link: PairLink) -> Result<(), WorkerError> {
@@ -330,6 +452,9 @@ impl WorkerSet {
         // Also from the parent, so killpg works even if the child has not run yet.
         // SAFETY: setpgid on our own child.
         unsafe { libc::setpgid(pid, pid) };
+        if let Some(live) = &self.live {
+            live.add_pid(pid);
+        }
         self.children.push(Child { pid, report: report_rx, reaped: false });
         Ok(())
     }
@@ -374,15 +499,24 @@ impl WorkerSet {
             if c.reaped {
                 continue;
             }
-            // SAFETY: killing and reaping our own child (its whole process group).
-            unsafe {
-                libc::killpg(c.pid, libc::SIGKILL);
-                libc::kill(c.pid, libc::SIGKILL);
-                let mut status = 0;
-                while libc::waitpid(c.pid, &mut status, 0) < 0
-                    && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-                {
+            let pid = c.pid;
+            let reap = || {
+                // SAFETY: killing and reaping our own unreaped child (its process group).
+                unsafe {
+                    libc::killpg(pid, libc::SIGKILL);
+                    libc::kill(pid, libc::SIGKILL);
+                    let mut status = 0;
+                    while libc::waitpid(pid, &mut status, 0) < 0
+                        && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+                    {
+                    }
                 }
+            };
+            // Under the registry's lock: a watchdog may have reaped it already, and then the
+            // pid may belong to someone else.
+            match &self.live {
+                Some(live) => live.reap(pid, reap),
+                None => reap(),
             }
             c.reaped = true;
         }
@@ -394,7 +528,7 @@ impl Drop for WorkerSet {
         self.kill_and_reap();
         for &p in &self.maps {
             // SAFETY: pages mapped in pair_links; no worker uses them any more.
-            unsafe { libc::munmap(p, 4096) };
+            unsafe { libc::munmap(p, SHARED_LEN) };
         }
     }
 }
@@ -495,7 +629,7 @@ fn child_main(wt: WorkType, gate: &StartGate, report: OwnedFd, link: PairLink, p
         let mut keep = vec![gate.read.as_raw_fd(), report.as_raw_fd()];
         match &link {
             PairLink::Pipes { rx, tx, .. } => keep.extend([rx.as_raw_fd(), tx.as_raw_fd()]),
-            PairLink::None | PairLink::Futex { .. } => {}
+            PairLink::None | PairLink::Futex { .. } | PairLink::Group { .. } => {}
         }
         close_all_but(&mut keep);
         let mut b = 0u8;
@@ -606,9 +740,13 @@ fn futex_wait(word: &AtomicU32, expected: u32) {
 }
 
 fn futex_wake(word: &AtomicU32) {
+    futex_wake_n(word, 1);
+}
+
+fn futex_wake_n(word: &AtomicU32, n: i32) {
     // SAFETY: FUTEX_WAKE on a live shared word.
     unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1);
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n);
     }
 }
 
@@ -798,7 +936,249 @@ fn run_work(wt: WorkType, m: &mut Meter, stop: &Stop, link: &PairLink) {
             }
             unsafe { libc::munmap(region, len) };
         }
+        WorkType::FutexFanOut { fan_out, spin_iters } => {
+            let Some((shared, index)) = group(link) else { return };
+            let n = receivers(fan_out);
+            if index == 0 {
+                while !stop.is_set() {
+                    spin(spin_iters);
+                    if !fan_publish(shared, n, m, stop) {
+                        break;
+                    }
+                    m.add_units(spin_iters);
+                }
+            } else {
+                let mut seen = 0;
+                while !stop.is_set() && fan_receive(shared, &mut seen, m, stop) {
+                    spin(spin_iters);
+                    fan_ack(shared, n);
+                    m.add_units(spin_iters);
+                }
+            }
+        }
+        WorkType::FanOutCompute { fan_out, cache_footprint_kb, operations, sleep_usec } => {
+            let Some((shared, index)) = group(link) else { return };
+            let n = receivers(fan_out);
+            if index == 0 {
+                while !stop.is_set() {
+                    sleep_for(Duration::from_micros(sleep_usec));
+                    if stop.is_set() || !fan_publish(shared, n, m, stop) {
+                        break;
+                    }
+                    m.add_units(1);
+                }
+            } else {
+                let mut mats = Matrices::new(cache_footprint_kb);
+                let mut seen = 0;
+                while !stop.is_set() && fan_receive(shared, &mut seen, m, stop) {
+                    for _ in 0..operations {
+                        mats.multiply();
+                    }
+                    fan_ack(shared, n);
+                    m.add_units(operations);
+                }
+            }
+        }
+        WorkType::Sequence { first, rest } => {
+            let mut io = None;
+            for phase in std::iter::once(&first).chain(rest).cycle() {
+                if stop.is_set() {
+                    break;
+                }
+                run_phase(*phase, m, stop, &mut io);
+            }
+        }
+        WorkType::MutexContention { hold_iters, work_iters, .. } => {
+            let Some((shared, _)) = group(link) else { return };
+            while !stop.is_set() && mutex_lock(shared, m, stop) {
+                spin(hold_iters);
+                mutex_unlock(shared);
+                spin(work_iters);
+                m.add_units(hold_iters + work_iters);
+            }
+        }
         WorkType::Custom { run, .. } => run(m, stop),
+    }
+}
+
+/// This worker's group state and its index in the group.
+fn group(link: &PairLink) -> Option<(&Shared, usize)> {
+    match link {
+        // SAFETY: the page stays mapped until the WorkerSet in the parent is dropped, which
+        // happens after this process is reaped.
+        PairLink::Group { shared, index } => Some((unsafe { &**shared }, *index)),
+        _ => None,
+    }
+}
+
+/// CLOCK_MONOTONIC in ns: comparable between processes, unlike `Instant`.
+fn mono_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime fills the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Messenger side of one fan-out round: publish a new generation, wake every receiver and
+/// wait until all `n` acknowledged it. `false` if stopped first.
+fn fan_publish(s: &Shared, n: u32, m: &mut Meter, stop: &Stop) -> bool {
+    // Every receiver acknowledged the previous round, so no stale ack can land after this.
+    s.acks.store(0, Ordering::Relaxed);
+    s.stamp_ns.store(mono_ns(), Ordering::Relaxed);
+    s.word.fetch_add(1, Ordering::Release);
+    futex_wake_n(&s.word, i32::MAX);
+    let mut slept = false;
+    loop {
+        let a = s.acks.load(Ordering::Acquire);
+        if a >= n {
+            break;
+        }
+        if stop.is_set() {
+            return false;
+        }
+        futex_wait(&s.acks, a);
+        slept = true;
+    }
+    if slept {
+        m.record_wake(mono_ns().saturating_sub(s.ack_ns.load(Ordering::Relaxed)));
+    }
+    true
+}
+
+/// Receiver side: wait for a generation newer than `seen` and record the latency from the
+/// messenger's wake stamp. `false` if stopped first.
+fn fan_receive(s: &Shared, seen: &mut u32, m: &mut Meter, stop: &Stop) -> bool {
+    loop {
+        let g = s.word.load(Ordering::Acquire);
+        if g != *seen {
+            *seen = g;
+            break;
+        }
+        if stop.is_set() {
+            return false;
+        }
+        futex_wait(&s.word, g);
+    }
+    // The messenger cannot start another round before this receiver acknowledges, so the
+    // stamp is this round's.
+    m.record_wake(mono_ns().saturating_sub(s.stamp_ns.load(Ordering::Relaxed)));
+    true
+}
+
+/// Receiver side: this round is done; the last of `n` receivers wakes the messenger.
+fn fan_ack(s: &Shared, n: u32) {
+    // fetch_max, not store: receivers race, and the messenger wants the latest ack.
+    s.ack_ns.fetch_max(mono_ns(), Ordering::Relaxed);
+    if s.acks.fetch_add(1, Ordering::AcqRel) + 1 >= n {
+        futex_wake_n(&s.acks, 1);
+    }
+}
+
+/// Take the group's mutex (Drepper's three-state futex mutex); a waiter that slept records
+/// the time since the release that woke it. `false` if stopped before getting it.
+fn mutex_lock(s: &Shared, m: &mut Meter, stop: &Stop) -> bool {
+    let w = &s.word;
+    if w.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+        return true;
+    }
+    let mut c = w.swap(2, Ordering::Acquire);
+    let mut slept = false;
+    while c != 0 {
+        if stop.is_set() {
+            // Leaving the word at 2 only costs the holder one spare wake.
+            return false;
+        }
+        futex_wait(w, 2);
+        slept = true;
+        c = w.swap(2, Ordering::Acquire);
+    }
+    if slept {
+        m.record_wake(mono_ns().saturating_sub(s.stamp_ns.load(Ordering::Relaxed)));
+    }
+    true
+}
+
+fn mutex_unlock(s: &Shared) {
+    if s.word.fetch_sub(1, Ordering::Release) != 1 {
+        // Someone is (or was) waiting: stamp the release, free the word, wake one.
+        s.stamp_ns.store(mono_ns(), Ordering::Relaxed);
+        s.word.store(0, Ordering::Release);
+        futex_wake_n(&s.word, 1);
+    }
+}
+
+/// Three square matrices sized so together they take about `footprint_kb`.
+struct Matrices {
+    n: usize,
+    a: Vec<f64>,
+    b: Vec<f64>,
+    c: Vec<f64>,
+}
+
+impl Matrices {
+    fn new(footprint_kb: u64) -> Matrices {
+        let cells = (footprint_kb as usize * 1024 / (3 * 8)).max(16);
+        let n = (cells as f64).sqrt() as usize;
+        let a = (0..n * n).map(|i| (i % 7) as f64 + 0.5).collect();
+        let b = (0..n * n).map(|i| (i % 5) as f64 - 1.5).collect();
+        Matrices { n, a, b, c: vec![0.0; n * n] }
+    }
+
+    /// c = a × b (i-k-j order, so the inner loop walks rows).
+    fn multiply(&mut self) {
+        let n = self.n;
+        self.c.iter_mut().for_each(|x| *x = 0.0);
+        for i in 0..n {
+            for k in 0..n {
+                let aik = self.a[i * n + k];
+                for j in 0..n {
+                    self.c[i * n + j] += aik * self.b[k * n + j];
+                }
+            }
+        }
+        black_box(&self.c);
+    }
+}
+
+/// Run one [`Phase`] of a Sequence; `io` is the phase's temp file, opened on first use.
+fn run_phase(phase: Phase, m: &mut Meter, stop: &Stop, io: &mut Option<Option<OwnedFd>>) {
+    match phase {
+        Phase::Spin(d) => {
+            let end = Instant::now() + d;
+            while Instant::now() < end && !stop.is_set() {
+                spin(CHECKPOINT_UNITS);
+                m.add_units(CHECKPOINT_UNITS);
+            }
+        }
+        Phase::Sleep(d) => {
+            timed(m, || sleep_for(d));
+            m.add_units(1);
+        }
+        Phase::Yield(d) => {
+            let end = Instant::now() + d;
+            while Instant::now() < end && !stop.is_set() {
+                // SAFETY: sched_yield has no preconditions.
+                timed(m, || unsafe { libc::sched_yield() });
+                m.add_units(1);
+            }
+        }
+        Phase::Io(d) => {
+            let Some(file) = io.get_or_insert_with(tempfile_fd) else {
+                // No temp file: the phase cannot do I/O; wait it out so the cycle keeps time.
+                timed(m, || sleep_for(d));
+                return;
+            };
+            let fd = file.as_raw_fd();
+            let buf = vec![0x5Au8; 64 * 1024];
+            let end = Instant::now() + d;
+            while Instant::now() < end && !stop.is_set() {
+                // SAFETY: writing from a valid buffer to our own fd.
+                unsafe { libc::pwrite(fd, buf.as_ptr().cast(), buf.len(), 0) };
+                // SAFETY: fdatasync on our own fd.
+                timed(m, || unsafe { libc::fdatasync(fd) });
+                m.add_units(1);
+            }
+        }
     }
 }
 
@@ -885,12 +1265,115 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_errors_list_valid_ones() {
-        for n in IMPLEMENTED {
+        for n in IMPLEMENTED.iter().filter(|n| !NEEDS_PARAMETERS.contains(n)) {
             assert_eq!(WorkType::from_name(n).unwrap().name(), *n);
         }
         let e = WorkType::from_name("Spinny").unwrap_err().to_string();
         assert!(e.contains("unknown work type \"Spinny\"") && e.contains("CpuSpin, YieldHeavy"));
-        assert!(matches!(WorkType::from_name("Sequence"), Err(WorkTypeError::NotImplemented(_))));
+        assert!(e.contains("MutexContention"), "{e}");
+        assert!(matches!(WorkType::from_name("Sequence"), Err(WorkTypeError::NeedsParameters(_))));
+        let seq = WorkType::Sequence { first: Phase::Spin(Duration::ZERO), rest: &[] };
+        assert_eq!(seq.name(), "Sequence");
+        assert_eq!(WorkType::from_name("FutexFanOut").unwrap().group_size(), 5);
+        assert_eq!(WorkType::from_name("MutexContention").unwrap().group_size(), 4);
+    }
+
+    /// Fan-out rounds are lockstep: no member can be more than one round ahead of another.
+    fn assert_lockstep(r: &[WorkerReport]) {
+        let rounds: Vec<u64> = r.iter().map(|w| w.iterations).collect();
+        let (lo, hi) = (rounds.iter().min().unwrap(), rounds.iter().max().unwrap());
+        assert!(*lo > 0 && hi - lo <= 1, "rounds per member: {rounds:?}");
+    }
+
+    #[test]
+    fn futex_fan_out_wakes_every_receiver_each_round() {
+        let wt = WorkType::FutexFanOut { fan_out: 3, spin_iters: 64 };
+        let (_, r) = run(wt, 4, Duration::from_millis(300), Duration::from_secs(2));
+        let r = r.unwrap();
+        assert_eq!(r.len(), 4);
+        assert_lockstep(&r);
+        for w in &r[1..] {
+            assert!(w.wake_sample_total >= w.iterations, "receiver missed wakes: {w:?}");
+            assert!(w.resume_latencies_ns.iter().all(|&l| l < 2_000_000_000), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn fan_out_compute_runs_the_operations_after_each_wake() {
+        let wt = WorkType::FanOutCompute {
+            fan_out: 2,
+            cache_footprint_kb: 16,
+            operations: 3,
+            sleep_usec: 100,
+        };
+        let (_, r) = run(wt, 6, Duration::from_millis(300), Duration::from_secs(2));
+        let r = r.unwrap();
+        assert_eq!(r.len(), 6);
+        // Two groups of one dispatcher and two workers, each group in lockstep.
+        for g in r.chunks(3) {
+            assert_lockstep(g);
+            for w in &g[1..] {
+                assert_eq!(w.work_units, 3 * w.iterations, "{w:?}");
+                assert!(w.wake_sample_total > 0);
+            }
+        }
+    }
+
+    #[test]
+    fn sequence_cycles_through_its_phases() {
+        static REST: &[Phase] = &[
+            Phase::Sleep(Duration::from_millis(15)),
+            Phase::Yield(Duration::from_millis(5)),
+            Phase::Io(Duration::from_millis(5)),
+        ];
+        let wt = WorkType::Sequence { first: Phase::Spin(Duration::from_millis(10)), rest: REST };
+        let (_, r) = run(wt, 1, Duration::from_millis(400), Duration::from_secs(2));
+        let w = &r.unwrap()[0];
+        assert!(w.work_units > CHECKPOINT_UNITS, "spin phase did no work: {w:?}");
+        // The Sleep phase ran (at least once) for its whole duration.
+        let slept = w.resume_latencies_ns.iter().filter(|&&l| l >= 15_000_000).count();
+        assert!(slept >= 1, "{:?}", w.resume_latencies_ns);
+        assert!(w.wake_sample_total > slept as u64, "yield/io phases recorded nothing");
+        assert!(w.off_cpu_ns > 0);
+    }
+
+    #[test]
+    fn mutex_contention_blocks_and_records_wakes() {
+        let wt = WorkType::MutexContention { contenders: 4, hold_iters: 4096, work_iters: 16 };
+        let (_, r) = run(wt, 4, Duration::from_millis(300), Duration::from_secs(2));
+        let r = r.unwrap();
+        assert!(r.iter().all(|w| w.iterations > 0), "{r:?}");
+        let waits: u64 = r.iter().map(|w| w.wake_sample_total).sum();
+        assert!(waits > 0, "four contenders on one lock never waited");
+    }
+
+    #[test]
+    fn futex_mutex_excludes() {
+        // Threads stand in for processes: the futex word works the same way.
+        let shared = Shared {
+            word: AtomicU32::new(0),
+            acks: AtomicU32::new(0),
+            stamp_ns: AtomicU64::new(0),
+            ack_ns: AtomicU64::new(0),
+        };
+        let counter = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    let mut m = Meter::start();
+                    for _ in 0..5000 {
+                        assert!(mutex_lock(&shared, &mut m, &Stop(())));
+                        // A non-atomic read-modify-write: loses updates without exclusion.
+                        let v = counter.load(Ordering::Relaxed);
+                        std::hint::spin_loop();
+                        counter.store(v + 1, Ordering::Relaxed);
+                        mutex_unlock(&shared);
+                    }
+                });
+            }
+        });
+        assert_eq!(counter.load(Ordering::Relaxed), 20_000);
+        assert_eq!(shared.word.load(Ordering::Relaxed), 0);
     }
 
     #[test]
