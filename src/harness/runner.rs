@@ -201,32 +201,10 @@ fn host_load(start: &LoadSample, end: &LoadSample) -> HostLoad {
 
 fn blank_sidecar(entry: &TestEntry, topo: Topology, flags: &[String]) -> SidecarResult {
     SidecarResult {
-        test_name: entry.name.to_string(),
         topology: topo.to_string(),
         scheduler: entry.scheduler.to_string(),
-        scheduler_commit: None,
-        project_commit: None,
-        payload: None,
-        metrics: Vec::new(),
-        passed: true,
-        skipped: false,
-        stats: ScenarioStats::default(),
-        monitor: None,
-        stimulus_events: Vec::new(),
-        work_type: "CpuSpin".to_string(),
         active_flags: flags.to_vec(),
-        verifier_stats: Vec::new(),
-        kvm_stats: None,
-        sysctls: Vec::new(),
-        kargs: Vec::new(),
-        kernel_version: None,
-        kernel_commit: None,
-        timestamp: String::new(),
-        run_id: String::new(),
-        host: None,
-        cleanup_duration_ms: None,
-        run_source: None,
-        provenance: Default::default(),
+        ..SidecarResult::empty(entry.name)
     }
 }
 
