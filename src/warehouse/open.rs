@@ -3,9 +3,10 @@
 //!
 //! # Locking
 //! SQLite in WAL mode lets readers run beside one writer; a 30 s busy timeout makes a second
-//! `ingest` wait for the first instead of failing with "database is locked". Migrations run
-//! under an exclusive advisory lock on `{db}.migrate-lock`, so two processes opening a fresh
-//! database do not both try to create the schema.
+//! `ingest` wait for the first instead of failing with "database is locked". Opening for
+//! writing (the WAL switch and any migration) runs under an exclusive advisory lock on
+//! `{db}.setup-lock`, so two processes opening a fresh database neither race to create the
+//! schema nor trip over the journal-mode change.
 //!
 //! # Compatibility
 //! The schema version is the highest refinery migration applied. A database whose version is
@@ -90,6 +91,11 @@ impl Warehouse {
         }
         let conn = Connection::open(path).map_err(|e| classify(path, e))?;
         let mut wh = Warehouse { conn, path: Some(path.to_path_buf()) };
+        // Switching a new file to WAL is a lock SQLite does not wait for with the busy
+        // handler, so two processes creating the same database at once would see "database
+        // is locked". Setup (journal mode, schema) is serialized between processes instead;
+        // the lock is held only for these few statements and released on drop.
+        let _setup = lock_for_setup(path)?;
         wh.configure()?;
         wh.migrate()?;
         Ok(wh)
@@ -188,15 +194,7 @@ impl Warehouse {
         if found == known {
             return Ok(());
         }
-        // Serialize schema creation between processes; the lock is released on drop.
-        let _lock = match &self.path {
-            Some(db) => Some(lock_for_migration(db)?),
-            None => None,
-        };
-        // Another process may have migrated while we waited for the lock.
-        if self.schema_version()? >= known {
-            return Ok(());
-        }
+        // File-backed warehouses get here holding the setup lock (see `open`).
         embedded::migrations::runner()
             .set_grouped(true)
             .run(&mut self.conn)
@@ -205,9 +203,9 @@ impl Warehouse {
     }
 }
 
-fn lock_for_migration(db: &Path) -> Result<File, OpenError> {
+fn lock_for_setup(db: &Path) -> Result<File, OpenError> {
     let mut name = db.file_name().unwrap_or_default().to_os_string();
-    name.push(".migrate-lock");
+    name.push(".setup-lock");
     let lock_path = db.with_file_name(name);
     let file =
         File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| {
@@ -325,6 +323,28 @@ mod tests {
         assert!(err.to_string().contains("upgrade cargo-ktstr"));
         let err = Warehouse::open_read_only(&db).unwrap_err();
         assert!(matches!(err, OpenError::NewerSchema { .. }));
+    }
+
+    #[test]
+    fn many_openers_of_one_fresh_database_all_succeed() {
+        for round in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join(format!("fresh-{round}.sqlite"));
+            let barrier = std::sync::Barrier::new(6);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..6)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            Warehouse::open(&db).map(|_| ())
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    h.join().unwrap().unwrap();
+                }
+            });
+        }
     }
 
     #[test]
