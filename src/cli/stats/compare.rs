@@ -206,17 +206,18 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     };
     let root = loc.root;
     let scope = PoolScope { archive_root: args.dir.clone() };
-    let facts = compare_rows::pool_facts(&wh, &scope)?;
-    if facts.total == 0 {
-        return Err(no_data(&root));
-    }
     let mut rows_a = compare_rows::select_side(&wh, &scope, &filters.a)?;
     let mut rows_b = compare_rows::select_side(&wh, &scope, &filters.b)?;
-    if rows_a.is_empty() {
-        return Err(usage(diagnostics::zero_match_diagnostic(Side::A, &filters.a, &facts)));
-    }
-    if rows_b.is_empty() {
-        return Err(usage(diagnostics::zero_match_diagnostic(Side::B, &filters.b, &facts)));
+    if rows_a.is_empty() || rows_b.is_empty() {
+        // The pool-wide facts feed only these diagnostics, and gathering them reads every
+        // pooled row, so they are gathered only when a side matched nothing.
+        let facts = compare_rows::pool_facts(&wh, &scope)?;
+        if facts.total == 0 {
+            return Err(no_data(&root));
+        }
+        let (side, filter) =
+            if rows_a.is_empty() { (Side::A, &filters.a) } else { (Side::B, &filters.b) };
+        return Err(usage(diagnostics::zero_match_diagnostic(side, filter, &facts)));
     }
     let replaced = sanitize_rows(&mut rows_a) + sanitize_rows(&mut rows_b);
     if replaced > 0 {
