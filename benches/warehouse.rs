@@ -471,6 +471,38 @@ fn main() {
         secs(json_compare_time)
     );
 
+    // The same compare as a user runs it: process start, read-only open, select, gate, JSON.
+    let cli_compare_time = {
+        let mut times: Vec<Duration> = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-ktstr"))
+                    .args(["stats", "compare", "--no-ingest", "--json", "--db"])
+                    .arg(&db)
+                    .args(["--a-project-commit", &commit(0), "--b-project-commit", &commit(1)])
+                    .current_dir(tmp.path())
+                    .env("RUST_BACKTRACE", "0")
+                    .output()
+                    .expect("run cargo-ktstr");
+                let elapsed = t.elapsed();
+                let json: serde_json::Value =
+                    serde_json::from_slice(&out.stdout).expect("compare --json output");
+                assert_eq!(
+                    json["summary"]["regressions"].as_u64(),
+                    Some(from_db.summary.regressions as u64),
+                    "the CLI reaches the library's verdicts"
+                );
+                elapsed
+            })
+            .collect();
+        times.sort();
+        times[times.len() / 2]
+    };
+    println!(
+        "compare through cargo-ktstr (process start included): {:.4} s",
+        secs(cli_compare_time)
+    );
+
     drop(wh);
     let db_bytes = dir_bytes(tmp.path()) - dir_bytes(&root);
     println!("database {:.1} MB vs JSON {:.1} MB", db_bytes as f64 / 1e6, json_bytes as f64 / 1e6);
@@ -509,4 +541,11 @@ fn main() {
     );
     let ms = secs(db_compare_time) * 1e3;
     println!("{:<48} {:>8.1}ms  {}", "compare DB < 100 ms per compare", ms, verdict(ms < 100.0));
+    let cli_ms = secs(cli_compare_time) * 1e3;
+    println!(
+        "{:<48} {:>8.1}ms  {}",
+        "cargo-ktstr stats compare < 100 ms wall",
+        cli_ms,
+        verdict(cli_ms < 100.0)
+    );
 }

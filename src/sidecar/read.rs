@@ -168,12 +168,13 @@ fn missing_field_name(msg: &str) -> Option<String> {
 pub fn run_dir_sidecar_paths(run_dir: &Path) -> Vec<PathBuf> {
     let mut top = Vec::new();
     let mut nested = Vec::new();
-    for entry in sorted_entries(run_dir) {
-        if entry.is_dir() {
+    for (entry, is_dir) in sorted_entries(run_dir) {
+        if is_dir {
             nested.extend(
                 sorted_entries(&entry)
                     .into_iter()
-                    .filter(|p| !p.is_dir() && is_sidecar_filename(p)),
+                    .filter(|(p, is_dir)| !is_dir && is_sidecar_filename(p))
+                    .map(|(p, _)| p),
             );
         } else if is_sidecar_filename(&entry) {
             top.push(entry);
@@ -183,19 +184,35 @@ pub fn run_dir_sidecar_paths(run_dir: &Path) -> Vec<PathBuf> {
     top
 }
 
-/// Every sidecar path in the pool under `root`: each directory directly under `root` walked
-/// with [`run_dir_sidecar_paths`]. Files directly in `root` are not part of the pool.
-pub fn pool_sidecar_paths(root: &Path) -> Vec<PathBuf> {
-    sorted_entries(root)
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .flat_map(|run| run_dir_sidecar_paths(&run))
-        .collect()
+/// The directories directly under a runs root (each a run), sorted. Files there, such as
+/// the warehouse database, are not runs.
+pub fn run_dirs(root: &Path) -> Vec<PathBuf> {
+    sorted_entries(root).into_iter().filter(|(_, is_dir)| *is_dir).map(|(p, _)| p).collect()
 }
 
-fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = match fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+/// Every sidecar path in the pool under `root`: each of its [`run_dirs`] walked with
+/// [`run_dir_sidecar_paths`].
+pub fn pool_sidecar_paths(root: &Path) -> Vec<PathBuf> {
+    run_dirs(root).iter().flat_map(|run| run_dir_sidecar_paths(run)).collect()
+}
+
+/// A directory's entries, sorted, each with whether it is a directory. The type comes from
+/// the directory listing itself, so an unchanged tree costs one `stat` per file (the
+/// ingester's size and mtime check), not two; only symlinks are followed with a `stat`.
+fn sorted_entries(dir: &Path) -> Vec<(PathBuf, bool)> {
+    let mut out: Vec<(PathBuf, bool)> = match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| {
+                let path = e.path();
+                let is_dir = match e.file_type() {
+                    Ok(t) if t.is_symlink() => path.is_dir(),
+                    Ok(t) => t.is_dir(),
+                    Err(_) => path.is_dir(),
+                };
+                (path, is_dir)
+            })
+            .collect(),
         Err(_) => Vec::new(),
     };
     out.sort();
@@ -228,6 +245,22 @@ mod tests {
         "timestamp",
         "run_id",
     ];
+
+    #[test]
+    fn symlinked_run_and_job_directories_are_walked_like_real_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        fs::create_dir_all(elsewhere.join("job")).unwrap();
+        fs::write(elsewhere.join("a.ktstr.json"), "{}").unwrap();
+        fs::write(elsewhere.join("job/b.ktstr.json"), "{}").unwrap();
+        let root = tmp.path().join("root");
+        fs::create_dir_all(&root).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.join("run")).unwrap();
+        fs::write(root.join("warehouse.sqlite"), "").unwrap();
+        let found = pool_sidecar_paths(&root);
+        assert_eq!(found, [root.join("run/a.ktstr.json"), root.join("run/job/b.ktstr.json")]);
+        assert_eq!(run_dirs(&root), [root.join("run")]);
+    }
 
     fn base_value() -> Value {
         let mut sc = SidecarResult::empty("alpha");

@@ -36,7 +36,7 @@ use serde::Serialize;
 use super::open::Warehouse;
 use crate::metric::METRICS;
 use crate::sidecar::SidecarResult;
-use crate::sidecar::read::{ReadError, parse_bytes, read_bytes, run_dir_sidecar_paths};
+use crate::sidecar::read::{ReadError, parse_bytes, read_bytes, run_dir_sidecar_paths, run_dirs};
 use crate::timefmt;
 
 /// An empty or truncated file modified less than this long ago is assumed to be mid-write.
@@ -231,9 +231,18 @@ pub fn ingest_root(
         .collect();
     report.files_seen = stats.len();
 
+    let vanished: Vec<String> = {
+        let seen: HashSet<&str> = stats.iter().map(|s| s.rel_path.as_str()).collect();
+        known
+            .iter()
+            .filter(|(rel, k)| k.present && !seen.contains(rel.as_str()))
+            .map(|(rel, _)| rel.clone())
+            .collect()
+    };
+    report.vanished = vanished.len();
+
     let mut todo = Vec::new();
     let mut reappeared = Vec::new();
-    let seen: HashSet<String> = stats.iter().map(|s| s.rel_path.clone()).collect();
     for st in stats {
         match known.get(&st.rel_path) {
             Some(k) if k.size == st.size && k.mtime_ns == st.mtime_ns && k.status != "pending" => {
@@ -248,12 +257,6 @@ pub fn ingest_root(
             _ => todo.push(st),
         }
     }
-    let vanished: Vec<String> = known
-        .iter()
-        .filter(|(rel, k)| k.present && !seen.contains(*rel))
-        .map(|(rel, _)| rel.clone())
-        .collect();
-    report.vanished = vanished.len();
 
     let total = todo.len();
     let mut done = 0usize;
@@ -342,15 +345,6 @@ fn known_files(wh: &Warehouse, root_id: i64) -> Result<HashMap<String, Known>, I
 
 /// The directories directly under `root`, sorted: the runs
 /// [`crate::sidecar::read::pool_sidecar_paths`] walks.
-fn run_dirs(root: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = match fs::read_dir(root) {
-        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect(),
-        Err(_) => Vec::new(),
-    };
-    dirs.sort();
-    dirs
-}
-
 fn stat_file(root: &Path, path: PathBuf) -> Option<FileStat> {
     let meta = fs::metadata(&path).ok()?;
     let rel_path = path.strip_prefix(root).ok()?.to_string_lossy().into_owned();
