@@ -156,3 +156,44 @@ fn wip_pattern_compares_commit_against_its_dirty_tree() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("warning: comparison includes dirty builds:"), "{stderr}");
 }
+
+#[test]
+fn a_reader_that_stops_early_does_not_turn_a_regression_into_success() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    let [old, new] = repo(dir);
+    sidecar(dir, &old, "sched_basic", 100.0, 0);
+    sidecar(dir, &new, "sched_basic", 300.0, 0);
+    // Ingest first, so the run below does nothing but write its report.
+    let warm = compare(dir, &["--a-project-commit", &old, "--b-project-commit", &new]);
+    assert_eq!(warm.status.code(), Some(1));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-ktstr"))
+        .args(["stats", "compare", "--no-ingest", "--a-project-commit", &old])
+        .args(["--b-project-commit", &new])
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("KTSTR_DB")
+        .env_remove("KTSTR_KERNEL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the report is written, as `| head -0` would.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn an_empty_commit_range_is_an_error_not_an_unconstrained_side() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    let [old, new] = repo(dir);
+    sidecar(dir, &old, "sched_basic", 100.0, 0);
+    sidecar(dir, &new, "sched_basic", 100.0, 0);
+    let out = compare(dir, &["--a-project-commit", &old, "--b-project-commit", "HEAD..HEAD"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--b-project-commit HEAD..HEAD resolves to no commits"), "{stderr}");
+}

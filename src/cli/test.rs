@@ -30,7 +30,8 @@ pub struct TestArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
-    /// Kernel the results are recorded against (exported to the tests as KTSTR_KERNEL)
+    /// Kernel for the tests (exported as KTSTR_KERNEL); host runs always record the running
+    /// kernel and keep a different one named here as provenance.kernel_requested
     #[arg(long, value_name = "KERNEL")]
     pub kernel: Option<String>,
     /// SQLite warehouse to ingest into [default: warehouse.sqlite inside the runs root]

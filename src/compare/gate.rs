@@ -86,15 +86,32 @@ pub enum Gate {
     Improvement,
 }
 
-/// Apply the dual gate to baseline `a` and new value `b`.
+/// Apply the dual gate to a measured baseline `a` and new value `b`.
 pub fn gate(def: &MetricDef, a: f64, b: f64, rel_thresh: f64) -> Gate {
+    gate_baseline(def, Some(a), b, rel_thresh)
+}
+
+/// [`gate`] for a baseline that may not have been measured (`None`, read as 0, as ktstr
+/// does; e.g. the tail ratio of a run under 100 iterations). Only a *measured* zero baseline
+/// makes a change unbounded; an unmeasured one keeps ktstr's rule (relative change 0), so a
+/// value one side never measured cannot become a finding through our divergence.
+pub fn gate_baseline(def: &MetricDef, a: Option<f64>, b: f64, rel_thresh: f64) -> Gate {
     let eps = f64::EPSILON;
+    let measured = a.is_some();
+    let a = a.unwrap_or(0.0);
     if a.abs() < eps && b.abs() < eps {
         return Gate::BothZero;
     }
     let delta = b - a;
-    // Our divergence: from a zero baseline any non-zero value is an unbounded relative change.
-    let rel = if a.abs() > eps { (delta / a).abs() } else { f64::INFINITY };
+    // Our divergence: from a measured zero baseline any non-zero value is an unbounded
+    // relative change; ktstr takes it as 0.
+    let rel = if a.abs() > eps {
+        (delta / a).abs()
+    } else if measured {
+        f64::INFINITY
+    } else {
+        0.0
+    };
     // A NaN threshold compares false, leaving only the absolute gate (as in ktstr).
     if delta.abs() < def.default_abs || rel < rel_thresh {
         return Gate::Unchanged;
@@ -140,6 +157,10 @@ mod tests {
         assert_eq!(gate(def("total_fallback"), 0.0, 4.0, 0.3), Gate::Unchanged);
         assert_eq!(gate(def("total_fallback"), 0.0, 0.0, 0.3), Gate::BothZero);
         assert_eq!(gate(def("worst_page_locality"), 0.0, 0.5, 0.1), Gate::Improvement);
+        // A baseline that was never measured (read as 0) keeps ktstr's rule: unchanged.
+        let tail = def("worst_wake_latency_tail_ratio");
+        assert_eq!(gate_baseline(tail, None, 4.0, 0.25), Gate::Unchanged);
+        assert_eq!(gate_baseline(tail, Some(0.0), 4.0, 0.25), Gate::Regression);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::gate::{Gate, gate};
+use super::gate::{Gate, gate_baseline};
 use super::pairing::filter_haystack;
 use super::{ComparisonPolicy, Group, PairingKey};
 use crate::metric::METRICS;
@@ -86,10 +86,11 @@ pub fn compare_groups(
             continue;
         }
         for (i, def) in METRICS.iter().enumerate() {
-            let va = ga.read(i).unwrap_or(0.0);
+            let measured_a = ga.read(i);
+            let va = measured_a.unwrap_or(0.0);
             let vb = gb.read(i).unwrap_or(0.0);
             let rel = policy.rel_threshold(def.name, def.default_rel);
-            let verdict = gate(def, va, vb, rel);
+            let verdict = gate_baseline(def, measured_a, vb, rel);
             match verdict {
                 Gate::BothZero => continue,
                 Gate::Unchanged => {

@@ -70,7 +70,9 @@ pub(crate) fn run_entry_outcomes_with_grace(
         .map(String::from)
         .collect();
     let mut runs = vec![("base".to_string(), entry.topology, Vec::<&str>::new())];
-    for v in entry.gauntlet {
+    // Gauntlet presets outside the entry's topology constraints (min/max nodes, LLCs, CPUs,
+    // SMT) are not runs of this test, as in ktstr's gauntlet expansion.
+    for v in entry.gauntlet.iter().filter(|v| entry.constraints.accepts(&v.topology)) {
         runs.push((variant_label(v), v.topology, v.flags.to_vec()));
     }
     // A variant identical to an earlier one (same topology and flag set) would hash to the
@@ -96,13 +98,19 @@ pub(crate) fn run_entry_outcomes_with_grace(
         .collect()
 }
 
-/// On the host backend the kernel under test is the one running: record its release when
-/// `KTSTR_KERNEL` did not name one (ktstr leaves the field null because its VM boots a kernel
-/// chosen by that variable; here nothing else could have been tested).
+/// On the host backend the kernel under test is the one running, whatever `KTSTR_KERNEL`
+/// (`cargo ktstr test --kernel`) names: that variable chooses the kernel a VM boots, and no VM
+/// ran here. The running release is recorded; a different requested kernel is kept as
+/// `provenance.kernel_requested`, and a kernel commit read from that other tree is dropped.
 fn record_running_kernel(sc: &mut SidecarResult) {
-    if sc.kernel_version.is_none() {
-        sc.kernel_version = sc.host.as_ref().and_then(|h| h.kernel_release.clone());
+    let Some(running) = sc.host.as_ref().and_then(|h| h.kernel_release.clone()) else {
+        return;
+    };
+    if let Some(requested) = sc.kernel_version.take().filter(|k| *k != running) {
+        sc.provenance.other.insert("kernel_requested".into(), requested.into());
+        sc.kernel_commit = None;
     }
+    sc.kernel_version = Some(running);
 }
 
 fn variant_label(v: &GauntletVariant) -> String {
@@ -497,9 +505,10 @@ mod tests {
         }
     }
 
+    // Within the default constraints (<= 192 CPUs) but beyond any test host.
     static HUGE: &[GauntletVariant] = &[GauntletVariant {
         preset: "huge",
-        topology: Topology::new(1, 1, 512, 1),
+        topology: Topology::new(1, 1, 128, 1),
         flags: &["llc"],
     }];
 
@@ -684,7 +693,7 @@ mod tests {
     }
 
     #[test]
-    fn host_runs_record_the_running_kernel_unless_one_was_named() {
+    fn host_runs_record_the_running_kernel_even_when_another_is_named() {
         let mut sc = SidecarResult::empty("t");
         sc.host = Some(crate::sidecar::HostContext {
             kernel_release: Some("6.1.0-test".into()),
@@ -692,9 +701,40 @@ mod tests {
         });
         record_running_kernel(&mut sc);
         assert_eq!(sc.kernel_version.as_deref(), Some("6.1.0-test"));
+        // A kernel named for a VM is not what a host run measured.
         sc.kernel_version = Some("7.0".into());
+        sc.kernel_commit = Some("abc1234".into());
         record_running_kernel(&mut sc);
-        assert_eq!(sc.kernel_version.as_deref(), Some("7.0"));
+        assert_eq!(sc.kernel_version.as_deref(), Some("6.1.0-test"));
+        assert_eq!(sc.kernel_commit, None);
+        assert_eq!(sc.provenance.other["kernel_requested"], "7.0");
+    }
+
+    #[test]
+    fn gauntlet_presets_outside_the_topology_constraints_do_not_run() {
+        static TWO_NODES: &[GauntletVariant] = &[
+            GauntletVariant { preset: "numa2", topology: Topology::new(2, 2, 1, 1), flags: &[] },
+            GauntletVariant {
+                preset: "flat",
+                topology: Topology::new(1, 1, 2, 1),
+                flags: &["llc"],
+            },
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let entry = TestEntry {
+            name: "single_node_only",
+            func: fails,
+            topology: Topology::new(1, 1, 2, 1),
+            constraints: crate::harness::TopologyConstraints {
+                max_numa_nodes: Some(1),
+                ..crate::harness::TopologyConstraints::DEFAULT
+            },
+            gauntlet: TWO_NODES,
+            ..TestEntry::DEFAULT
+        };
+        let out = run_entry_outcomes(&entry, &opts(dir.path()));
+        let labels: Vec<_> = out.iter().map(|o| o.label.as_str()).collect();
+        assert_eq!(labels, ["base", "flat/llc"]);
     }
 
     #[test]

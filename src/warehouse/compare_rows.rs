@@ -72,10 +72,13 @@ fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value
     let mut params: Vec<Value> = Vec::new();
     if let Some(root) = scope.root_id {
         params.push(Value::Integer(root?));
+        // First ingested from this root, or seen there since (a copy). The first half keeps
+        // sidecars whose file a later run overwrote in place: the path's record now points at
+        // the newer sidecar, but the older one is still this root's history.
+        let n = params.len();
         conds.push(format!(
-            "EXISTS (SELECT 1 FROM source_file f WHERE f.sidecar_id = s.sidecar_id \
-             AND f.root_id = ?{})",
-            params.len()
+            "(s.root_id = ?{n} OR EXISTS (SELECT 1 FROM source_file f \
+             WHERE f.sidecar_id = s.sidecar_id AND f.root_id = ?{n}))"
         ));
     }
     for dim in Dim::ALL {
@@ -365,8 +368,18 @@ mod tests {
         let root = tmp.path().join("runs");
         std::fs::remove_dir_all(root.join("6.1-bbbbbbb")).unwrap();
         super::super::ingest::ingest_root(&mut wh, &root, None).unwrap();
-        let scope = PoolScope { archive_root: Some(root) };
+        let scope = PoolScope { archive_root: Some(root.clone()) };
         assert_eq!(select_side(&wh, &scope, &SideFilter::default()).unwrap().len(), 3);
+
+        // A new run at the same commit overwrites a file in place: both runs stay in scope.
+        let path = root.join("6.1.5-aaaaaaa/t1.ktstr.json");
+        let mut rerun = doc("t1", "aaaaaaa", "6.1.5", &["llc"]);
+        rerun.stats.worst_spread = 20.0;
+        std::fs::write(&path, rerun.to_json_pretty()).unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(later).unwrap();
+        super::super::ingest::ingest_root(&mut wh, &root, None).unwrap();
+        assert_eq!(select_side(&wh, &scope, &SideFilter::default()).unwrap().len(), 4);
     }
 
     #[test]

@@ -108,7 +108,10 @@ fn resolve_policy(args: &CompareArgs) -> anyhow::Result<ComparisonPolicy> {
 }
 
 /// Build both sides' filters, resolving commit revspecs first (warnings go to stderr).
-fn build_filters(args: &CompareArgs) -> SideFilters {
+///
+/// A commit flag that resolves to no commit at all (an empty `A..B` range) is an error:
+/// ktstr drops it, leaving that side unconstrained, so B silently becomes the whole pool.
+fn build_filters(args: &CompareArgs) -> anyhow::Result<SideFilters> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let project = CommitResolver::discover(&cwd);
     let kernel = std::env::var_os("KTSTR_KERNEL")
@@ -116,6 +119,7 @@ fn build_filters(args: &CompareArgs) -> SideFilters {
         .filter(|p| p.is_dir())
         .map_or_else(CommitResolver::none, |p| CommitResolver::open(&p));
     let mut warnings = Vec::new();
+    let mut empty: Vec<String> = Vec::new();
     let mut side = |prefix: &str,
                     kernel_v: &[String],
                     project_c: &[String],
@@ -128,9 +132,17 @@ fn build_filters(args: &CompareArgs) -> SideFilters {
         let mut f = SideFilter::default();
         f.set(Dim::Kernel, kernel_v.to_vec());
         let pflag = format!("{prefix}project-commit");
-        f.set(Dim::ProjectCommit, project.resolve_all(&pflag, project_c, &mut warnings));
+        let resolved = project.resolve_all(&pflag, project_c, &mut warnings);
+        if !project_c.is_empty() && resolved.is_empty() {
+            empty.push(format!("--{pflag} {}", project_c.join(" ")));
+        }
+        f.set(Dim::ProjectCommit, resolved);
         let kflag = format!("{prefix}kernel-commit");
-        f.set(Dim::KernelCommit, kernel.resolve_all(&kflag, kernel_c, &mut warnings));
+        let resolved = kernel.resolve_all(&kflag, kernel_c, &mut warnings);
+        if !kernel_c.is_empty() && resolved.is_empty() {
+            empty.push(format!("--{kflag} {}", kernel_c.join(" ")));
+        }
+        f.set(Dim::KernelCommit, resolved);
         f.set(Dim::RunSource, run_source.to_vec());
         f.set(Dim::Scheduler, scheduler.to_vec());
         f.set(Dim::Topology, topology.to_vec());
@@ -175,7 +187,13 @@ fn build_filters(args: &CompareArgs) -> SideFilters {
     for w in warnings {
         eprintln!("{w}");
     }
-    SideFilters::build(&shared, &a_only, &b_only)
+    if let Some(first) = empty.first() {
+        return Err(usage(format!(
+            "stats compare: {first} resolves to no commits (an empty range), so that side \
+             could match anything; check the range with `git log`, or name commits directly"
+        )));
+    }
+    Ok(SideFilters::build(&shared, &a_only, &b_only))
 }
 
 fn first_host(rows: &[Row]) -> Option<HostContext> {
@@ -184,7 +202,7 @@ fn first_host(rows: &[Row]) -> Option<HostContext> {
 
 pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     let policy = resolve_policy(&args)?;
-    let filters = build_filters(&args);
+    let filters = build_filters(&args)?;
     let slicing = slicing::derive_slicing_dims(&filters);
     if slicing.is_empty() {
         return Err(usage(slicing::IDENTICAL_SIDES));
@@ -262,12 +280,19 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
         pass_counts: average::pass_counts(&groups_a, &groups_b),
         comparison,
     };
+    let code = if regressions > 0 { exit_code::REGRESSION } else { exit_code::SUCCESS };
     let mut out = io::stdout().lock();
-    if args.json {
-        report::compare::write_json(&mut out, &report)?;
+    let written = if args.json {
+        report::compare::write_json(&mut out, &report)
     } else {
-        report::compare::write_text(&mut out, &report, output::stdout_styles())?;
+        report::compare::write_text(&mut out, &report, output::stdout_styles())
     }
-    out.flush()?;
-    Ok(if regressions > 0 { exit_code::REGRESSION } else { exit_code::SUCCESS })
+    .and_then(|()| out.flush());
+    match written {
+        // A reader that stops early (`| head`) must not turn a regression into success: the
+        // verdict is the exit code, whatever became of the table.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(code),
+        Err(e) => Err(e.into()),
+        Ok(()) => Ok(code),
+    }
 }
