@@ -192,6 +192,30 @@ fn list_shows_pre_cleared_runs_as_archived() {
 }
 
 #[test]
+fn list_counts_what_a_rerun_directory_holds_now() {
+    let env = Env::new();
+    env.write("6.14-abc1234/a.ktstr.json", &with_host(sidecar("a", Some("6.14"), &[])));
+    env.write("6.14-abc1234/b.ktstr.json", &sidecar("b", Some("6.14"), &[]));
+    assert_eq!(env.run(&["stats", "ingest"]).code, 0);
+    // A second run at the same (kernel, commit) pre-clears the directory and writes one test
+    // with new results: the warehouse keeps three sidecars, the directory holds one.
+    for name in ["a.ktstr.json", "b.ktstr.json"] {
+        std::fs::remove_file(env.root().join("6.14-abc1234").join(name)).unwrap();
+    }
+    let mut rerun = with_host(sidecar("a", Some("6.14"), &[]));
+    rerun.stats.total_iterations = 4321;
+    rerun.timestamp = "2026-05-01T10:00:00Z".into();
+    env.write("6.14-abc1234/a.ktstr.json", &rerun);
+    let out = env.run(&["stats", "list", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(rows[0]["tests"], 1, "{rows}");
+    assert_eq!(rows[0]["date"], "2026-05-01T10:00:00Z", "{rows}");
+    let stored = env.run(&["stats", "sql", "--csv", "SELECT count(*) AS n FROM sidecar"]);
+    assert!(stored.stdout.contains('3'), "history kept: {}", stored.stdout);
+}
+
+#[test]
 fn no_ingest_reads_the_database_as_it_is() {
     let env = Env::new();
     env.write("r1/a.ktstr.json", &sidecar("a", None, &[]));

@@ -9,6 +9,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -56,7 +57,15 @@ pub fn run(args: TestArgs) -> anyhow::Result<u8> {
 
     let mut code = exit_code::SUCCESS;
     for i in 0..args.repeat {
+        // A Ctrl-C between two repeats must not start the next one.
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            break;
+        }
         let mut cmd = Command::new(&cargo);
+        // nextest gets a process group of its own, so a group-wide SIGINT (a terminal's
+        // Ctrl-C, `timeout -s INT`, a CI cancel) reaches it exactly once: through our
+        // forwarder. Receiving it twice makes nextest abort tests before they write sidecars.
+        cmd.process_group(0);
         cmd.args(["nextest", "run"]).args(&args.nextest_args).env("KTSTR_RUN_TOKEN", &token);
         if args.repeat > 1 {
             cmd.env("KTSTR_JOB", format!("{REPEAT_JOB_PREFIX}{i}"));
@@ -80,8 +89,15 @@ pub fn run(args: TestArgs) -> anyhow::Result<u8> {
 
     sweep_leftover_cgroups();
     ingest_and_report(&loc);
+    // An interrupted run is not a clean one, even if the repeat that was running passed.
+    if INTERRUPTED.load(Ordering::SeqCst) && code == exit_code::SUCCESS {
+        code = INTERRUPTED_EXIT;
+    }
     Ok(code)
 }
+
+/// Exit code of a run stopped by SIGINT, as shells report it (128 + 2).
+const INTERRUPTED_EXIT: u8 = 130;
 
 /// Remove cgroup trees (and any task in them) left by test processes that died before their
 /// own teardown ran, which is what Ctrl-C does to the test processes nextest is running.
@@ -146,16 +162,14 @@ fn status_code(status: ExitStatus) -> u8 {
     }
 }
 
-/// Ctrl-C at a terminal reaches nextest directly (same process group), so we only note it
-/// and keep running to ingest what was written. A SIGINT sent to this process alone
-/// (`kill -INT`) is forwarded, so nextest can stop its tests cleanly either way.
+/// nextest runs in its own process group (see `run`), so no SIGINT reaches it except the one
+/// this handler forwards: each SIGINT we get, from a terminal or `kill`, is passed on once.
+/// We note it and keep running, to sweep leftovers and ingest what was written.
 fn install_sigint_forwarder() {
-    extern "C" fn on_sigint(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    extern "C" fn on_sigint(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
         INTERRUPTED.store(true, Ordering::SeqCst);
-        // SAFETY: the kernel passes a valid siginfo_t to an SA_SIGINFO handler.
-        let from_kill = unsafe { (*info).si_code } == libc::SI_USER;
         let child = CHILD.load(Ordering::SeqCst);
-        if from_kill && child > 0 {
+        if child > 0 {
             // SAFETY: kill is async-signal-safe.
             unsafe { libc::kill(child, libc::SIGINT) };
         }

@@ -26,6 +26,11 @@ pub struct StoredRun {
     pub last_timestamp: Option<String>,
     /// `host.arch` of the first sidecar in walk order that has one.
     pub arch: Option<String>,
+    /// Sidecars whose file is in this run directory now (a new run's pre-clear removes the
+    /// previous run's files; `tests` still counts them).
+    pub on_disk: usize,
+    /// Smallest non-empty timestamp among `on_disk`.
+    pub on_disk_first_timestamp: Option<String>,
 }
 
 /// The database id of `root`, if it was ever ingested. Ingest records canonical paths; a root
@@ -127,6 +132,8 @@ pub fn stored_runs(wh: &Warehouse, root: &Path) -> rusqlite::Result<Vec<StoredRu
             first_timestamp: None,
             last_timestamp: None,
             arch: None,
+            on_disk: 0,
+            on_disk_first_timestamp: None,
         });
         entry.tests += 1;
         if !timestamp.is_empty() {
@@ -139,6 +146,30 @@ pub fn stored_runs(wh: &Warehouse, root: &Path) -> rusqlite::Result<Vec<StoredRu
         }
         if entry.arch.is_none() {
             entry.arch = arch;
+        }
+    }
+    // What each run directory holds right now: files still present, one sidecar each.
+    let mut stmt = wh.conn().prepare(
+        "SELECT f.rel_path, f.sidecar_id, s.timestamp FROM source_file f \
+         JOIN ingested_sidecar s ON s.sidecar_id = f.sidecar_id \
+         WHERE f.root_id = ?1 AND f.present = 1",
+    )?;
+    let mut on_disk = std::collections::HashSet::new();
+    for row in stmt.query_map([root_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+    })? {
+        let (rel, sidecar_id, timestamp) = row?;
+        let run = rel.split('/').next().unwrap_or_default().to_string();
+        if !on_disk.insert((run.clone(), sidecar_id)) {
+            continue;
+        }
+        if let Some(entry) = runs.get_mut(&run) {
+            entry.on_disk += 1;
+            if !timestamp.is_empty()
+                && entry.on_disk_first_timestamp.as_ref().is_none_or(|t| timestamp < *t)
+            {
+                entry.on_disk_first_timestamp = Some(timestamp);
+            }
         }
     }
     Ok(runs.into_values().collect())

@@ -97,14 +97,15 @@ fn merge(
             None => None,
         };
         let state = if present { RunState::Present } else { RunState::Archived };
+        // A directory on disk shows what it holds now, as in ktstr; an archived one shows
+        // what the warehouse kept of it.
+        let (tests, date) = if present {
+            (s.on_disk, s.on_disk_first_timestamp)
+        } else {
+            (s.tests, s.first_timestamp)
+        };
         entries.push(Entry {
-            row: RunRow {
-                run: s.run,
-                tests: s.tests,
-                date: s.first_timestamp,
-                arch: s.arch,
-                state,
-            },
+            row: RunRow { run: s.run, tests, date, arch: s.arch, state },
             mtime,
             last: s.last_timestamp,
         });
@@ -136,6 +137,8 @@ mod tests {
             first_timestamp: last.map(Into::into),
             last_timestamp: last.map(Into::into),
             arch: None,
+            on_disk: 1,
+            on_disk_first_timestamp: last.map(Into::into),
         }
     }
 
