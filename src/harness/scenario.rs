@@ -84,7 +84,7 @@ impl Ctx {
             .map(|d| CgroupSpec { name: d.name.clone(), cpus: d.cpus.clone(), weight: d.weight })
             .collect();
         let step_index = self.record.borrow().events.len() / 2;
-        self.live.progress(defs.first().map(|d| d.work_type.name()));
+        self.live.step_started(defs.first().map(|d| d.work_type.name()), hold);
         let tree = CgroupTree::create(&hierarchy, &specs)?;
         self.record.borrow_mut().cgroup_tops.extend(tree.tops().iter().cloned());
         let mut step = Step::new(&self.live, tree);
@@ -122,7 +122,7 @@ impl Ctx {
             }
         }
         step.finish(teardown);
-        self.live.progress(None);
+        self.live.step_ended();
         if !errors.is_empty() {
             anyhow::bail!("{}", errors.join("; "));
         }
@@ -286,6 +286,26 @@ mod tests {
             assert_eq!(w.cpus_used, vec![0]);
         }
         assert!(leftover(&c).is_empty(), "tree not removed");
+    }
+
+    /// One real step holding 1.2 s, far beyond the 100 ms the test declares.
+    fn long_real_step(ctx: &Ctx) -> anyhow::Result<AssertResult> {
+        let stats = ctx
+            .run_step(&[CgroupDef::new("long", WorkType::CpuSpin)], Duration::from_millis(1200))?;
+        Ok(AssertResult::pass(stats))
+    }
+
+    #[test]
+    fn the_watchdog_lets_a_step_hold_longer_than_the_declared_duration() {
+        let Some(m) = mount("cgroup2", None, "v2") else { return };
+        let c = ctx(100).with_cgroup_root(m.1.clone());
+        let o = crate::harness::watchdog::run_body(long_real_step, c, Duration::from_millis(300));
+        match o {
+            crate::harness::watchdog::BodyOutcome::Returned(Ok(r), _) => {
+                assert!(r.stats.total_iterations > 0)
+            }
+            o => panic!("a healthy 1.2 s step was not allowed to finish: {o:?}"),
+        }
     }
 
     #[test]
