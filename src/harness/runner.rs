@@ -373,7 +373,10 @@ pub(crate) fn apply_thresholds(
         for r in runs {
             for (i, w) in r.reports.iter().enumerate() {
                 verdict.check(w.work_units > 0, || {
-                    format!("not_starved: worker {i} of cgroup {} did no work", r.name)
+                    format!(
+                        "not_starved: worker {i} of cgroup {} in step {} did no work",
+                        r.name, r.step
+                    )
                 });
             }
         }
@@ -395,8 +398,9 @@ pub(crate) fn apply_thresholds(
                         w.cpus_used.iter().copied().filter(|c| !allowed.contains(c)).collect();
                     verdict.check(bad.is_empty(), || {
                         format!(
-                            "isolation: cgroup {} ran on CPUs {bad:?} outside {allowed:?}",
-                            r.name
+                            "isolation: cgroup {} in step {} ran on CPUs {bad:?} outside \
+                             {allowed:?}",
+                            r.name, r.step
                         )
                     });
                 }
@@ -688,6 +692,40 @@ mod tests {
         assert!(back.cleanup_duration_ms.is_some(), "the watchdog's teardown is timed");
         assert!(procs_in_cgroup("hang_victim").is_empty(), "workers survived the watchdog");
         assert!(cgroup_dirs_named("hang_victim").is_empty(), "cgroups survived the watchdog");
+    }
+
+    /// Waits for the stop request without counting any work.
+    fn idle(_: &mut crate::harness::measure::Meter, stop: &crate::harness::worker::Stop) {
+        while !stop.is_set() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Step 0 starves its only worker; step 1 is a healthy spin.
+    fn starves_in_the_first_step(ctx: &Ctx) -> anyhow::Result<AssertResult> {
+        use crate::harness::CgroupDef;
+        let idle = WorkType::Custom { name: "Idle", run: idle };
+        let hold = Duration::from_millis(200);
+        ctx.run_step(&[CgroupDef::new("starved", idle).workers(1)], hold)?;
+        let stats = ctx.run_step(&[CgroupDef::new("busy", WorkType::CpuSpin).workers(1)], hold)?;
+        Ok(AssertResult::pass(stats))
+    }
+
+    #[test]
+    fn not_starved_sees_every_step_not_only_the_last() {
+        if !root() {
+            eprintln!("skipped: needs root for cgroups");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let entry =
+            TestEntry { name: "two_steps", func: starves_in_the_first_step, ..TestEntry::DEFAULT };
+        let out = run_entry_outcomes(&entry, &opts(dir.path()));
+        let o = &out[0];
+        assert!(!o.sidecar.passed, "{:?}", o.reasons);
+        let want = "not_starved: worker 0 of cgroup starved in step 0 did no work";
+        assert!(o.reasons.iter().any(|r| r == want), "{:?}", o.reasons);
+        assert!(!o.reasons.iter().any(|r| r.contains("cgroup busy")), "{:?}", o.reasons);
     }
 
     #[test]

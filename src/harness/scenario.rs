@@ -53,9 +53,11 @@ impl CgroupDef {
     }
 }
 
-/// Per-cgroup raw reports of the last scenario, kept for checks that need per-worker data.
+/// Per-cgroup raw reports of one step, kept for checks that need per-worker data.
 #[derive(Debug, Clone)]
 pub(crate) struct CgroupRun {
+    /// Index of the step within the body (as in the `StepStart[i]` event).
+    pub step: usize,
     pub name: String,
     pub cpus: Option<Vec<usize>>,
     pub reports: Vec<WorkerReport>,
@@ -115,9 +117,12 @@ impl Ctx {
         let mut errors = Vec::new();
         for (d, set) in defs.iter().zip(step.sets.iter_mut()) {
             match set.stop_and_collect(STOP_GRACE) {
-                Ok(reports) => {
-                    runs.push(CgroupRun { name: d.name.clone(), cpus: d.cpus.clone(), reports })
-                }
+                Ok(reports) => runs.push(CgroupRun {
+                    step: step_index,
+                    name: d.name.clone(),
+                    cpus: d.cpus.clone(),
+                    reports,
+                }),
                 Err(e) => errors.push(format!("cgroup {}: {e}", d.name)),
             }
         }
@@ -140,7 +145,8 @@ impl Ctx {
             rec.work_types.push(d.work_type.name().to_string());
         }
         rec.unmeasured.extend(unmeasured.fields.iter().map(|f| f.to_string()));
-        rec.runs = runs;
+        // Every step's workers are checked, not only the last step's.
+        rec.runs.extend(runs);
         rec.cgroup_version = Some(hierarchy.version());
         Ok(stats)
     }
