@@ -254,14 +254,13 @@ impl CgroupTree {
                 hint: "mount the v1 cpuset controller",
             });
         }
-        let mut dirs: Vec<Vec<PathBuf>> = vec![Vec::new(); specs.len()];
         if let Some(mount) = cpu {
             let top = mount.join(top_name);
             self.mkdir(&top, true)?;
-            for (i, s) in specs.iter().enumerate() {
+            for s in specs {
                 let dir = top.join(&s.name);
                 self.mkdir(&dir, false)?;
-                dirs[i].push(dir.clone());
+                self.add_child_dir(&s.name, &dir);
                 if let Some(w) = s.weight {
                     // v2 weight 100 = v1 shares 1024.
                     let shares = (u64::from(w) * 1024 / 100).max(2);
@@ -277,17 +276,25 @@ impl CgroupTree {
             self.mkdir(&top, true)?;
             write_ctl(&top.join("cpuset.cpus"), &all_cpus)?;
             write_ctl(&top.join("cpuset.mems"), &mems)?;
-            for (i, s) in specs.iter().enumerate() {
+            for s in specs {
                 let dir = top.join(&s.name);
                 self.mkdir(&dir, false)?;
-                dirs[i].push(dir.clone());
+                self.add_child_dir(&s.name, &dir);
                 let cpus = s.cpus.as_deref().map_or(all_cpus.clone(), cpu_list);
                 write_ctl(&dir.join("cpuset.cpus"), &cpus)?;
                 write_ctl(&dir.join("cpuset.mems"), &mems)?;
             }
         }
-        self.children = specs.iter().map(|s| s.name.clone()).zip(dirs).collect();
         Ok(())
+    }
+
+    /// Record `dir` as one of child `name`'s directories right after it was created, so a
+    /// failure later in [`CgroupTree::create`] still removes it on drop.
+    fn add_child_dir(&mut self, name: &str, dir: &Path) {
+        match self.children.iter_mut().find(|(n, _)| n == name) {
+            Some((_, dirs)) => dirs.push(dir.to_path_buf()),
+            None => self.children.push((name.to_string(), vec![dir.to_path_buf()])),
+        }
     }
 
     fn create_v2(
@@ -332,7 +339,7 @@ impl CgroupTree {
         for s in specs {
             let dir = top.join(&s.name);
             self.mkdir(&dir, false)?;
-            self.children.push((s.name.clone(), vec![dir.clone()]));
+            self.add_child_dir(&s.name, &dir);
             if let Some(cpus) = &s.cpus {
                 write_ctl(&dir.join("cpuset.cpus"), &cpu_list(cpus))?;
             }
@@ -559,6 +566,48 @@ mod tests {
     fn mount_points_are_unescaped() {
         assert_eq!(unescape_mount("/a\\040b"), "/a b");
         assert_eq!(unescape_mount("/plain"), "/plain");
+    }
+
+    /// `ktstr-<this pid>-*` trees under the system's v1 controllers holding a child `name`.
+    fn our_trees_with_child(h: &Hierarchy, name: &str) -> Vec<PathBuf> {
+        let prefix = format!("ktstr-{}-", std::process::id());
+        h.roots()
+            .iter()
+            .flat_map(|r| fs::read_dir(r).into_iter().flatten().flatten())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+            .filter(|top| top.join(name).exists())
+            .collect()
+    }
+
+    #[test]
+    fn a_v1_tree_that_fails_partway_leaves_no_directory_behind() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root to create cgroups");
+            return;
+        }
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let h = match Hierarchy::from_mountinfo(&mountinfo) {
+            Some(h @ Hierarchy::V1 { cpu: Some(_), cpuset: Some(_) }) => h,
+            _ => {
+                eprintln!("skipped: needs a cgroup v1 host with cpu and cpuset mounted");
+                return;
+            }
+        };
+        // The first child is fully set up under both controllers; the second fails writing
+        // cpuset.cpus (no such CPU), after its directories under cpu and cpuset exist.
+        let specs = [
+            CgroupSpec { name: "leak-probe-ok".into(), ..Default::default() },
+            CgroupSpec { name: "leak-probe-bad".into(), cpus: Some(vec![9999]), weight: None },
+        ];
+        let err = CgroupTree::create(&h, &specs).unwrap_err();
+        assert!(matches!(err, CgroupError::Io { .. }), "{err}");
+        assert!(err.to_string().contains("leak-probe-bad"), "{err}");
+        for name in ["leak-probe-ok", "leak-probe-bad"] {
+            let left = our_trees_with_child(&h, name);
+            assert!(left.is_empty(), "the failed tree was left behind: {left:?}");
+        }
     }
 
     #[test]

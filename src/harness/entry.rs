@@ -371,7 +371,7 @@ pub(crate) struct RunRecord {
     pub work_types: Vec<String>,
     /// Things that were not measured, for `provenance`.
     pub unmeasured: Vec<String>,
-    /// Raw reports of the last scenario, for per-worker checks.
+    /// Raw reports of every step, in order, for per-worker checks.
     pub runs: Vec<super::scenario::CgroupRun>,
     /// `v1` or `v2`, once a scenario has run.
     pub cgroup_version: Option<&'static str>,

@@ -289,7 +289,7 @@ fn run_one(
             reasons.extend(problems.into_iter().map(|p| format!("teardown: {p}")));
             (Err(anyhow::anyhow!("{}", reasons.join("; "))), rec)
         }
-        BodyOutcome::TimedOut { budget, teardown_problems } => {
+        BodyOutcome::TimedOut { budget, allowance, teardown_problems } => {
             sc.provenance
                 .other
                 .insert("body_timed_out_after_s".into(), budget.as_secs_f64().into());
@@ -297,10 +297,10 @@ fn run_one(
                 sc.work_type = wt;
             }
             let mut reasons = vec![format!(
-                "test body timed out: no progress for {:.1}s (duration {}s + {:.1}s grace); \
+                "test body timed out: no progress for {:.1}s ({:.1}s hold + {:.1}s grace); \
                  its workers were killed and its cgroups removed",
                 budget.as_secs_f64(),
-                entry.duration_s,
+                allowance.as_secs_f64(),
                 hang_grace.as_secs_f64()
             )];
             reasons.extend(teardown_problems.into_iter().map(|p| format!("teardown: {p}")));
@@ -373,7 +373,10 @@ pub(crate) fn apply_thresholds(
         for r in runs {
             for (i, w) in r.reports.iter().enumerate() {
                 verdict.check(w.work_units > 0, || {
-                    format!("not_starved: worker {i} of cgroup {} did no work", r.name)
+                    format!(
+                        "not_starved: worker {i} of cgroup {} in step {} did no work",
+                        r.name, r.step
+                    )
                 });
             }
         }
@@ -395,8 +398,9 @@ pub(crate) fn apply_thresholds(
                         w.cpus_used.iter().copied().filter(|c| !allowed.contains(c)).collect();
                     verdict.check(bad.is_empty(), || {
                         format!(
-                            "isolation: cgroup {} ran on CPUs {bad:?} outside {allowed:?}",
-                            r.name
+                            "isolation: cgroup {} in step {} ran on CPUs {bad:?} outside \
+                             {allowed:?}",
+                            r.name, r.step
                         )
                     });
                 }
@@ -631,14 +635,29 @@ mod tests {
         assert!(cgroup_dirs_named("panic_victim").is_empty(), "cgroups survived the panic");
     }
 
+    /// A step that announces a 500 ms hold and never ends. `run_step` always ends its steps,
+    /// so this one is built by hand from the same pieces.
     fn hangs_in_a_step(ctx: &Ctx) -> anyhow::Result<AssertResult> {
-        let def = crate::harness::CgroupDef::new("hang_victim", WorkType::CpuSpin);
-        ctx.run_step(&[def], Duration::from_secs(3600))?;
-        Ok(AssertResult::pass(ScenarioStats::default()))
+        use crate::harness::cgroup::{CgroupSpec, CgroupTree, Hierarchy};
+        use crate::harness::worker::{StartGate, WorkerSet};
+        let spec = CgroupSpec { name: "hang_victim".into(), ..Default::default() };
+        let tree = CgroupTree::create(&Hierarchy::detect()?, &[spec])?;
+        ctx.live.add_cgroups(&tree.all_dirs());
+        ctx.live.step_started(Some("CpuSpin"), Duration::from_millis(500));
+        let mut gate = StartGate::new()?;
+        let live = Some(std::sync::Arc::clone(&ctx.live));
+        let set = WorkerSet::spawn_tracked(WorkType::CpuSpin, 2, &gate, live)?;
+        for pid in set.pids() {
+            tree.add_pid("hang_victim", pid)?;
+        }
+        gate.release();
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     #[test]
-    fn a_hung_body_is_killed_after_its_duration_plus_grace() {
+    fn a_hung_step_is_killed_after_its_hold_plus_grace() {
         if !root() {
             eprintln!("skipped: needs root for cgroups");
             return;
@@ -660,18 +679,53 @@ mod tests {
         let out = run_entry_outcomes_with_grace(&entry, &opts(dir.path()), Duration::from_secs(1));
         let took = t.elapsed();
         assert_eq!(seen.join().unwrap(), 2);
-        assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(10), "{took:?}");
+        assert!(took >= Duration::from_millis(1500) && took < Duration::from_secs(10), "{took:?}");
         let o = &out[0];
         let back: SidecarResult =
             serde_json::from_str(&std::fs::read_to_string(o.written.as_ref().unwrap()).unwrap())
                 .unwrap();
         assert!(!back.passed);
         assert!(o.reasons[0].contains("test body timed out"), "{:?}", o.reasons);
+        assert!(o.reasons[0].contains("(0.5s hold + 1.0s grace)"), "{:?}", o.reasons);
         assert_eq!(back.work_type, "CpuSpin");
         assert!(back.provenance.other.contains_key("body_timed_out_after_s"));
         assert!(back.cleanup_duration_ms.is_some(), "the watchdog's teardown is timed");
         assert!(procs_in_cgroup("hang_victim").is_empty(), "workers survived the watchdog");
         assert!(cgroup_dirs_named("hang_victim").is_empty(), "cgroups survived the watchdog");
+    }
+
+    /// Waits for the stop request without counting any work.
+    fn idle(_: &mut crate::harness::measure::Meter, stop: &crate::harness::worker::Stop) {
+        while !stop.is_set() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Step 0 starves its only worker; step 1 is a healthy spin.
+    fn starves_in_the_first_step(ctx: &Ctx) -> anyhow::Result<AssertResult> {
+        use crate::harness::CgroupDef;
+        let idle = WorkType::Custom { name: "Idle", run: idle };
+        let hold = Duration::from_millis(200);
+        ctx.run_step(&[CgroupDef::new("starved", idle).workers(1)], hold)?;
+        let stats = ctx.run_step(&[CgroupDef::new("busy", WorkType::CpuSpin).workers(1)], hold)?;
+        Ok(AssertResult::pass(stats))
+    }
+
+    #[test]
+    fn not_starved_sees_every_step_not_only_the_last() {
+        if !root() {
+            eprintln!("skipped: needs root for cgroups");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let entry =
+            TestEntry { name: "two_steps", func: starves_in_the_first_step, ..TestEntry::DEFAULT };
+        let out = run_entry_outcomes(&entry, &opts(dir.path()));
+        let o = &out[0];
+        assert!(!o.sidecar.passed, "{:?}", o.reasons);
+        let want = "not_starved: worker 0 of cgroup starved in step 0 did no work";
+        assert!(o.reasons.iter().any(|r| r == want), "{:?}", o.reasons);
+        assert!(!o.reasons.iter().any(|r| r.contains("cgroup busy")), "{:?}", o.reasons);
     }
 
     #[test]

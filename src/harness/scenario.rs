@@ -53,9 +53,11 @@ impl CgroupDef {
     }
 }
 
-/// Per-cgroup raw reports of the last scenario, kept for checks that need per-worker data.
+/// Per-cgroup raw reports of one step, kept for checks that need per-worker data.
 #[derive(Debug, Clone)]
 pub(crate) struct CgroupRun {
+    /// Index of the step within the body (as in the `StepStart[i]` event).
+    pub step: usize,
     pub name: String,
     pub cpus: Option<Vec<usize>>,
     pub reports: Vec<WorkerReport>,
@@ -84,7 +86,7 @@ impl Ctx {
             .map(|d| CgroupSpec { name: d.name.clone(), cpus: d.cpus.clone(), weight: d.weight })
             .collect();
         let step_index = self.record.borrow().events.len() / 2;
-        self.live.progress(defs.first().map(|d| d.work_type.name()));
+        self.live.step_started(defs.first().map(|d| d.work_type.name()), hold);
         let tree = CgroupTree::create(&hierarchy, &specs)?;
         self.record.borrow_mut().cgroup_tops.extend(tree.tops().iter().cloned());
         let mut step = Step::new(&self.live, tree);
@@ -115,14 +117,17 @@ impl Ctx {
         let mut errors = Vec::new();
         for (d, set) in defs.iter().zip(step.sets.iter_mut()) {
             match set.stop_and_collect(STOP_GRACE) {
-                Ok(reports) => {
-                    runs.push(CgroupRun { name: d.name.clone(), cpus: d.cpus.clone(), reports })
-                }
+                Ok(reports) => runs.push(CgroupRun {
+                    step: step_index,
+                    name: d.name.clone(),
+                    cpus: d.cpus.clone(),
+                    reports,
+                }),
                 Err(e) => errors.push(format!("cgroup {}: {e}", d.name)),
             }
         }
         step.finish(teardown);
-        self.live.progress(None);
+        self.live.step_ended();
         if !errors.is_empty() {
             anyhow::bail!("{}", errors.join("; "));
         }
@@ -140,7 +145,8 @@ impl Ctx {
             rec.work_types.push(d.work_type.name().to_string());
         }
         rec.unmeasured.extend(unmeasured.fields.iter().map(|f| f.to_string()));
-        rec.runs = runs;
+        // Every step's workers are checked, not only the last step's.
+        rec.runs.extend(runs);
         rec.cgroup_version = Some(hierarchy.version());
         Ok(stats)
     }
@@ -286,6 +292,26 @@ mod tests {
             assert_eq!(w.cpus_used, vec![0]);
         }
         assert!(leftover(&c).is_empty(), "tree not removed");
+    }
+
+    /// One real step holding 1.2 s, far beyond the 100 ms the test declares.
+    fn long_real_step(ctx: &Ctx) -> anyhow::Result<AssertResult> {
+        let stats = ctx
+            .run_step(&[CgroupDef::new("long", WorkType::CpuSpin)], Duration::from_millis(1200))?;
+        Ok(AssertResult::pass(stats))
+    }
+
+    #[test]
+    fn the_watchdog_lets_a_step_hold_longer_than_the_declared_duration() {
+        let Some(m) = mount("cgroup2", None, "v2") else { return };
+        let c = ctx(100).with_cgroup_root(m.1.clone());
+        let o = crate::harness::watchdog::run_body(long_real_step, c, Duration::from_millis(300));
+        match o {
+            crate::harness::watchdog::BodyOutcome::Returned(Ok(r), _) => {
+                assert!(r.stats.total_iterations > 0)
+            }
+            o => panic!("a healthy 1.2 s step was not allowed to finish: {o:?}"),
+        }
     }
 
     #[test]

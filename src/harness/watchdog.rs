@@ -1,10 +1,11 @@
 //! Running a test body under a watchdog, and the registry of what a body has alive.
 //!
 //! [`run_body`] runs the body on its own thread inside `catch_unwind` and waits for it with a
-//! deadline that moves with the body's progress: the body is hung once it has gone
-//! `duration + grace` without starting or finishing a scenario step (each step holds for
-//! about the declared duration; the grace, [`HANG_GRACE`] in production, covers stopping,
-//! reaping and cgroup removal). A panic or a hang is reported, never propagated.
+//! deadline that moves with the body's progress. A running step announces how long it holds
+//! ([`Live::step_started`]), and is hung once `hold + grace` has passed since it started; a
+//! body between steps is hung once it has gone `duration + grace` without starting one. The
+//! grace, [`HANG_GRACE`] in production, covers creating the cgroups, forking, stopping,
+//! reaping and cgroup removal. A panic or a hang is reported, never propagated.
 //!
 //! [`Live`] is the registry every scenario step records its worker pids and cgroup
 //! directories in while they exist. On a hang the runner thread cannot reach the stuck
@@ -29,9 +30,12 @@ use std::time::{Duration, Instant};
 
 use super::entry::{AssertResult, Ctx, RunRecord, TestFn};
 
-/// How long past its declared duration a body may go without progress before it is
-/// declared hung and its workers are killed.
+/// How long past a running step's hold (between steps: past the declared duration) a body
+/// may go without progress before it is declared hung and its workers are killed.
 pub const HANG_GRACE: Duration = Duration::from_secs(10);
+
+/// How often [`run_body`] looks at the deadline again while the body runs.
+const DEADLINE_POLL: Duration = Duration::from_millis(50);
 
 /// Worker pids and cgroup directories currently alive for one run, plus its teardown time.
 #[derive(Debug)]
@@ -49,6 +53,8 @@ struct LiveInner {
     cleanup: Option<Duration>,
     /// Start of the body, or the last step start or end.
     progress: Instant,
+    /// How long the running step holds; `None` between steps.
+    hold: Option<Duration>,
     /// Work type of the step that started last (for a hung body's sidecar).
     work_type: Option<String>,
     /// Set once the watchdog gave up on the body.
@@ -63,6 +69,7 @@ impl Default for Live {
                 cgroup_dirs: Vec::new(),
                 cleanup: None,
                 progress: Instant::now(),
+                hold: None,
                 work_type: None,
                 closed: false,
             }),
@@ -100,13 +107,31 @@ impl Live {
         self.lock().cgroup_dirs.retain(|d| !dirs.contains(d));
     }
 
-    /// A step started (with `work_type`) or ended: the hang deadline moves.
-    pub fn progress(&self, work_type: Option<&str>) {
+    /// A step (of `work_type`) started and will hold for `hold`: it is hung once
+    /// `hold + grace` has passed, however long the test's declared duration is.
+    pub fn step_started(&self, work_type: Option<&str>, hold: Duration) {
         let mut g = self.lock();
         g.progress = Instant::now();
+        g.hold = Some(hold);
         if let Some(w) = work_type {
             g.work_type = Some(w.to_string());
         }
+    }
+
+    /// The body started or a step ended: the body is between steps until the next
+    /// [`Live::step_started`].
+    pub fn step_ended(&self) {
+        let mut g = self.lock();
+        g.progress = Instant::now();
+        g.hold = None;
+    }
+
+    /// When the body counts as hung if nothing happens first, and the allowance before the
+    /// grace that deadline is based on (the running step's hold, else `between_steps`).
+    fn deadline(&self, between_steps: Duration, grace: Duration) -> (Instant, Duration) {
+        let g = self.lock();
+        let allowance = g.hold.unwrap_or(between_steps);
+        (g.progress + allowance + grace, allowance)
     }
 
     /// Add the duration of one teardown (stop, reap, remove cgroups).
@@ -190,16 +215,18 @@ pub enum BodyOutcome {
     Returned(anyhow::Result<AssertResult>, RunRecord),
     /// The body panicked with this message; its scenarios' drops already ran.
     Panicked(String, RunRecord),
-    /// No progress for the whole budget; the workers and cgroups were torn down.
-    TimedOut { budget: Duration, teardown_problems: Vec<String> },
+    /// No progress for the whole budget (`allowance` + the grace); the workers and cgroups
+    /// were torn down. `allowance` is the hung step's hold, or the declared duration when
+    /// the body hung between steps.
+    TimedOut { budget: Duration, allowance: Duration, teardown_problems: Vec<String> },
 }
 
 /// Run `func` on its own thread with `ctx` and wait for it as the module doc describes.
 /// `ctx.live` is the registry the body's scenarios use; the caller keeps a clone of it.
 pub fn run_body(func: TestFn, ctx: Ctx, grace: Duration) -> BodyOutcome {
-    let budget = ctx.duration + grace;
+    let between_steps = ctx.duration;
     let live = Arc::clone(&ctx.live);
-    live.progress(None);
+    live.step_ended();
     let (tx, rx) = channel();
     let name = format!("ktstr-body-{}", ctx.test_name);
     let spawned = std::thread::Builder::new().name(name).spawn(move || {
@@ -215,15 +242,18 @@ pub fn run_body(func: TestFn, ctx: Ctx, grace: Duration) -> BodyOutcome {
         }
     };
     let outcome = loop {
-        let deadline = live.lock().progress + budget;
+        let (deadline, allowance) = live.deadline(between_steps, grace);
         let now = Instant::now();
         if now >= deadline {
             let teardown_problems = live.teardown();
             // The stuck thread is left behind on purpose; see the module doc.
             drop(handle);
-            return BodyOutcome::TimedOut { budget, teardown_problems };
+            let budget = allowance + grace;
+            return BodyOutcome::TimedOut { budget, allowance, teardown_problems };
         }
-        match rx.recv_timeout(deadline - now) {
+        // A step announcing a hold shorter than the declared duration moves the deadline
+        // earlier, so never sleep long past a deadline that may have changed.
+        match rx.recv_timeout((deadline - now).min(DEADLINE_POLL)) {
             Ok(v) => break v,
             // Progress may have moved the deadline: look again.
             Err(RecvTimeoutError::Timeout) => continue,
@@ -290,7 +320,44 @@ mod tests {
         let t = Instant::now();
         let o = run_body(hangs, ctx(100), Duration::from_millis(200));
         let took = t.elapsed();
-        assert!(matches!(o, BodyOutcome::TimedOut { budget, .. } if budget.as_millis() == 300));
+        assert!(
+            matches!(o, BodyOutcome::TimedOut { budget, allowance, .. }
+                if budget.as_millis() == 300 && allowance.as_millis() == 100),
+            "{o:?}"
+        );
+        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "{took:?}");
+    }
+
+    /// A step announcing 600 ms in a test declaring 100 ms, with 200 ms of grace.
+    fn long_step(ctx: &Ctx) -> anyhow::Result<AssertResult> {
+        ctx.live.step_started(Some("CpuSpin"), Duration::from_millis(600));
+        std::thread::sleep(Duration::from_millis(600));
+        ctx.live.step_ended();
+        Ok(AssertResult::pass(ScenarioStats::default()))
+    }
+
+    #[test]
+    fn a_step_may_hold_longer_than_the_declared_duration() {
+        let o = run_body(long_step, ctx(100), Duration::from_millis(200));
+        assert!(matches!(o, BodyOutcome::Returned(Ok(_), _)), "{o:?}");
+    }
+
+    /// A step announcing 100 ms that never ends, in a test declaring 60 s.
+    fn overruns_its_step(ctx: &Ctx) -> anyhow::Result<AssertResult> {
+        ctx.live.step_started(Some("CpuSpin"), Duration::from_millis(100));
+        hangs(ctx)
+    }
+
+    #[test]
+    fn a_step_that_overruns_its_hold_times_out_after_hold_plus_grace() {
+        let t = Instant::now();
+        let o = run_body(overruns_its_step, ctx(60_000), Duration::from_millis(200));
+        let took = t.elapsed();
+        assert!(
+            matches!(o, BodyOutcome::TimedOut { budget, allowance, .. }
+                if budget.as_millis() == 300 && allowance.as_millis() == 100),
+            "{o:?}"
+        );
         assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "{took:?}");
     }
 
