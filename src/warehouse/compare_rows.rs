@@ -7,10 +7,9 @@
 //! (`EXISTS` per flag on `sidecar_flag`'s primary key). Comparison logic is not here.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 
+use rusqlite::params_from_iter;
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, params_from_iter};
 
 use super::Warehouse;
 use crate::compare::filter::kernel_prefix;
@@ -51,17 +50,7 @@ fn resolve_scope(wh: &Warehouse, scope: &PoolScope) -> rusqlite::Result<Scope> {
     let Some(root) = &scope.archive_root else {
         return Ok(Scope { archive: false, root_id: None });
     };
-    let path = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
-    let id = root_id(wh, &path)?;
-    Ok(Scope { archive: true, root_id: Some(id) })
-}
-
-fn root_id(wh: &Warehouse, path: &Path) -> rusqlite::Result<Option<i64>> {
-    wh.conn()
-        .query_row("SELECT root_id FROM runs_root WHERE path = ?1", [path.to_string_lossy()], |r| {
-            r.get(0)
-        })
-        .optional()
+    Ok(Scope { archive: true, root_id: Some(super::runs::root_id(wh, root)?) })
 }
 
 /// Build the WHERE clause (over alias `s`) and its parameters for one side. `None` when the
@@ -283,6 +272,8 @@ pub fn pool_facts(wh: &Warehouse, scope: &PoolScope) -> rusqlite::Result<PoolFac
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
     use crate::sidecar::SidecarResult;
 
