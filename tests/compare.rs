@@ -8,19 +8,7 @@ use ktstr::report::compare::JsonReport;
 use ktstr::sidecar::SidecarResult;
 use tempfile::TempDir;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
+use crate::util::git;
 
 /// A repo with two commits; returns the short ids (older first).
 fn repo(dir: &Path) -> [String; 2] {

@@ -10,6 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::util::git;
+
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_cargo-ktstr")
 }
@@ -19,16 +21,6 @@ fn outer_target_dir() -> PathBuf {
     let exe = Path::new(bin());
     // Invariant: cargo places binaries at {target}/{profile}/name.
     exe.parent().and_then(Path::parent).expect("binary lives in target/<profile>/").to_path_buf()
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -101,12 +93,7 @@ impl Suite {
     }
 
     fn commit_head(&self) -> String {
-        let out = Command::new("git")
-            .args(["rev-parse", "--short=7", "HEAD"])
-            .current_dir(&self.repo)
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        git(&self.repo, &["rev-parse", "--short=7", "HEAD"])
     }
 }
 

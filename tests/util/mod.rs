@@ -148,3 +148,16 @@ pub fn sidecar_json(spec: &SidecarSpec<'_>) -> String {
     s.run_id = "20260427T091455Z-0".into();
     s.to_json_pretty()
 }
+
+/// Run `git` in `dir` with a fixed identity (test machines may have none configured) and
+/// return its trimmed stdout; panics with git's stderr when it fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
