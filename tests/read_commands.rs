@@ -331,3 +331,23 @@ fn explain_sidecar_falls_back_to_stored_documents_for_a_gone_run() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("Did you mean `r1`?"), "{}", out.stderr);
 }
+
+#[test]
+fn documents_compressed_with_a_trained_dictionary_come_back_exactly() {
+    // Enough files for ingest to train a compression dictionary on them.
+    let env = Env::new();
+    for i in 0..80 {
+        env.write(&format!("big/t{i:02}.ktstr.json"), &sidecar(&format!("t{i:02}"), None, &[]));
+    }
+    assert_eq!(env.run(&["stats", "ingest"]).code, 0);
+    let dictionaries =
+        env.run(&["stats", "sql", "--csv", "SELECT count(*) AS n FROM document_dictionary"]);
+    let lines: Vec<&str> = dictionaries.stdout.lines().collect();
+    assert_eq!(lines, ["n", "1"], "{}", dictionaries.stderr);
+    std::fs::remove_dir_all(env.root().join("big")).unwrap();
+    let out = env.run(&["stats", "explain-sidecar", "--run", "big", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["_walk"]["valid"], 80, "{}", out.stdout);
+    assert_eq!(json["_walk"]["errors"], serde_json::json!([]), "{}", out.stdout);
+}

@@ -404,7 +404,7 @@ mod tests {
             }
             first_plan.get_or_insert(plan);
         }
-        // The common A/B-branch query is served by V3's composite index.
+        // The common A/B-branch query is served by V2's composite index.
         assert!(first_plan.unwrap()[0].contains("ingested_sidecar_compare_by_project_commit"));
     }
 }

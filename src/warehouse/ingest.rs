@@ -33,6 +33,7 @@ use rayon::prelude::*;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
+use super::document::{Compressor, DocumentEncoder, EncodedDocument};
 use super::open::Warehouse;
 use crate::metric::METRICS;
 use crate::sidecar::SidecarResult;
@@ -45,9 +46,6 @@ pub const IN_PROGRESS_GRACE: Duration = Duration::from_secs(60);
 /// Files handled per transaction. Large enough to amortize the commit, small enough that a
 /// killed ingest loses little work and a concurrent reader is not starved.
 const BATCH_SIZE: usize = 2000;
-
-/// The codec of `sidecar_document.document`.
-pub const DOCUMENT_CODEC: &str = "lz4";
 
 /// Why ingest could not run at all (per-file problems are in the report instead).
 #[derive(Debug, thiserror::Error)]
@@ -115,12 +113,13 @@ struct FileStat {
 struct Known {
     size: i64,
     mtime_ns: i64,
-    status: String,
+    pending: bool,
+    corrupt: bool,
     present: bool,
 }
 
 enum Outcome {
-    Doc { hash: [u8; 32], row: Box<RowData>, document: Vec<u8>, host: Option<HostKey> },
+    Doc { hash: [u8; 32], row: Box<RowData>, document: EncodedDocument, host: Option<HostKey> },
     Failed { error: ReadError, hash: Option<[u8; 32]> },
 }
 
@@ -220,34 +219,26 @@ pub fn ingest_root(
     let mut report = IngestReport { root: root.clone(), ..Default::default() };
 
     let root_id = root_id(wh, &root)?;
-    let known = known_files(wh, root_id)?;
-
     // The pool walk (`pool_sidecar_paths`), one run directory per task: an unchanged tree
     // costs only this walk, so it uses every core. Collecting keeps the walk's order.
+    // (Reading `known` on a third thread meanwhile was slower on two cores.)
     let stats: Vec<FileStat> = run_dirs(&root)
         .into_par_iter()
         .flat_map_iter(|run| run_dir_sidecar_paths(&run))
         .filter_map(|path| stat_file(&root, path))
         .collect();
+    let known = known_files(wh, root_id, stats.len())?;
     report.files_seen = stats.len();
 
-    let vanished: Vec<String> = {
-        let seen: HashSet<&str> = stats.iter().map(|s| s.rel_path.as_str()).collect();
-        known
-            .iter()
-            .filter(|(rel, k)| k.present && !seen.contains(rel.as_str()))
-            .map(|(rel, _)| rel.clone())
-            .collect()
-    };
-    report.vanished = vanished.len();
-
+    // One lookup per file: what is left of `known` afterwards was not seen by this walk.
+    let mut known = known;
     let mut todo = Vec::new();
     let mut reappeared = Vec::new();
     for st in stats {
-        match known.get(&st.rel_path) {
-            Some(k) if k.size == st.size && k.mtime_ns == st.mtime_ns && k.status != "pending" => {
+        match known.remove(&st.rel_path) {
+            Some(k) if k.size == st.size && k.mtime_ns == st.mtime_ns && !k.pending => {
                 report.unchanged += 1;
-                if k.status == "corrupt" {
+                if k.corrupt {
                     report.known_corrupt += 1;
                 }
                 if !k.present {
@@ -257,7 +248,11 @@ pub fn ingest_root(
             _ => todo.push(st),
         }
     }
+    let vanished: Vec<String> =
+        known.into_iter().filter(|(_, k)| k.present).map(|(rel, _)| rel).collect();
+    report.vanished = vanished.len();
 
+    let encoder = document_encoder(wh, &todo)?;
     let total = todo.len();
     let mut done = 0usize;
     let mut writer = Writer::new(root_id);
@@ -275,7 +270,10 @@ pub fn ingest_root(
         }
         scope.spawn(move || {
             for batch in batches {
-                let parsed: Vec<Parsed> = batch.into_par_iter().map(parse_file).collect();
+                let parsed: Vec<Parsed> = batch
+                    .into_par_iter()
+                    .map_init(|| encoder.compressor(), |c, stat| parse_file(stat, c))
+                    .collect();
                 if tx.send(parsed).is_err() {
                     break; // the writer failed and stopped listening
                 }
@@ -295,6 +293,9 @@ pub fn ingest_root(
     wh.conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
     written?;
 
+    if vanished.is_empty() && reappeared.is_empty() {
+        return finish(wh, report, total, started);
+    }
     let tx = wh.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let now = timefmt::now_iso8601();
@@ -312,8 +313,17 @@ pub fn ingest_root(
         }
     }
     tx.commit()?;
+    finish(wh, report, total, started)
+}
+
+fn finish(
+    wh: &mut Warehouse,
+    mut report: IngestReport,
+    written: usize,
+    started: std::time::Instant,
+) -> Result<IngestReport, IngestError> {
     // PASSIVE: never waits for readers; what a reader still needs stays in the WAL.
-    if total > 0 {
+    if written > 0 {
         wh.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
     }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -322,6 +332,14 @@ pub fn ingest_root(
 
 fn root_id(wh: &mut Warehouse, root: &Path) -> Result<i64, IngestError> {
     let path = root.to_string_lossy();
+    // A known root costs no write transaction (the common, incremental case).
+    let known = wh
+        .conn
+        .query_row("SELECT root_id FROM runs_root WHERE path = ?1", [&path], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = known {
+        return Ok(id);
+    }
     let tx = wh.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute("INSERT OR IGNORE INTO runs_root (path) VALUES (?1)", [&path])?;
     let id =
@@ -330,21 +348,36 @@ fn root_id(wh: &mut Warehouse, root: &Path) -> Result<i64, IngestError> {
     Ok(id)
 }
 
-fn known_files(wh: &Warehouse, root_id: i64) -> Result<HashMap<String, Known>, IngestError> {
+fn known_files(
+    wh: &Warehouse,
+    root_id: i64,
+    expected: usize,
+) -> Result<HashMap<String, Known>, IngestError> {
     let mut stmt = wh.conn.prepare(
-        "SELECT rel_path, size, mtime_ns, status, present FROM source_file WHERE root_id = ?1",
+        "SELECT rel_path, size, mtime_ns, status = 'pending', status = 'corrupt', present \
+         FROM source_file WHERE root_id = ?1",
     )?;
     let rows = stmt.query_map([root_id], |r| {
         Ok((
             r.get::<_, String>(0)?,
-            Known { size: r.get(1)?, mtime_ns: r.get(2)?, status: r.get(3)?, present: r.get(4)? },
+            Known {
+                size: r.get(1)?,
+                mtime_ns: r.get(2)?,
+                pending: r.get(3)?,
+                corrupt: r.get(4)?,
+                present: r.get(5)?,
+            },
         ))
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut known = HashMap::with_capacity(expected);
+    for row in rows {
+        let (rel_path, k) = row?;
+        known.insert(rel_path, k);
+    }
+    Ok(known)
 }
 
-/// The directories directly under `root`, sorted: the runs
-/// [`crate::sidecar::read::pool_sidecar_paths`] walks.
+/// The size and mtime the incremental check compares; `None` when the file is gone already.
 fn stat_file(root: &Path, path: PathBuf) -> Option<FileStat> {
     let meta = fs::metadata(&path).ok()?;
     let rel_path = path.strip_prefix(root).ok()?.to_string_lossy().into_owned();
@@ -358,7 +391,7 @@ fn mtime_ns(meta: &fs::Metadata) -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
-fn parse_file(stat: FileStat) -> Parsed {
+fn parse_file(stat: FileStat, compressor: &mut Compressor<'_>) -> Parsed {
     let outcome = match read_bytes(&stat.path) {
         Err(error) => Outcome::Failed { error, hash: None },
         Ok(bytes) => {
@@ -379,7 +412,7 @@ fn parse_file(stat: FileStat) -> Parsed {
                     Outcome::Doc {
                         hash,
                         row: Box::new(RowData::of(doc)),
-                        document: lz4_flex::compress_prepend_size(&bytes),
+                        document: compressor.encode(&bytes),
                         host,
                     }
                 }
@@ -390,12 +423,22 @@ fn parse_file(stat: FileStat) -> Parsed {
     Parsed { stat, outcome }
 }
 
-/// Decompress a `sidecar_document.document` back to the original file bytes.
-pub fn decode_document(codec: &str, document: &[u8]) -> Option<Vec<u8>> {
-    match codec {
-        DOCUMENT_CODEC => lz4_flex::decompress_size_prepended(document).ok(),
-        _ => None,
+/// The warehouse's dictionary, or a new one trained on this ingest's files when it has none
+/// and they are enough to train on.
+fn document_encoder(wh: &mut Warehouse, todo: &[FileStat]) -> Result<DocumentEncoder, IngestError> {
+    let newest = DocumentEncoder::newest(&wh.conn)?;
+    if newest.dict_id().is_some() {
+        return Ok(newest);
     }
+    let candidates: Vec<&Path> = todo.iter().map(|s| s.path.as_path()).collect();
+    let tx = wh.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Another ingest may have trained one while this one walked.
+    let encoder = match DocumentEncoder::newest(&tx)? {
+        e if e.dict_id().is_some() => e,
+        _ => DocumentEncoder::train(&tx, &candidates)?.unwrap_or_else(DocumentEncoder::plain),
+    };
+    tx.commit()?;
+    Ok(encoder)
 }
 
 /// Inserts batches; caches ids that repeat across a whole run.
@@ -512,7 +555,7 @@ impl Writer {
         hash: &[u8; 32],
         doc: &RowData,
         host: Option<&HostKey>,
-        document: &[u8],
+        document: &EncodedDocument,
         now: &str,
     ) -> Result<(i64, bool), IngestError> {
         let mut parts = stat.rel_path.split('/');
@@ -584,9 +627,10 @@ impl Writer {
             return Ok((id, false));
         };
         tx.prepare_cached(
-            "INSERT INTO sidecar_document (sidecar_id, codec, document) VALUES (?1, ?2, ?3)",
+            "INSERT INTO sidecar_document (sidecar_id, codec, dict_id, document) \
+             VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![id, DOCUMENT_CODEC, document])?;
+        .execute(params![id, document.codec, document.dict_id, document.bytes])?;
         let mut flag_stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO sidecar_flag (sidecar_id, flag) VALUES (?1, ?2)",
         )?;
@@ -838,6 +882,23 @@ mod tests {
         assert!(report.problems.is_empty());
     }
 
+    /// (codec, dict_id, original bytes) of every stored document, in ingest order.
+    fn stored(wh: &Warehouse) -> Vec<(String, Option<i64>, Vec<u8>)> {
+        let mut stmt = wh
+            .conn
+            .prepare("SELECT codec, dict_id, document FROM sidecar_document ORDER BY sidecar_id")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, Vec<u8>>(2)?)))
+            .unwrap();
+        rows.map(|r| {
+            let (codec, dict_id, doc) = r.unwrap();
+            let bytes = super::super::document::decode(&wh.conn, &codec, dict_id, &doc).unwrap();
+            (codec, dict_id, bytes)
+        })
+        .collect()
+    }
+
     #[test]
     fn the_original_bytes_are_kept_and_decode_exactly() {
         let dir = tempfile::tempdir().unwrap();
@@ -845,13 +906,40 @@ mod tests {
         write(dir.path(), "run/a-1.ktstr.json", &body);
         let mut wh = Warehouse::open_in_memory().unwrap();
         ingest_root(&mut wh, dir.path(), None).unwrap();
-        let (codec, doc): (String, Vec<u8>) = wh
+        // One file is too few to train a dictionary on.
+        assert_eq!(stored(&wh), [("zstd".to_string(), None, body.into_bytes())]);
+    }
+
+    #[test]
+    fn a_large_first_ingest_trains_the_dictionary_later_ingests_reuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let bodies: Vec<String> =
+            (0..80).map(|i| sidecar(&format!("t{i}"), "abc1234", 1000 + i)).collect();
+        for (i, body) in bodies.iter().enumerate() {
+            write(dir.path(), &format!("run/t{i}-1.ktstr.json"), body);
+        }
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        ingest_root(&mut wh, dir.path(), None).unwrap();
+        let late = sidecar("late", "abc1234", 5000);
+        write(dir.path(), "run2/late-1.ktstr.json", &late);
+        ingest_root(&mut wh, dir.path(), None).unwrap();
+
+        let docs = stored(&wh);
+        assert_eq!(docs.len(), 81);
+        assert!(docs.iter().all(|(codec, dict_id, _)| codec == "zstd" && *dict_id == Some(1)));
+        let dictionaries: i64 = wh
             .conn
-            .query_row("SELECT codec, document FROM sidecar_document", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row("SELECT count(*) FROM document_dictionary", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(decode_document(&codec, &doc).unwrap(), body.as_bytes());
+        assert_eq!(dictionaries, 1, "the second ingest reuses the first one's dictionary");
+        let originals: Vec<&[u8]> = docs.iter().map(|(_, _, b)| b.as_slice()).collect();
+        // Walk order: run/ sorted by name, then run2/.
+        let mut expected: Vec<(String, &[u8])> =
+            bodies.iter().enumerate().map(|(i, b)| (format!("t{i}-1"), b.as_bytes())).collect();
+        expected.sort();
+        let mut expected: Vec<&[u8]> = expected.into_iter().map(|(_, b)| b).collect();
+        expected.push(late.as_bytes());
+        assert_eq!(originals, expected);
     }
 
     #[test]

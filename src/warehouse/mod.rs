@@ -3,6 +3,7 @@
 //!
 //! - [`open`]: pragmas, migrations, version check ([`Warehouse`], [`OpenError`]).
 //! - [`ingest`]: runs root → parsed sidecars → rows, idempotent and incremental.
+//! - [`document`]: the original sidecar bytes, compressed with a trained dictionary.
 //! - [`values`]: distinct values per filterable dimension (`stats list-values`).
 //! - [`runs`]: per-run summaries, host contexts and stored documents (`stats list`,
 //!   `show-host`, `explain-sidecar`).
@@ -11,13 +12,15 @@
 //! - [`sql`]: the locked-down connection behind `stats sql`.
 //!
 //! # Schema
-//! `migrations/V1__initial_schema.sql` documents the tables. Users query the stable views
-//! `sidecar` (one row per ingested sidecar) and `sample` (one row per sidecar × metric);
-//! tables may change between versions, the views keep their columns. Registered metrics are
+//! `migrations/V1__initial_schema.sql` documents the tables; later migrations add to them
+//! (V3: compression dictionaries).
+//! Users query the stable views `sidecar` (one row per ingested sidecar) and `sample` (one row
+//! per sidecar × metric); tables may change between versions, the views keep their columns. Registered metrics are
 //! typed REAL columns of `ingested_sidecar` named exactly as in [`crate::metric::METRICS`];
 //! other metrics (stats `ext_metrics`, payload metrics) are rows of `metric_value`.
 
 pub mod compare_rows;
+pub mod document;
 pub mod ingest;
 pub mod open;
 pub mod runs;

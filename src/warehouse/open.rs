@@ -238,6 +238,58 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_version_2_warehouse_upgrades_and_keeps_what_it_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("warehouse.sqlite");
+        let root = dir.path().join("runs");
+        std::fs::create_dir(&root).unwrap();
+        let root = std::fs::canonicalize(root).unwrap();
+        // A database as schema-2 binaries left it: one run, its document lz4-compressed.
+        let body = crate::sidecar::SidecarResult::empty("old").to_json_pretty();
+        let mut conn = Connection::open(&db).unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(2))
+            .run(&mut conn)
+            .unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO runs_root (root_id, path) VALUES (1, '{}');
+             INSERT INTO ingested_sidecar (sidecar_id, content_hash, root_id, run_dir, path,
+                 test_name, topology, scheduler, work_type, flags, passed, skipped, run_id,
+                 timestamp, ingested_at)
+             VALUES (1, x'00', 1, 'r1', 'r1/old.ktstr.json', 'old', '1n1l1c1t', 'eevdf',
+                 'SpinWait', '[]', 1, 0, 'x', 't', 't');
+             INSERT INTO source_file (root_id, rel_path, size, mtime_ns, status, sidecar_id,
+                 last_seen) VALUES (1, 'r1/old.ktstr.json', 1, 1, 'ingested', 1, 't');",
+            root.display()
+        ))
+        .unwrap();
+        conn.execute(
+            "INSERT INTO sidecar_document (sidecar_id, codec, document) VALUES (1, 'lz4', ?1)",
+            [lz4_flex::compress_prepend_size(body.as_bytes())],
+        )
+        .unwrap();
+        drop(conn);
+
+        let mut wh = Warehouse::open(&db).unwrap();
+        assert_eq!(wh.schema_version().unwrap(), known_schema_version());
+        let (codec, dict_id, doc): (String, Option<i64>, Vec<u8>) = wh
+            .conn
+            .query_row("SELECT codec, dict_id, document FROM sidecar_document", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        let decoded = super::super::document::decode(&wh.conn, &codec, dict_id, &doc).unwrap();
+        assert_eq!(decoded, body.as_bytes());
+        // The run ingested before run digests existed is examined again, so the next ingest
+        // notices that it is gone.
+        let report = super::super::ingest::ingest_root(&mut wh, &root, None).unwrap();
+        assert_eq!(report.vanished, 1);
+        let present: i64 =
+            wh.conn.query_row("SELECT present FROM source_file", [], |r| r.get(0)).unwrap();
+        assert_eq!(present, 0);
+    }
+
+    #[test]
     fn fresh_database_gets_the_full_schema_and_views() {
         let wh = Warehouse::open_in_memory().unwrap();
         assert_eq!(wh.schema_version().unwrap(), known_schema_version());

@@ -210,6 +210,8 @@ pub struct StoredDocument {
     /// The file it was read from.
     pub path: PathBuf,
     pub codec: String,
+    /// The compression dictionary, see [`super::document`].
+    pub dict_id: Option<i64>,
     pub document: Vec<u8>,
 }
 
@@ -229,15 +231,17 @@ pub fn stored_documents(
         .collect();
     mine.sort_by_key(|l| l.sidecar_id);
     mine.dedup_by_key(|l| l.sidecar_id);
-    let mut stmt =
-        wh.conn().prepare("SELECT codec, document FROM sidecar_document WHERE sidecar_id = ?1")?;
+    let mut stmt = wh
+        .conn()
+        .prepare("SELECT codec, dict_id, document FROM sidecar_document WHERE sidecar_id = ?1")?;
     mine.into_iter()
         .map(|l| {
             stmt.query_row([l.sidecar_id], |r| {
                 Ok(StoredDocument {
                     path: PathBuf::from(l.path),
                     codec: r.get(0)?,
-                    document: r.get(1)?,
+                    dict_id: r.get(1)?,
+                    document: r.get(2)?,
                 })
             })
         })
@@ -248,7 +252,8 @@ pub fn stored_documents(
 mod tests {
     use super::*;
     use crate::sidecar::SidecarResult;
-    use crate::warehouse::ingest::{decode_document, ingest_root};
+    use crate::warehouse::document::decode;
+    use crate::warehouse::ingest::ingest_root;
 
     fn write(root: &Path, rel: &str, doc: &SidecarResult) {
         let path = root.join(rel);
@@ -298,7 +303,7 @@ mod tests {
 
         let docs = stored_documents(&wh, root, "r2", None).unwrap();
         assert_eq!(docs.len(), 1);
-        let bytes = decode_document(&docs[0].codec, &docs[0].document).unwrap();
+        let bytes = decode(wh.conn(), &docs[0].codec, docs[0].dict_id, &docs[0].document).unwrap();
         assert!(String::from_utf8(bytes).unwrap().contains("\"z\""));
         assert_eq!(stored_documents(&wh, root, "r1", Some("job")).unwrap().len(), 1);
     }

@@ -19,7 +19,7 @@ use crate::sidecar::explain::explain;
 use crate::sidecar::read::{
     ReadError, ReadErrorKind, parse_bytes, read_sidecar, run_dir_sidecar_paths,
 };
-use crate::warehouse::ingest::decode_document;
+use crate::warehouse::document::decode;
 use crate::warehouse::runs::stored_documents;
 
 #[derive(Debug, Args)]
@@ -76,8 +76,16 @@ fn stored_inputs(
         Some((run, job)) => (run, Some(job)),
         None => (id, None),
     };
-    let docs = match wh {
-        Some(wh) => stored_documents(wh, &root, run, job)?,
+    let docs: Vec<Result<SidecarResult, ReadError>> = match wh {
+        Some(wh) => stored_documents(wh, &root, run, job)?
+            .into_iter()
+            .map(|d| match decode(wh.conn(), &d.codec, d.dict_id, &d.document) {
+                Ok(bytes) => parse_bytes(&d.path, &bytes),
+                Err(e) => {
+                    Err(ReadError { path: d.path, kind: ReadErrorKind::Schema(e.to_string()) })
+                }
+            })
+            .collect(),
         None => Vec::new(),
     };
     if docs.is_empty() {
@@ -88,17 +96,5 @@ fn stored_inputs(
         root.join(id).display(),
         docs.len()
     );
-    Ok(docs
-        .into_iter()
-        .map(|d| match decode_document(&d.codec, &d.document) {
-            Some(bytes) => parse_bytes(&d.path, &bytes),
-            None => Err(ReadError {
-                path: d.path,
-                kind: ReadErrorKind::Schema(format!(
-                    "the warehouse copy uses codec `{}`, which this binary cannot decode",
-                    d.codec
-                )),
-            }),
-        })
-        .collect())
+    Ok(docs)
 }
