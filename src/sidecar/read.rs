@@ -215,7 +215,9 @@ fn sorted_entries(dir: &Path) -> Vec<(PathBuf, bool)> {
             .collect(),
         Err(_) => Vec::new(),
     };
-    out.sort();
+    // All entries share the parent, so this is the path order without comparing whole
+    // paths component by component.
+    out.sort_by(|a, b| a.0.file_name().cmp(&b.0.file_name()));
     out
 }
 

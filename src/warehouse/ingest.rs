@@ -34,10 +34,11 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::document::{Compressor, DocumentEncoder, EncodedDocument};
+use super::incremental::{self, FileStat, RunOutcome};
 use super::open::Warehouse;
 use crate::metric::METRICS;
 use crate::sidecar::SidecarResult;
-use crate::sidecar::read::{ReadError, parse_bytes, read_bytes, run_dir_sidecar_paths, run_dirs};
+use crate::sidecar::read::{ReadError, parse_bytes, read_bytes};
 use crate::timefmt;
 
 /// An empty or truncated file modified less than this long ago is assumed to be mid-write.
@@ -102,21 +103,6 @@ pub struct IngestReport {
 
 /// Progress callback: (files handled so far, files to handle).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
-
-struct FileStat {
-    rel_path: String,
-    path: PathBuf,
-    size: i64,
-    mtime_ns: i64,
-}
-
-struct Known {
-    size: i64,
-    mtime_ns: i64,
-    pending: bool,
-    corrupt: bool,
-    present: bool,
-}
 
 enum Outcome {
     Doc { hash: [u8; 32], row: Box<RowData>, document: EncodedDocument, host: Option<HostKey> },
@@ -219,40 +205,21 @@ pub fn ingest_root(
     let mut report = IngestReport { root: root.clone(), ..Default::default() };
 
     let root_id = root_id(wh, &root)?;
-    // The pool walk (`pool_sidecar_paths`), one run directory per task: an unchanged tree
-    // costs only this walk, so it uses every core. Collecting keeps the walk's order.
-    // (Reading `known` on a third thread meanwhile was slower on two cores.)
-    let stats: Vec<FileStat> = run_dirs(&root)
-        .into_par_iter()
-        .flat_map_iter(|run| run_dir_sidecar_paths(&run))
-        .filter_map(|path| stat_file(&root, path))
-        .collect();
-    let known = known_files(wh, root_id, stats.len())?;
-    report.files_seen = stats.len();
-
-    // One lookup per file: what is left of `known` afterwards was not seen by this walk.
-    let mut known = known;
-    let mut todo = Vec::new();
-    let mut reappeared = Vec::new();
-    for st in stats {
-        match known.remove(&st.rel_path) {
-            Some(k) if k.size == st.size && k.mtime_ns == st.mtime_ns && !k.pending => {
-                report.unchanged += 1;
-                if k.corrupt {
-                    report.known_corrupt += 1;
-                }
-                if !k.present {
-                    reappeared.push(st.rel_path);
-                }
-            }
-            _ => todo.push(st),
-        }
+    let mut plan = incremental::plan(&wh.conn, &root, root_id)?;
+    report.files_seen = plan.files_seen;
+    report.unchanged = plan.unchanged;
+    report.known_corrupt = plan.known_corrupt;
+    report.vanished = plan.vanished.len();
+    if plan.is_no_op() {
+        // No write transaction at all: the common case of a read command's ingest.
+        return finish(wh, report, 0, started);
     }
-    let vanished: Vec<String> =
-        known.into_iter().filter(|(_, k)| k.present).map(|(rel, _)| rel).collect();
-    report.vanished = vanished.len();
+    let todo = std::mem::take(&mut plan.todo);
 
-    let encoder = document_encoder(wh, &todo)?;
+    let tx = wh.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    plan.unsettle(&tx, root_id)?;
+    let encoder = document_encoder(&tx, &todo)?;
+    tx.commit()?;
     let total = todo.len();
     let mut done = 0usize;
     let mut writer = Writer::new(root_id);
@@ -293,25 +260,23 @@ pub fn ingest_root(
     wh.conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
     written?;
 
-    if vanished.is_empty() && reappeared.is_empty() {
-        return finish(wh, report, total, started);
-    }
     let tx = wh.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let now = timefmt::now_iso8601();
         let mut gone = tx.prepare_cached(
             "UPDATE source_file SET present = 0, last_seen = ?3 WHERE root_id = ?1 AND rel_path = ?2",
         )?;
-        for rel in &vanished {
+        for rel in &plan.vanished {
             gone.execute(params![root_id, rel, now])?;
         }
         let mut back = tx.prepare_cached(
             "UPDATE source_file SET present = 1, last_seen = ?3 WHERE root_id = ?1 AND rel_path = ?2",
         )?;
-        for rel in &reappeared {
+        for rel in &plan.reappeared {
             back.execute(params![root_id, rel, now])?;
         }
     }
+    plan.settle(&tx, root_id, &writer.run_outcomes)?;
     tx.commit()?;
     finish(wh, report, total, started)
 }
@@ -348,49 +313,6 @@ fn root_id(wh: &mut Warehouse, root: &Path) -> Result<i64, IngestError> {
     Ok(id)
 }
 
-fn known_files(
-    wh: &Warehouse,
-    root_id: i64,
-    expected: usize,
-) -> Result<HashMap<String, Known>, IngestError> {
-    let mut stmt = wh.conn.prepare(
-        "SELECT rel_path, size, mtime_ns, status = 'pending', status = 'corrupt', present \
-         FROM source_file WHERE root_id = ?1",
-    )?;
-    let rows = stmt.query_map([root_id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            Known {
-                size: r.get(1)?,
-                mtime_ns: r.get(2)?,
-                pending: r.get(3)?,
-                corrupt: r.get(4)?,
-                present: r.get(5)?,
-            },
-        ))
-    })?;
-    let mut known = HashMap::with_capacity(expected);
-    for row in rows {
-        let (rel_path, k) = row?;
-        known.insert(rel_path, k);
-    }
-    Ok(known)
-}
-
-/// The size and mtime the incremental check compares; `None` when the file is gone already.
-fn stat_file(root: &Path, path: PathBuf) -> Option<FileStat> {
-    let meta = fs::metadata(&path).ok()?;
-    let rel_path = path.strip_prefix(root).ok()?.to_string_lossy().into_owned();
-    Some(FileStat { rel_path, size: meta.len() as i64, mtime_ns: mtime_ns(&meta), path })
-}
-
-fn mtime_ns(meta: &fs::Metadata) -> i64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i64)
-}
-
 fn parse_file(stat: FileStat, compressor: &mut Compressor<'_>) -> Parsed {
     let outcome = match read_bytes(&stat.path) {
         Err(error) => Outcome::Failed { error, hash: None },
@@ -424,21 +346,18 @@ fn parse_file(stat: FileStat, compressor: &mut Compressor<'_>) -> Parsed {
 }
 
 /// The warehouse's dictionary, or a new one trained on this ingest's files when it has none
-/// and they are enough to train on.
-fn document_encoder(wh: &mut Warehouse, todo: &[FileStat]) -> Result<DocumentEncoder, IngestError> {
-    let newest = DocumentEncoder::newest(&wh.conn)?;
+/// and they are enough to train on. Runs in an IMMEDIATE transaction, so two first ingests do
+/// not both train.
+fn document_encoder(
+    tx: &Transaction<'_>,
+    todo: &[FileStat],
+) -> Result<DocumentEncoder, IngestError> {
+    let newest = DocumentEncoder::newest(tx)?;
     if newest.dict_id().is_some() {
         return Ok(newest);
     }
     let candidates: Vec<&Path> = todo.iter().map(|s| s.path.as_path()).collect();
-    let tx = wh.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // Another ingest may have trained one while this one walked.
-    let encoder = match DocumentEncoder::newest(&tx)? {
-        e if e.dict_id().is_some() => e,
-        _ => DocumentEncoder::train(&tx, &candidates)?.unwrap_or_else(DocumentEncoder::plain),
-    };
-    tx.commit()?;
-    Ok(encoder)
+    Ok(DocumentEncoder::train(tx, &candidates)?.unwrap_or_else(DocumentEncoder::plain))
 }
 
 /// Inserts batches; caches ids that repeat across a whole run.
@@ -448,6 +367,8 @@ struct Writer {
     host_ids: HashMap<[u8; 32], i64>,
     /// `dimension_value` rows this ingest has already made sure of.
     dim_values: HashSet<(&'static str, Option<String>)>,
+    /// How each run directory's files ended, for [`Plan::settle`].
+    run_outcomes: HashMap<String, RunOutcome>,
 }
 
 const INSERT_SIDECAR: &str = concat!(
@@ -474,6 +395,7 @@ impl Writer {
             metric_ids: HashMap::new(),
             host_ids: HashMap::new(),
             dim_values: HashSet::new(),
+            run_outcomes: HashMap::new(),
         }
     }
 
@@ -519,6 +441,12 @@ impl Writer {
                         will_retry,
                     });
                     let status = if will_retry { "pending" } else { "corrupt" };
+                    let outcome = self.run_outcomes.entry(stat.run_dir().to_string()).or_default();
+                    if will_retry {
+                        outcome.pending = true;
+                    } else {
+                        outcome.corrupt += 1;
+                    }
                     (status, hash, None, Some(error.kind.to_string()))
                 }
             };

@@ -3,6 +3,7 @@
 //!
 //! - [`open`]: pragmas, migrations, version check ([`Warehouse`], [`OpenError`]).
 //! - [`ingest`]: runs root → parsed sidecars → rows, idempotent and incremental.
+//! - [`incremental`]: which files changed since the last ingest (stat walk, run digests).
 //! - [`document`]: the original sidecar bytes, compressed with a trained dictionary.
 //! - [`values`]: distinct values per filterable dimension (`stats list-values`).
 //! - [`runs`]: per-run summaries, host contexts and stored documents (`stats list`,
@@ -13,7 +14,7 @@
 //!
 //! # Schema
 //! `migrations/V1__initial_schema.sql` documents the tables; later migrations add to them
-//! (V3: compression dictionaries).
+//! (V3: compression dictionaries, V4: per-run-directory digests for incremental ingest).
 //! Users query the stable views `sidecar` (one row per ingested sidecar) and `sample` (one row
 //! per sidecar × metric); tables may change between versions, the views keep their columns. Registered metrics are
 //! typed REAL columns of `ingested_sidecar` named exactly as in [`crate::metric::METRICS`];
@@ -21,6 +22,7 @@
 
 pub mod compare_rows;
 pub mod document;
+mod incremental;
 pub mod ingest;
 pub mod open;
 pub mod runs;

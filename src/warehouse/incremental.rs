@@ -1,0 +1,416 @@
+//! Incremental ingest: which files under a runs root changed since the warehouse last saw
+//! them.
+//!
+//! Owns the stat walk, the `source_file` records it is compared with, and `run_dir_state`: a
+//! digest per run directory of its files' names, sizes and mtimes, stored when ingest last
+//! *settled* it (every file ingested, a duplicate, or known corrupt; none pending). Not here:
+//! reading, parsing or writing sidecars ([`super::ingest`]).
+//!
+//! A run directory whose digest is unchanged is skipped without reading its `source_file`
+//! rows, so a no-op ingest of a large root costs its stat walk and little else. Every file is
+//! still stat'ed: ktstr rewrites a sidecar in place (`fs::write`), which leaves the
+//! directory's own mtime alone, so a directory-level check would miss a rewritten result.
+//!
+//! A stale digest can only cost work, never skip it: a run is skipped only when the walk
+//! hashes to exactly the digest stored with the file records that describe it.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use rayon::prelude::*;
+use rusqlite::{Connection, Transaction, params};
+
+use crate::sidecar::read::{run_dir_sidecar_paths, run_dirs};
+
+/// A sidecar file as the walk found it.
+pub(super) struct FileStat {
+    /// Relative to the runs root, `/`-separated; the first component is the run directory.
+    pub rel_path: String,
+    pub path: PathBuf,
+    pub size: i64,
+    pub mtime_ns: i64,
+}
+
+impl FileStat {
+    pub fn run_dir(&self) -> &str {
+        run_of(&self.rel_path)
+    }
+}
+
+pub(super) fn run_of(rel_path: &str) -> &str {
+    rel_path.split('/').next().unwrap_or_default()
+}
+
+/// What an ingest has to do, from comparing the walk with the warehouse.
+#[derive(Default)]
+pub(super) struct Plan {
+    pub files_seen: usize,
+    /// Files whose size and mtime match their record.
+    pub unchanged: usize,
+    /// Unchanged files that were corrupt when last read.
+    pub known_corrupt: usize,
+    /// New or changed files (and pending ones, retried), in walk order.
+    pub todo: Vec<FileStat>,
+    /// Unchanged files recorded as gone by an earlier ingest.
+    pub reappeared: Vec<String>,
+    /// Files recorded as present that the walk did not find.
+    pub vanished: Vec<String>,
+    /// Run directories examined file by file, to be settled once their files are written.
+    examined: Vec<ExaminedRun>,
+    /// Run directories with a state row that the walk did not find.
+    gone_runs: Vec<String>,
+}
+
+struct ExaminedRun {
+    run: String,
+    digest: [u8; 32],
+    unchanged_corrupt: usize,
+}
+
+/// How the files of one run directory ended in this ingest (see [`Plan::settle`]).
+#[derive(Default)]
+pub(super) struct RunOutcome {
+    pub pending: bool,
+    pub corrupt: usize,
+}
+
+struct Known {
+    size: i64,
+    mtime_ns: i64,
+    pending: bool,
+    corrupt: bool,
+    present: bool,
+}
+
+/// Walk `root` and compare it with what the warehouse recorded for `root_id`.
+pub(super) fn plan(conn: &Connection, root: &Path, root_id: i64) -> rusqlite::Result<Plan> {
+    // The pool walk (`pool_sidecar_paths`), one run directory per task: an unchanged tree
+    // costs only this walk, so it uses every core. Collecting keeps the walk's order.
+    let stats: Vec<FileStat> = run_dirs(root)
+        .into_par_iter()
+        .flat_map_iter(|run| run_dir_sidecar_paths(&run))
+        .filter_map(|path| stat_file(root, path))
+        .collect();
+    let mut plan = Plan { files_seen: stats.len(), ..Plan::default() };
+
+    let mut settled = settled_digests(conn, root_id)?;
+    let mut known_rows = conn.prepare_cached(
+        "SELECT rel_path, size, mtime_ns, status = 'pending', status = 'corrupt', present \
+         FROM source_file WHERE root_id = ?1 AND rel_path >= ?2 AND rel_path < ?3",
+    )?;
+    let mut known_of = |run: &str| -> rusqlite::Result<HashMap<String, Known>> {
+        // Every rel_path under `run` starts with "run/"; '0' is the byte after '/'.
+        let rows =
+            known_rows.query_map(params![root_id, format!("{run}/"), format!("{run}0")], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Known {
+                        size: r.get(1)?,
+                        mtime_ns: r.get(2)?,
+                        pending: r.get(3)?,
+                        corrupt: r.get(4)?,
+                        present: r.get(5)?,
+                    },
+                ))
+            })?;
+        rows.collect()
+    };
+
+    let mut stats = stats.into_iter().peekable();
+    while let Some(first) = stats.peek() {
+        let run = first.run_dir().to_string();
+        let mut files = Vec::new();
+        while stats.peek().is_some_and(|s| s.run_dir() == run) {
+            files.extend(stats.next());
+        }
+        let digest = run_digest(&files);
+        let stored = settled.remove(&run);
+        if let Some(Some(settled)) = stored
+            && settled.digest == digest
+        {
+            plan.unchanged += files.len();
+            plan.known_corrupt += settled.corrupt;
+            continue;
+        }
+        // One lookup per file: what is left of `known` afterwards was not seen by this walk.
+        let mut known = known_of(&run)?;
+        let mut unchanged_corrupt = 0;
+        for st in files {
+            match known.remove(&st.rel_path) {
+                Some(k) if k.size == st.size && k.mtime_ns == st.mtime_ns && !k.pending => {
+                    plan.unchanged += 1;
+                    if k.corrupt {
+                        unchanged_corrupt += 1;
+                    }
+                    if !k.present {
+                        plan.reappeared.push(st.rel_path);
+                    }
+                }
+                _ => plan.todo.push(st),
+            }
+        }
+        plan.known_corrupt += unchanged_corrupt;
+        plan.vanished.extend(known.into_iter().filter(|(_, k)| k.present).map(|(rel, _)| rel));
+        plan.examined.push(ExaminedRun { run, digest, unchanged_corrupt });
+    }
+    // Run directories the warehouse knows that are gone as a whole (pre-cleared, deleted).
+    let mut gone: Vec<String> = settled.into_keys().collect();
+    gone.sort();
+    for run in &gone {
+        plan.vanished
+            .extend(known_of(run)?.into_iter().filter(|(_, k)| k.present).map(|(rel, _)| rel));
+    }
+    plan.gone_runs = gone;
+    Ok(plan)
+}
+
+impl Plan {
+    /// True when nothing needs recording: every run directory was skipped or unchanged.
+    pub fn is_no_op(&self) -> bool {
+        self.todo.is_empty()
+            && self.reappeared.is_empty()
+            && self.vanished.is_empty()
+            && self.examined.is_empty()
+            && self.gone_runs.is_empty()
+    }
+
+    /// Before any file is written: the examined run directories lose their digest, so an
+    /// ingest killed midway leaves them to be examined again, and a new run directory gets
+    /// a state row (which is how a later ingest notices it is gone).
+    pub fn unsettle(&self, tx: &Transaction<'_>, root_id: i64) -> rusqlite::Result<()> {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO run_dir_state (root_id, run_dir, digest, corrupt) VALUES (?1, ?2, NULL, 0) \
+             ON CONFLICT (root_id, run_dir) DO UPDATE SET digest = NULL",
+        )?;
+        for run in &self.examined {
+            stmt.execute(params![root_id, run.run])?;
+        }
+        Ok(())
+    }
+
+    /// After every file is written: store the digest of each examined run directory none of
+    /// whose files is pending, and forget the run directories that are gone.
+    pub fn settle(
+        &self,
+        tx: &Transaction<'_>,
+        root_id: i64,
+        outcomes: &HashMap<String, RunOutcome>,
+    ) -> rusqlite::Result<()> {
+        let mut store = tx.prepare_cached(
+            "UPDATE run_dir_state SET digest = ?3, corrupt = ?4 WHERE root_id = ?1 AND run_dir = ?2",
+        )?;
+        for run in &self.examined {
+            let outcome = outcomes.get(&run.run);
+            if outcome.is_some_and(|o| o.pending) {
+                continue;
+            }
+            let corrupt = run.unchanged_corrupt + outcome.map_or(0, |o| o.corrupt);
+            store.execute(params![root_id, run.run, &run.digest[..], corrupt as i64])?;
+        }
+        let mut forget =
+            tx.prepare_cached("DELETE FROM run_dir_state WHERE root_id = ?1 AND run_dir = ?2")?;
+        for run in &self.gone_runs {
+            forget.execute(params![root_id, run])?;
+        }
+        Ok(())
+    }
+}
+
+/// A settled run directory's `run_dir_state` row.
+struct Settled {
+    digest: [u8; 32],
+    corrupt: usize,
+}
+
+/// Every run directory with a state row, settled or not (None).
+fn settled_digests(
+    conn: &Connection,
+    root_id: i64,
+) -> rusqlite::Result<HashMap<String, Option<Settled>>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT run_dir, digest, corrupt FROM run_dir_state WHERE root_id = ?1")?;
+    let rows = stmt.query_map([root_id], |r| {
+        let digest: Option<Vec<u8>> = r.get(1)?;
+        let corrupt: i64 = r.get(2)?;
+        let digest = digest.and_then(|d| <[u8; 32]>::try_from(d.as_slice()).ok());
+        let settled = digest.map(|digest| Settled { digest, corrupt: corrupt.max(0) as usize });
+        Ok((r.get::<_, String>(0)?, settled))
+    })?;
+    rows.collect()
+}
+
+/// Names, sizes and mtimes of a run directory's files, in walk order.
+fn run_digest(files: &[FileStat]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    for f in files {
+        hasher.update(f.rel_path.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(&f.size.to_le_bytes());
+        hasher.update(&f.mtime_ns.to_le_bytes());
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// The size and mtime the incremental check compares; `None` when the file is gone already.
+fn stat_file(root: &Path, path: PathBuf) -> Option<FileStat> {
+    let meta = fs::metadata(&path).ok()?;
+    let rel_path = path.strip_prefix(root).ok()?.to_string_lossy().into_owned();
+    Some(FileStat { rel_path, size: meta.len() as i64, mtime_ns: mtime_ns(&meta), path })
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::sidecar::SidecarResult;
+    use crate::warehouse::Warehouse;
+    use crate::warehouse::ingest::ingest_root;
+
+    fn write(root: &Path, rel: &str, body: &str, mtime: SystemTime) {
+        let path = root.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, body).unwrap();
+        fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
+    }
+
+    fn doc(test: &str, iterations: u64) -> String {
+        let mut s = SidecarResult::empty(test);
+        s.stats.total_iterations = iterations;
+        s.to_json_pretty()
+    }
+
+    fn an_hour_ago() -> SystemTime {
+        SystemTime::now() - Duration::from_secs(3600)
+    }
+
+    /// run_dir → digest present (settled) or not, for every state row.
+    fn states(wh: &Warehouse) -> Vec<(String, bool, i64)> {
+        let mut stmt = wh
+            .conn()
+            .prepare("SELECT run_dir, digest IS NOT NULL, corrupt FROM run_dir_state ORDER BY 1")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_unchanged_run_is_skipped_and_a_rewrite_in_place_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let t0 = an_hour_ago();
+        write(root, "r1/a.ktstr.json", &doc("a", 1), t0);
+        write(root, "r1/job/b.ktstr.json", &doc("b", 1), t0);
+        write(root, "r2/a.ktstr.json", &doc("a", 2), t0);
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        assert_eq!(ingest_root(&mut wh, root, None).unwrap().new_sidecars, 3);
+        assert_eq!(states(&wh), [("r1".into(), true, 0), ("r2".into(), true, 0)]);
+
+        let again = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((again.unchanged, again.parsed), (3, 0));
+        // Settled runs are skipped on their digest alone: damaged file records go unread.
+        wh.conn()
+            .execute("UPDATE source_file SET size = -1 WHERE rel_path LIKE 'r2/%'", [])
+            .unwrap();
+        let skipped = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((skipped.unchanged, skipped.parsed), (3, 0));
+        wh.conn()
+            .execute("UPDATE run_dir_state SET digest = NULL WHERE run_dir = 'r2'", [])
+            .unwrap();
+        let examined = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((examined.unchanged, examined.parsed, examined.duplicates), (2, 1, 1));
+
+        // ktstr rewrites in place: the run directory's own mtime does not move.
+        write(root, "r1/job/b.ktstr.json", &doc("b", 99), t0 + Duration::from_secs(5));
+        let rewritten = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((rewritten.unchanged, rewritten.parsed, rewritten.new_sidecars), (2, 1, 1));
+        assert_eq!(states(&wh), [("r1".into(), true, 0), ("r2".into(), true, 0)]);
+    }
+
+    #[test]
+    fn a_pending_file_keeps_its_run_unsettled_until_it_is_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let body = doc("a", 1);
+        // Young and truncated: probably still being written.
+        write(root, "r1/a.ktstr.json", &body[..body.len() / 2], SystemTime::now());
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        let first = ingest_root(&mut wh, root, None).unwrap();
+        assert!(first.problems[0].will_retry);
+        assert_eq!(states(&wh), [("r1".into(), false, 0)]);
+
+        write(root, "r1/a.ktstr.json", &body, SystemTime::now());
+        let done = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((done.parsed, done.new_sidecars), (1, 1));
+        assert_eq!(states(&wh), [("r1".into(), true, 0)]);
+    }
+
+    #[test]
+    fn corrupt_files_are_counted_while_their_run_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "r1/a.ktstr.json", &doc("a", 1), an_hour_ago());
+        write(root, "r1/bad.ktstr.json", "{ not json", an_hour_ago());
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        let first = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((first.problems.len(), first.known_corrupt), (1, 0));
+        assert_eq!(states(&wh), [("r1".into(), true, 1)]);
+        let again = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((again.problems.len(), again.known_corrupt, again.unchanged), (0, 1, 2));
+    }
+
+    #[test]
+    fn a_run_directory_removed_as_a_whole_is_marked_gone_and_can_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "r1/a.ktstr.json", &doc("a", 1), an_hour_ago());
+        write(root, "r2/a.ktstr.json", &doc("a", 2), an_hour_ago());
+        write(root, "r2/job/b.ktstr.json", &doc("b", 2), an_hour_ago());
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        ingest_root(&mut wh, root, None).unwrap();
+        let present = |wh: &Warehouse| -> i64 {
+            wh.conn()
+                .query_row("SELECT count(*) FROM source_file WHERE present = 1", [], |r| r.get(0))
+                .unwrap()
+        };
+
+        fs::remove_dir_all(root.join("r2")).unwrap();
+        let gone = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!(gone.vanished, 2);
+        assert_eq!(present(&wh), 1);
+        assert_eq!(states(&wh), [("r1".into(), true, 0)]);
+        assert_eq!(ingest_root(&mut wh, root, None).unwrap().vanished, 0);
+
+        write(root, "r2/a.ktstr.json", &doc("a", 2), an_hour_ago());
+        let back = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((back.duplicates, back.new_sidecars), (1, 0));
+        assert_eq!(present(&wh), 2);
+    }
+
+    #[test]
+    fn run_directory_prefixes_do_not_leak_into_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for run in ["r1", "r1-x", "r10"] {
+            write(root, &format!("{run}/a.ktstr.json"), &doc(run, 1), an_hour_ago());
+        }
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        ingest_root(&mut wh, root, None).unwrap();
+        fs::remove_dir_all(root.join("r1")).unwrap();
+        // Only r1's file is gone; r1-x and r10 sort next to it but are other runs.
+        assert_eq!(ingest_root(&mut wh, root, None).unwrap().vanished, 1);
+        let again = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((again.vanished, again.unchanged), (0, 2));
+    }
+}
