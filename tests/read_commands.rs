@@ -142,6 +142,17 @@ fn list_values_text_json_and_archive_relabel() {
     assert!(out.stdout.contains("source:\n  archive\n\n"), "{}", out.stdout);
     assert!(out.stdout.contains("kernel:\n  6.13\n\n"), "{}", out.stdout);
     assert!(out.stdout.contains("flags:\n  (no sidecars in pool)\n\n"));
+
+    // Both roots in one archive database: `--dir` still lists that root's values only.
+    let shared = env.tmp.path().join("shared.sqlite");
+    let db = shared.to_str().unwrap();
+    assert_eq!(env.run(&["stats", "ingest", "--db", db]).code, 0);
+    let out = env.run(&["stats", "list-values", "--dir", dir, "--db", db]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("kernel:\n  6.13\n\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("flags:\n  (no sidecars in pool)\n\n"), "{}", out.stdout);
+    let out = env.run(&["stats", "list-values", "--db", db]);
+    assert!(out.stdout.contains("kernel:\n  unknown\n  6.13\n  6.14.2\n\n"), "{}", out.stdout);
 }
 
 #[test]

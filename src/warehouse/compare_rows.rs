@@ -61,14 +61,7 @@ fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value
     let mut params: Vec<Value> = Vec::new();
     if let Some(root) = scope.root_id {
         params.push(Value::Integer(root?));
-        // First ingested from this root, or seen there since (a copy). The first half keeps
-        // sidecars whose file a later run overwrote in place: the path's record now points at
-        // the newer sidecar, but the older one is still this root's history.
-        let n = params.len();
-        conds.push(format!(
-            "(s.root_id = ?{n} OR EXISTS (SELECT 1 FROM source_file f \
-             WHERE f.sidecar_id = s.sidecar_id AND f.root_id = ?{n}))"
-        ));
+        conds.push(super::runs::in_root_sql(params.len()));
     }
     for dim in Dim::ALL {
         let wanted = filter.get(dim);

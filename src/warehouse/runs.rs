@@ -44,6 +44,17 @@ pub fn root_id(wh: &Warehouse, root: &Path) -> rusqlite::Result<Option<i64>> {
         .optional()
 }
 
+/// SQL condition (over `ingested_sidecar` alias `s`) for "this sidecar is part of root
+/// `?{param}`'s history": first ingested from it, or seen there since (a copy). The first half
+/// keeps sidecars whose file a later run overwrote in place: the path's record now points at
+/// the newer sidecar, but the older one is still the root's history.
+pub(crate) fn in_root_sql(param: usize) -> String {
+    format!(
+        "(s.root_id = ?{param} OR EXISTS (SELECT 1 FROM source_file f \
+         WHERE f.sidecar_id = s.sidecar_id AND f.root_id = ?{param}))"
+    )
+}
+
 /// One (run directory, sidecar) pair. A sidecar belongs to the run it was first ingested
 /// from and to every run directory a file with its content was seen in (a copied run holds
 /// the same documents; they are stored once).

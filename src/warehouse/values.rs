@@ -2,11 +2,16 @@
 //! `dimension_value` table ingest maintains (see [`super::ingest`]).
 //!
 //! The pool is the whole database: every sidecar ever ingested into it, including those whose
-//! files were pre-cleared since. Rendering is [`crate::report::values`]'s job.
+//! files were pre-cleared since; [`root_dimension_values`] narrows it to one runs root's history
+//! (`--dir` against an archive that several roots were ingested into). Rendering is
+//! [`crate::report::values`]'s job.
 
-use rusqlite::Connection;
+use std::collections::BTreeSet;
+
+use rusqlite::{Connection, params};
 
 use super::open::Warehouse;
+use super::runs::in_root_sql;
 
 /// Sorted, deduplicated values per dimension. The four optional dimensions put `None`
 /// (a null in the sidecar) first.
@@ -83,6 +88,57 @@ pub fn dimension_values(wh: &Warehouse) -> rusqlite::Result<DimensionValues> {
     })
 }
 
+/// The distinct values of one runs root's history (see [`super::runs::in_root_sql`]). When the
+/// root is the only one in the database this is [`dimension_values`]; otherwise one pass over
+/// the root's sidecars (and one over their flags).
+pub fn root_dimension_values(wh: &Warehouse, root_id: i64) -> rusqlite::Result<DimensionValues> {
+    let conn = wh.conn();
+    let other_roots: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM runs_root WHERE root_id != ?1)",
+        [root_id],
+        |r| r.get(0),
+    )?;
+    if !other_roots {
+        return dimension_values(wh);
+    }
+    type Opt = BTreeSet<Option<String>>;
+    let (mut kernel, mut commit, mut kernel_commit, mut source) =
+        (Opt::new(), Opt::new(), Opt::new(), Opt::new());
+    let (mut scheduler, mut topology, mut work_type) =
+        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    let mut stmt = conn.prepare(&format!(
+        "SELECT s.kernel_version, s.project_commit, s.kernel_commit, s.run_source, s.scheduler, \
+         s.topology, s.work_type FROM ingested_sidecar s WHERE {}",
+        in_root_sql(1)
+    ))?;
+    let mut rows = stmt.query(params![root_id])?;
+    while let Some(r) = rows.next()? {
+        kernel.insert(r.get(0)?);
+        commit.insert(r.get(1)?);
+        kernel_commit.insert(r.get(2)?);
+        source.insert(r.get(3)?);
+        scheduler.insert(r.get(4)?);
+        topology.insert(r.get(5)?);
+        work_type.insert(r.get(6)?);
+    }
+    let mut stmt = conn.prepare(&format!(
+        "SELECT DISTINCT g.flag FROM sidecar_flag g \
+         JOIN ingested_sidecar s ON s.sidecar_id = g.sidecar_id WHERE {} ORDER BY 1",
+        in_root_sql(1)
+    ))?;
+    let flags = stmt.query_map(params![root_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(DimensionValues {
+        kernel: kernel.into_iter().collect(),
+        commit: commit.into_iter().collect(),
+        kernel_commit: kernel_commit.into_iter().collect(),
+        source: source.into_iter().collect(),
+        scheduler: scheduler.into_iter().collect(),
+        topology: topology.into_iter().collect(),
+        work_type: work_type.into_iter().collect(),
+        flags,
+    })
+}
+
 fn optional(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<Option<String>>> {
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map([], |r| r.get(0))?;
@@ -155,6 +211,40 @@ mod tests {
         assert_eq!(v.flags, vec!["borrow".to_string(), "llc".into()]);
         v.relabel_sources_as_archive();
         assert_eq!(v.source, vec![Some("archive".into())]);
+    }
+
+    #[test]
+    fn a_root_s_values_leave_out_other_roots_in_the_same_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+        let mut a = SidecarResult::empty("t_a");
+        a.kernel_version = Some("6.14.2".into());
+        a.active_flags = vec!["llc".into()];
+        let mut b = SidecarResult::empty("t_b");
+        b.scheduler = "scx_lavd".into();
+        b.active_flags = vec!["steal".into()];
+        write(&one, "run/a.ktstr.json", &a);
+        write(&two, "run/b.ktstr.json", &b);
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        ingest_root(&mut wh, &one, None).unwrap();
+        let only = |wh: &Warehouse, root: &std::path::Path| {
+            let id = super::super::runs::root_id(wh, root).unwrap().unwrap();
+            root_dimension_values(wh, id).unwrap()
+        };
+        // The only root: the whole database.
+        assert_eq!(only(&wh, &one), dimension_values(&wh).unwrap());
+        ingest_root(&mut wh, &two, None).unwrap();
+
+        let v = only(&wh, &one);
+        assert_eq!(v.kernel, vec![Some("6.14.2".into())]);
+        assert_eq!(v.scheduler, vec!["eevdf".to_string()]);
+        assert_eq!(v.flags, vec!["llc".to_string()]);
+        let v = only(&wh, &two);
+        assert_eq!(
+            (v.kernel, v.scheduler, v.flags),
+            (vec![None], vec!["scx_lavd".into()], vec!["steal".into()])
+        );
+        assert_eq!(dimension_values(&wh).unwrap().scheduler, ["eevdf", "scx_lavd"]);
     }
 
     #[test]

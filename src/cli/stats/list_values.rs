@@ -8,7 +8,8 @@ use clap::Args;
 use crate::cli::WarehouseArgs;
 use crate::cli::warehouse::open_for_read;
 use crate::report::values;
-use crate::warehouse::values::{DimensionValues, dimension_values};
+use crate::warehouse::runs::root_id;
+use crate::warehouse::values::{DimensionValues, dimension_values, root_dimension_values};
 
 #[derive(Debug, Args)]
 pub struct ListValuesArgs {
@@ -25,6 +26,11 @@ pub struct ListValuesArgs {
 pub fn run(args: ListValuesArgs) -> anyhow::Result<u8> {
     // Nothing on disk and no database is an empty pool, not an error (as in ktstr).
     let mut dims = match open_for_read(args.dir.as_deref(), &args.warehouse)? {
+        // `--dir` is that root's pool, as in compare, even in an archive shared with others.
+        Some((wh, loc, _)) if args.dir.is_some() => match root_id(&wh, &loc.root)? {
+            Some(id) => root_dimension_values(&wh, id)?,
+            None => DimensionValues::default(),
+        },
         Some((wh, _, _)) => dimension_values(&wh)?,
         None => DimensionValues::default(),
     };
