@@ -13,8 +13,9 @@
 //! bytes, and a cold ingest writes every byte twice (WAL, then checkpoint), so the size is
 //! also ingest time.
 //!
-//! The first ingest that brings at least [`MIN_TRAINING_DOCUMENTS`] new files trains a
-//! dictionary from a sample of them and stores it. Every document row records the dictionary
+//! The first ingest that can gather [`MIN_TRAINING_DOCUMENTS`] samples (its new files, topped
+//! up with documents already stored, so `ingest --watch` trains too) trains a dictionary and
+//! stores it. Every document row records the dictionary
 //! it was compressed with (none before the first exists), so a dictionary is never changed or
 //! dropped once used, and an old document always decodes.
 
@@ -70,17 +71,19 @@ impl DocumentEncoder {
         })
     }
 
-    /// Train a dictionary from a sample of `candidates` (the files an ingest is about to read)
-    /// and store it. `None` when there are too few usable samples or training fails: ingest then
-    /// goes on with plain frames and a later, larger ingest tries again.
+    /// Train a dictionary from a sample of `candidates` (the files an ingest is about to read),
+    /// topped up with documents the warehouse already stores, and store it. `None` when there
+    /// are too few usable samples or training fails: ingest then goes on with plain frames and
+    /// a later ingest tries again.
     pub fn train(conn: &Connection, candidates: &[&Path]) -> rusqlite::Result<Option<Self>> {
-        if candidates.len() < MIN_TRAINING_DOCUMENTS {
-            return Ok(None);
-        }
         // Evenly spaced over the walk order, so every run and test kind is represented.
-        let step = candidates.len().div_ceil(MAX_TRAINING_DOCUMENTS);
-        let samples: Vec<Vec<u8>> =
+        let step = candidates.len().div_ceil(MAX_TRAINING_DOCUMENTS).max(1);
+        let mut samples: Vec<Vec<u8>> =
             candidates.iter().step_by(step).filter_map(|path| read_bytes(path).ok()).collect();
+        // A warehouse fed a few files at a time (`ingest --watch`) trains once it holds enough.
+        if samples.len() < MIN_TRAINING_DOCUMENTS {
+            samples.extend(stored_samples(conn, MAX_TRAINING_DOCUMENTS - samples.len())?);
+        }
         if samples.len() < MIN_TRAINING_DOCUMENTS {
             return Ok(None);
         }
@@ -117,6 +120,22 @@ impl DocumentEncoder {
         };
         Compressor { context: context.ok(), dict_id: self.dict_id }
     }
+}
+
+/// The newest `limit` stored documents, decoded (those that do not decode are left out).
+fn stored_samples(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Vec<u8>>> {
+    let mut stmt = conn.prepare(
+        "SELECT codec, dict_id, document FROM sidecar_document ORDER BY sidecar_id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Vec<u8>>(2)?))
+    })?;
+    let mut samples = Vec::new();
+    for row in rows {
+        let (codec, dict_id, document) = row?;
+        samples.extend(decode(conn, &codec, dict_id, &document).ok());
+    }
+    Ok(samples)
 }
 
 /// One thread's compression context.

@@ -839,6 +839,28 @@ mod tests {
     }
 
     #[test]
+    fn small_ingests_train_a_dictionary_once_the_warehouse_holds_enough() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        let mut bodies = Vec::new();
+        for round in 0..2 {
+            for i in 0..40 {
+                let body = sidecar(&format!("t{round}_{i:02}"), "abc1234", i);
+                write(dir.path(), &format!("r{round}/t{i:02}-1.ktstr.json"), &body);
+                bodies.push(body);
+            }
+            ingest_root(&mut wh, dir.path(), None).unwrap();
+        }
+        let docs = stored(&wh);
+        // 40 are too few to train on; the second 40 train on themselves and the first 40.
+        assert!(docs[..40].iter().all(|(_, dict_id, _)| dict_id.is_none()));
+        assert!(docs[40..].iter().all(|(_, dict_id, _)| *dict_id == Some(1)));
+        let originals: Vec<&[u8]> = docs.iter().map(|(_, _, b)| b.as_slice()).collect();
+        let expected: Vec<&[u8]> = bodies.iter().map(|b| b.as_bytes()).collect();
+        assert_eq!(originals, expected);
+    }
+
+    #[test]
     fn a_large_first_ingest_trains_the_dictionary_later_ingests_reuse() {
         let dir = tempfile::tempdir().unwrap();
         let bodies: Vec<String> =
