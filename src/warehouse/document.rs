@@ -15,9 +15,9 @@
 //!
 //! The first ingest that can gather [`MIN_TRAINING_DOCUMENTS`] samples (its new files, topped
 //! up with documents already stored, so `ingest --watch` trains too) trains a dictionary and
-//! stores it. Every document row records the dictionary
-//! it was compressed with (none before the first exists), so a dictionary is never changed or
-//! dropped once used, and an old document always decodes.
+//! stores it. Every document row records the dictionary it was compressed with (none before
+//! the first exists), so a dictionary is never changed or dropped once used, and an old
+//! document always decodes.
 
 use std::io;
 use std::path::Path;
