@@ -25,7 +25,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 use zstd::dict::EncoderDictionary;
 
-use crate::sidecar::read::{MAX_SIDECAR_BYTES, read_bytes};
+use crate::sidecar::read::{MAX_SIDECAR_BYTES, parse_bytes, read_bytes};
 
 /// zstd frames, with the dictionary named by `sidecar_document.dict_id` (NULL: none).
 pub const CODEC_ZSTD: &str = "zstd";
@@ -43,6 +43,15 @@ pub const MIN_TRAINING_DOCUMENTS: usize = 64;
 /// against 50 ms for 128.
 const MAX_TRAINING_DOCUMENTS: usize = 128;
 const DICTIONARY_BYTES: usize = 32 * 1024;
+/// Bounds on what training reads: sidecars are a few KB, so these only stop oddities.
+const MAX_SAMPLE_BYTES: usize = 256 * 1024;
+const MAX_TRAINING_BYTES: usize = 4 * 1024 * 1024;
+
+/// A dictionary trained but not stored yet ([`DocumentEncoder::train`]).
+pub struct Trained {
+    dictionary: Vec<u8>,
+    samples: usize,
+}
 
 /// What ingest compresses new documents with: the warehouse's newest dictionary, or none.
 pub struct DocumentEncoder {
@@ -72,14 +81,26 @@ impl DocumentEncoder {
     }
 
     /// Train a dictionary from a sample of `candidates` (the files an ingest is about to read),
-    /// topped up with documents the warehouse already stores, and store it. `None` when there
-    /// are too few usable samples or training fails: ingest then goes on with plain frames and
-    /// a later ingest tries again.
-    pub fn train(conn: &Connection, candidates: &[&Path]) -> rusqlite::Result<Option<Self>> {
+    /// topped up with documents the warehouse already stores. `None` when there are too few
+    /// usable samples or training fails: ingest then goes on with plain frames and a later
+    /// ingest tries again. Writes nothing, so it runs outside any write transaction.
+    pub fn train(conn: &Connection, candidates: &[&Path]) -> rusqlite::Result<Option<Trained>> {
         // Evenly spaced over the walk order, so every run and test kind is represented.
         let step = candidates.len().div_ceil(MAX_TRAINING_DOCUMENTS).max(1);
-        let mut samples: Vec<Vec<u8>> =
-            candidates.iter().step_by(step).filter_map(|path| read_bytes(path).ok()).collect();
+        let mut samples = Vec::new();
+        let mut total = 0;
+        for path in candidates.iter().step_by(step) {
+            let Ok(bytes) = read_bytes(path) else { continue };
+            // Junk would teach the dictionary junk; a huge file would only cost memory.
+            if bytes.len() > MAX_SAMPLE_BYTES || parse_bytes(path, &bytes).is_err() {
+                continue;
+            }
+            total += bytes.len();
+            samples.push(bytes);
+            if total > MAX_TRAINING_BYTES {
+                break;
+            }
+        }
         // A warehouse fed a few files at a time (`ingest --watch`) trains once it holds enough.
         if samples.len() < MIN_TRAINING_DOCUMENTS {
             samples.extend(stored_samples(conn, MAX_TRAINING_DOCUMENTS - samples.len())?);
@@ -87,14 +108,24 @@ impl DocumentEncoder {
         if samples.len() < MIN_TRAINING_DOCUMENTS {
             return Ok(None);
         }
-        let Ok(dictionary) = zstd::dict::from_samples(&samples, DICTIONARY_BYTES) else {
-            return Ok(None);
-        };
+        Ok(zstd::dict::from_samples(&samples, DICTIONARY_BYTES)
+            .ok()
+            .map(|dictionary| Trained { dictionary, samples: samples.len() }))
+    }
+
+    /// Store a trained dictionary and encode with it, unless another ingest stored one first
+    /// (then that one: a warehouse uses its newest dictionary). Call inside the IMMEDIATE
+    /// transaction that starts writing.
+    pub fn store(conn: &Connection, trained: Trained) -> rusqlite::Result<Self> {
+        let newest = Self::newest(conn)?;
+        if newest.dict_id.is_some() {
+            return Ok(newest);
+        }
         conn.execute(
             "INSERT INTO document_dictionary (dictionary, samples, created_at) VALUES (?1, ?2, ?3)",
-            params![dictionary, samples.len() as i64, crate::timefmt::now_iso8601()],
+            params![trained.dictionary, trained.samples as i64, crate::timefmt::now_iso8601()],
         )?;
-        Ok(Some(Self::with_dictionary(conn.last_insert_rowid(), &dictionary)))
+        Ok(Self::with_dictionary(conn.last_insert_rowid(), &trained.dictionary))
     }
 
     fn with_dictionary(dict_id: i64, bytes: &[u8]) -> Self {
@@ -182,8 +213,15 @@ pub fn decode(
 ) -> Result<Vec<u8>, DecodeError> {
     match codec {
         CODEC_RAW => Ok(document.to_vec()),
-        CODEC_LZ4 => lz4_flex::decompress_size_prepended(document)
-            .map_err(|e| DecodeError::Damaged(e.to_string())),
+        CODEC_LZ4 => {
+            // The 4-byte size prefix is trusted by the decoder; bound it first.
+            let size = document.get(..4).map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]));
+            if size.is_none_or(|n| u64::from(n) > MAX_SIDECAR_BYTES) {
+                return Err(DecodeError::Damaged("bad size prefix".into()));
+            }
+            lz4_flex::decompress_size_prepended(document)
+                .map_err(|e| DecodeError::Damaged(e.to_string()))
+        }
         CODEC_ZSTD => {
             let damaged = |e: io::Error| DecodeError::Damaged(e.to_string());
             let mut decompressor = match dict_id {
@@ -241,6 +279,7 @@ mod tests {
         let paths = files(dir.path(), 100);
         let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
         let trained = DocumentEncoder::train(wh.conn(), &refs).unwrap().expect("trained");
+        let trained = DocumentEncoder::store(wh.conn(), trained).unwrap();
         assert_eq!(trained.dict_id(), Some(1));
         assert_eq!(DocumentEncoder::newest(wh.conn()).unwrap().dict_id(), Some(1));
 
@@ -284,6 +323,9 @@ mod tests {
             decode(wh.conn(), CODEC_ZSTD, Some(9), &doc.bytes),
             Err(DecodeError::MissingDictionary(9))
         ));
+        // A size prefix claiming 4 GB is refused before anything is allocated.
+        let huge = [0xff, 0xff, 0xff, 0xff, 0, 0];
+        assert!(matches!(decode(wh.conn(), CODEC_LZ4, None, &huge), Err(DecodeError::Damaged(_))));
         let lz4 = lz4_flex::compress_prepend_size(b"{\"a\":1}");
         assert_eq!(decode(wh.conn(), CODEC_LZ4, None, &lz4).unwrap(), b"{\"a\":1}");
     }

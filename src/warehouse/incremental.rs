@@ -11,18 +11,26 @@
 //! still stat'ed: ktstr rewrites a sidecar in place (`fs::write`), which leaves the
 //! directory's own mtime alone, so a directory-level check would miss a rewritten result.
 //!
-//! A stale digest can only cost work, never skip it: a run is skipped only when the walk
-//! hashes to exactly the digest stored with the file records that describe it.
+//! A digest is stored only after re-reading, in the transaction that stores it, the run
+//! directory's file records and finding that they describe exactly the files walked (same
+//! size and mtime, none pending, no other file present): a concurrent ingest that recorded
+//! something else in between leaves the run to be examined again. Nor is a run directory
+//! settled while one of its files is younger than [`RACY_WINDOW`], since a same-size rewrite
+//! within the filesystem's timestamp granularity would not change its digest.
 
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{CachedStatement, Connection, Transaction, params};
 
 use crate::sidecar::read::{run_dir_sidecar_paths, run_dirs};
+
+/// Files modified this close to the walk do not settle their run directory: coarse
+/// filesystem timestamps (FAT, some network filesystems) tick every one or two seconds.
+const RACY_WINDOW: Duration = Duration::from_secs(2);
 
 /// A sidecar file as the walk found it.
 pub(super) struct FileStat {
@@ -35,12 +43,8 @@ pub(super) struct FileStat {
 
 impl FileStat {
     pub fn run_dir(&self) -> &str {
-        run_of(&self.rel_path)
+        self.rel_path.split('/').next().unwrap_or_default()
     }
-}
-
-pub(super) fn run_of(rel_path: &str) -> &str {
-    rel_path.split('/').next().unwrap_or_default()
 }
 
 /// What an ingest has to do, from comparing the walk with the warehouse.
@@ -57,6 +61,9 @@ pub(super) struct Plan {
     pub reappeared: Vec<String>,
     /// Files recorded as present that the walk did not find.
     pub vanished: Vec<String>,
+    /// Sidecar files whose path is not valid UTF-8: the warehouse keys files by their path as
+    /// text, where two such names could read as one. Reported, never ingested.
+    pub bad_names: Vec<PathBuf>,
     /// Run directories examined file by file, to be settled once their files are written.
     examined: Vec<ExaminedRun>,
     /// Run directories with a state row that the walk did not find.
@@ -66,14 +73,10 @@ pub(super) struct Plan {
 struct ExaminedRun {
     run: String,
     digest: [u8; 32],
-    unchanged_corrupt: usize,
-}
-
-/// How the files of one run directory ended in this ingest (see [`Plan::settle`]).
-#[derive(Default)]
-pub(super) struct RunOutcome {
-    pub pending: bool,
-    pub corrupt: usize,
+    /// (rel_path, size, mtime_ns) of every file the walk found in it.
+    files: Vec<(String, i64, i64)>,
+    /// One of its files is younger than [`RACY_WINDOW`].
+    racy: bool,
 }
 
 struct Known {
@@ -86,38 +89,29 @@ struct Known {
 
 /// Walk `root` and compare it with what the warehouse recorded for `root_id`.
 pub(super) fn plan(conn: &Connection, root: &Path, root_id: i64) -> rusqlite::Result<Plan> {
+    let walk_started = SystemTime::now();
     // The pool walk (`pool_sidecar_paths`), one run directory per task: an unchanged tree
     // costs only this walk, so it uses every core. Collecting keeps the walk's order.
-    let stats: Vec<FileStat> = run_dirs(root)
+    let walked: Vec<Result<FileStat, PathBuf>> = run_dirs(root)
         .into_par_iter()
         .flat_map_iter(|run| run_dir_sidecar_paths(&run))
         .filter_map(|path| stat_file(root, path))
         .collect();
-    let mut plan = Plan { files_seen: stats.len(), ..Plan::default() };
+    let mut plan = Plan { files_seen: walked.len(), ..Plan::default() };
+    let mut stats = Vec::with_capacity(walked.len());
+    for file in walked {
+        match file {
+            Ok(st) => stats.push(st),
+            Err(path) => plan.bad_names.push(path),
+        }
+    }
+    let racy_after = walk_started
+        .checked_sub(RACY_WINDOW)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64);
 
     let mut settled = settled_digests(conn, root_id)?;
-    let mut known_rows = conn.prepare_cached(
-        "SELECT rel_path, size, mtime_ns, status = 'pending', status = 'corrupt', present \
-         FROM source_file WHERE root_id = ?1 AND rel_path >= ?2 AND rel_path < ?3",
-    )?;
-    let mut known_of = |run: &str| -> rusqlite::Result<HashMap<String, Known>> {
-        // Every rel_path under `run` starts with "run/"; '0' is the byte after '/'.
-        let rows =
-            known_rows.query_map(params![root_id, format!("{run}/"), format!("{run}0")], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    Known {
-                        size: r.get(1)?,
-                        mtime_ns: r.get(2)?,
-                        pending: r.get(3)?,
-                        corrupt: r.get(4)?,
-                        present: r.get(5)?,
-                    },
-                ))
-            })?;
-        rows.collect()
-    };
-
+    let mut known_rows = known_rows_statement(conn)?;
     let mut stats = stats.into_iter().peekable();
     while let Some(first) = stats.peek() {
         let run = first.run_dir().to_string();
@@ -126,24 +120,22 @@ pub(super) fn plan(conn: &Connection, root: &Path, root_id: i64) -> rusqlite::Re
             files.extend(stats.next());
         }
         let digest = run_digest(&files);
-        let stored = settled.remove(&run);
-        if let Some(Some(settled)) = stored
+        if let Some(Some(settled)) = settled.remove(&run)
             && settled.digest == digest
         {
             plan.unchanged += files.len();
             plan.known_corrupt += settled.corrupt;
             continue;
         }
+        let racy = files.iter().any(|f| f.mtime_ns >= racy_after);
+        let listed = files.iter().map(|f| (f.rel_path.clone(), f.size, f.mtime_ns)).collect();
         // One lookup per file: what is left of `known` afterwards was not seen by this walk.
-        let mut known = known_of(&run)?;
-        let mut unchanged_corrupt = 0;
+        let mut known = known_in_run(&mut known_rows, root_id, &run)?;
         for st in files {
             match known.remove(&st.rel_path) {
                 Some(k) if k.size == st.size && k.mtime_ns == st.mtime_ns && !k.pending => {
                     plan.unchanged += 1;
-                    if k.corrupt {
-                        unchanged_corrupt += 1;
-                    }
+                    plan.known_corrupt += usize::from(k.corrupt);
                     if !k.present {
                         plan.reappeared.push(st.rel_path);
                     }
@@ -151,16 +143,15 @@ pub(super) fn plan(conn: &Connection, root: &Path, root_id: i64) -> rusqlite::Re
                 _ => plan.todo.push(st),
             }
         }
-        plan.known_corrupt += unchanged_corrupt;
         plan.vanished.extend(known.into_iter().filter(|(_, k)| k.present).map(|(rel, _)| rel));
-        plan.examined.push(ExaminedRun { run, digest, unchanged_corrupt });
+        plan.examined.push(ExaminedRun { run, digest, files: listed, racy });
     }
     // Run directories the warehouse knows that are gone as a whole (pre-cleared, deleted).
     let mut gone: Vec<String> = settled.into_keys().collect();
     gone.sort();
     for run in &gone {
-        plan.vanished
-            .extend(known_of(run)?.into_iter().filter(|(_, k)| k.present).map(|(rel, _)| rel));
+        let known = known_in_run(&mut known_rows, root_id, run)?;
+        plan.vanished.extend(known.into_iter().filter(|(_, k)| k.present).map(|(rel, _)| rel));
     }
     plan.gone_runs = gone;
     Ok(plan)
@@ -190,32 +181,79 @@ impl Plan {
         Ok(())
     }
 
-    /// After every file is written: store the digest of each examined run directory none of
-    /// whose files is pending, and forget the run directories that are gone.
-    pub fn settle(
-        &self,
-        tx: &Transaction<'_>,
-        root_id: i64,
-        outcomes: &HashMap<String, RunOutcome>,
-    ) -> rusqlite::Result<()> {
+    /// After every file is written, in the transaction that marks vanished files: store the
+    /// digest of each examined run directory whose file records now describe exactly what was
+    /// walked, and forget the gone run directories that have no present file left.
+    pub fn settle(&self, tx: &Transaction<'_>, root_id: i64) -> rusqlite::Result<()> {
+        let mut known_rows = known_rows_statement(tx)?;
         let mut store = tx.prepare_cached(
-            "UPDATE run_dir_state SET digest = ?3, corrupt = ?4 WHERE root_id = ?1 AND run_dir = ?2",
+            "INSERT INTO run_dir_state (root_id, run_dir, digest, corrupt) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (root_id, run_dir) DO UPDATE SET digest = ?3, corrupt = ?4",
         )?;
         for run in &self.examined {
-            let outcome = outcomes.get(&run.run);
-            if outcome.is_some_and(|o| o.pending) {
-                continue;
-            }
-            let corrupt = run.unchanged_corrupt + outcome.map_or(0, |o| o.corrupt);
+            let known = known_in_run(&mut known_rows, root_id, &run.run)?;
+            let corrupt = match settled_by(&known, &run.files) {
+                Some(corrupt) if !run.racy => corrupt,
+                _ => continue, // its digest stays NULL: examined again next time
+            };
             store.execute(params![root_id, run.run, &run.digest[..], corrupt as i64])?;
         }
         let mut forget =
             tx.prepare_cached("DELETE FROM run_dir_state WHERE root_id = ?1 AND run_dir = ?2")?;
         for run in &self.gone_runs {
-            forget.execute(params![root_id, run])?;
+            let known = known_in_run(&mut known_rows, root_id, run)?;
+            if !known.values().any(|k| k.present) {
+                forget.execute(params![root_id, run])?;
+            }
         }
         Ok(())
     }
+}
+
+/// The number of corrupt files to store when `known` (a run directory's file records)
+/// describes exactly the walked `files`; `None` when it does not.
+fn settled_by(known: &HashMap<String, Known>, files: &[(String, i64, i64)]) -> Option<usize> {
+    if known.values().filter(|k| k.present).count() != files.len() {
+        return None;
+    }
+    let mut corrupt = 0;
+    for (rel_path, size, mtime_ns) in files {
+        let k = known.get(rel_path)?;
+        if k.size != *size || k.mtime_ns != *mtime_ns || k.pending || !k.present {
+            return None;
+        }
+        corrupt += usize::from(k.corrupt);
+    }
+    Some(corrupt)
+}
+
+fn known_rows_statement(conn: &Connection) -> rusqlite::Result<CachedStatement<'_>> {
+    conn.prepare_cached(
+        "SELECT rel_path, size, mtime_ns, status = 'pending', status = 'corrupt', present \
+         FROM source_file WHERE root_id = ?1 AND rel_path >= ?2 AND rel_path < ?3",
+    )
+}
+
+/// The file records of one run directory.
+fn known_in_run(
+    stmt: &mut CachedStatement<'_>,
+    root_id: i64,
+    run: &str,
+) -> rusqlite::Result<HashMap<String, Known>> {
+    // Every rel_path under `run` starts with "run/"; '0' is the byte after '/'.
+    let rows = stmt.query_map(params![root_id, format!("{run}/"), format!("{run}0")], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            Known {
+                size: r.get(1)?,
+                mtime_ns: r.get(2)?,
+                pending: r.get(3)?,
+                corrupt: r.get(4)?,
+                present: r.get(5)?,
+            },
+        ))
+    })?;
+    rows.collect()
 }
 
 /// A settled run directory's `run_dir_state` row.
@@ -253,11 +291,14 @@ fn run_digest(files: &[FileStat]) -> [u8; 32] {
     *hasher.finalize().as_bytes()
 }
 
-/// The size and mtime the incremental check compares; `None` when the file is gone already.
-fn stat_file(root: &Path, path: PathBuf) -> Option<FileStat> {
+/// The size and mtime the incremental check compares; `None` when the file is gone already,
+/// `Err` with its path when the path under the root is not valid UTF-8.
+fn stat_file(root: &Path, path: PathBuf) -> Option<Result<FileStat, PathBuf>> {
     let meta = fs::metadata(&path).ok()?;
-    let rel_path = path.strip_prefix(root).ok()?.to_string_lossy().into_owned();
-    Some(FileStat { rel_path, size: meta.len() as i64, mtime_ns: mtime_ns(&meta), path })
+    let Some(rel_path) = path.strip_prefix(root).ok()?.to_str().map(str::to_string) else {
+        return Some(Err(path));
+    };
+    Some(Ok(FileStat { rel_path, size: meta.len() as i64, mtime_ns: mtime_ns(&meta), path }))
 }
 
 fn mtime_ns(meta: &fs::Metadata) -> i64 {
@@ -350,7 +391,8 @@ mod tests {
         assert!(first.problems[0].will_retry);
         assert_eq!(states(&wh), [("r1".into(), false, 0)]);
 
-        write(root, "r1/a.ktstr.json", &body, SystemTime::now());
+        // Finished, and old enough to be trusted (see the racy test below).
+        write(root, "r1/a.ktstr.json", &body, an_hour_ago());
         let done = ingest_root(&mut wh, root, None).unwrap();
         assert_eq!((done.parsed, done.new_sidecars), (1, 1));
         assert_eq!(states(&wh), [("r1".into(), true, 0)]);
@@ -412,5 +454,106 @@ mod tests {
         assert_eq!(ingest_root(&mut wh, root, None).unwrap().vanished, 1);
         let again = ingest_root(&mut wh, root, None).unwrap();
         assert_eq!((again.vanished, again.unchanged), (0, 2));
+    }
+
+    #[test]
+    fn a_run_with_a_file_younger_than_the_racy_window_is_not_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "r1/a.ktstr.json", &doc("a", 1), an_hour_ago());
+        write(root, "r1/b.ktstr.json", &doc("b", 1), SystemTime::now());
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        assert_eq!(ingest_root(&mut wh, root, None).unwrap().new_sidecars, 2);
+        // A same-size rewrite within a coarse timestamp tick would not change the digest.
+        assert_eq!(states(&wh), [("r1".into(), false, 0)]);
+        let again = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((again.unchanged, again.parsed), (2, 0));
+        write(root, "r1/b.ktstr.json", &doc("b", 1), an_hour_ago());
+        ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!(states(&wh), [("r1".into(), true, 0)]);
+    }
+
+    #[test]
+    fn a_record_changed_by_another_ingest_meanwhile_keeps_the_run_unsettled() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("runs");
+        let db = dir.path().join("warehouse.sqlite");
+        // More than one batch, so the other writer gets in between two of them.
+        for i in 0..2100 {
+            write(&root, &format!("r1/t{i:04}.ktstr.json"), &doc("t", i), an_hour_ago());
+        }
+        let mut wh = Warehouse::open(&db).unwrap();
+        let interfered = std::sync::atomic::AtomicBool::new(false);
+        let other_writer = |_done: usize, _total: usize| {
+            if !interfered.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                // What an ingest that read the first file mid-write would have recorded.
+                let other = Warehouse::open(&db).unwrap();
+                other
+                    .conn()
+                    .execute(
+                        "UPDATE source_file SET status = 'pending' WHERE rel_path = 'r1/t0000.ktstr.json'",
+                        [],
+                    )
+                    .unwrap();
+            }
+        };
+        ingest_root(&mut wh, &root, Some(&other_writer)).unwrap();
+        assert_eq!(states(&wh), [("r1".into(), false, 0)]);
+        let retried = ingest_root(&mut wh, &root, None).unwrap();
+        assert_eq!((retried.parsed, retried.duplicates), (1, 1));
+        assert_eq!(states(&wh), [("r1".into(), true, 0)]);
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_is_reported_and_left_alone() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let odd = std::ffi::OsStr::from_bytes(b"r\xe8");
+        write(&root.join(odd), "a.ktstr.json", &doc("a", 1), an_hour_ago());
+        write(root, "r1/a.ktstr.json", &doc("a", 2), an_hour_ago());
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        for _ in 0..2 {
+            let report = ingest_root(&mut wh, root, None).unwrap();
+            let kinds: Vec<&str> = report.problems.iter().map(|p| p.kind).collect();
+            assert_eq!(kinds, ["non-utf8-path"]);
+            assert_eq!(report.vanished, 0);
+        }
+        assert_eq!(states(&wh), [("r1".into(), true, 0)]);
+    }
+
+    #[test]
+    fn settling_needs_records_that_match_the_walk_exactly() {
+        let file = |size, pending, corrupt, present| Known {
+            size,
+            mtime_ns: 7,
+            pending,
+            corrupt,
+            present,
+        };
+        let walked = [("r/a".to_string(), 1, 7), ("r/b".to_string(), 2, 7)];
+        let known = |rows: Vec<(&str, Known)>| -> HashMap<String, Known> {
+            rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        };
+        let exact = known(vec![
+            ("r/a", file(1, false, false, true)),
+            ("r/b", file(2, false, true, true)),
+            ("r/old", file(9, false, false, false)),
+        ]);
+        assert_eq!(settled_by(&exact, &walked), Some(1));
+        let pending =
+            known(vec![("r/a", file(1, true, false, true)), ("r/b", file(2, false, false, true))]);
+        assert_eq!(settled_by(&pending, &walked), None);
+        let older =
+            known(vec![("r/a", file(5, false, false, true)), ("r/b", file(2, false, false, true))]);
+        assert_eq!(settled_by(&older, &walked), None);
+        let extra = known(vec![
+            ("r/a", file(1, false, false, true)),
+            ("r/b", file(2, false, false, true)),
+            ("r/c", file(3, false, false, true)),
+        ]);
+        assert_eq!(settled_by(&extra, &walked), None);
+        let missing = known(vec![("r/a", file(1, false, false, true))]);
+        assert_eq!(settled_by(&missing, &walked), None);
     }
 }

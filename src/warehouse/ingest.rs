@@ -34,7 +34,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::document::{Compressor, DocumentEncoder, EncodedDocument};
-use super::incremental::{self, FileStat, RunOutcome};
+use super::incremental::{self, FileStat};
 use super::open::Warehouse;
 use crate::metric::METRICS;
 use crate::sidecar::SidecarResult;
@@ -210,15 +210,36 @@ pub fn ingest_root(
     report.unchanged = plan.unchanged;
     report.known_corrupt = plan.known_corrupt;
     report.vanished = plan.vanished.len();
+    report.problems.extend(plan.bad_names.iter().map(|path| {
+        FileProblem {
+            path: path.clone(),
+            kind: "non-utf8-path",
+            reason: "its path is not valid UTF-8, which the warehouse cannot record; rename the \
+                 file or its run directory"
+                .into(),
+            will_retry: false,
+        }
+    }));
     if plan.is_no_op() {
         // No write transaction at all: the common case of a read command's ingest.
         return finish(wh, report, 0, started);
     }
     let todo = std::mem::take(&mut plan.todo);
 
+    // Training reads samples and takes ~50 ms: done before taking the write lock.
+    let trained = match DocumentEncoder::newest(&wh.conn)?.dict_id() {
+        Some(_) => None,
+        None => {
+            let candidates: Vec<&Path> = todo.iter().map(|s| s.path.as_path()).collect();
+            DocumentEncoder::train(&wh.conn, &candidates)?
+        }
+    };
     let tx = wh.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     plan.unsettle(&tx, root_id)?;
-    let encoder = document_encoder(&tx, &todo)?;
+    let encoder = match trained {
+        Some(trained) => DocumentEncoder::store(&tx, trained)?,
+        None => DocumentEncoder::newest(&tx)?,
+    };
     tx.commit()?;
     let total = todo.len();
     let mut done = 0usize;
@@ -276,7 +297,7 @@ pub fn ingest_root(
             back.execute(params![root_id, rel, now])?;
         }
     }
-    plan.settle(&tx, root_id, &writer.run_outcomes)?;
+    plan.settle(&tx, root_id)?;
     tx.commit()?;
     finish(wh, report, total, started)
 }
@@ -345,21 +366,6 @@ fn parse_file(stat: FileStat, compressor: &mut Compressor<'_>) -> Parsed {
     Parsed { stat, outcome }
 }
 
-/// The warehouse's dictionary, or a new one trained on this ingest's files when it has none
-/// and they are enough to train on. Runs in an IMMEDIATE transaction, so two first ingests do
-/// not both train.
-fn document_encoder(
-    tx: &Transaction<'_>,
-    todo: &[FileStat],
-) -> Result<DocumentEncoder, IngestError> {
-    let newest = DocumentEncoder::newest(tx)?;
-    if newest.dict_id().is_some() {
-        return Ok(newest);
-    }
-    let candidates: Vec<&Path> = todo.iter().map(|s| s.path.as_path()).collect();
-    Ok(DocumentEncoder::train(tx, &candidates)?.unwrap_or_else(DocumentEncoder::plain))
-}
-
 /// Inserts batches; caches ids that repeat across a whole run.
 struct Writer {
     root_id: i64,
@@ -367,8 +373,6 @@ struct Writer {
     host_ids: HashMap<[u8; 32], i64>,
     /// `dimension_value` rows this ingest has already made sure of.
     dim_values: HashSet<(&'static str, Option<String>)>,
-    /// How each run directory's files ended, for [`Plan::settle`].
-    run_outcomes: HashMap<String, RunOutcome>,
 }
 
 const INSERT_SIDECAR: &str = concat!(
@@ -395,7 +399,6 @@ impl Writer {
             metric_ids: HashMap::new(),
             host_ids: HashMap::new(),
             dim_values: HashSet::new(),
-            run_outcomes: HashMap::new(),
         }
     }
 
@@ -441,12 +444,6 @@ impl Writer {
                         will_retry,
                     });
                     let status = if will_retry { "pending" } else { "corrupt" };
-                    let outcome = self.run_outcomes.entry(stat.run_dir().to_string()).or_default();
-                    if will_retry {
-                        outcome.pending = true;
-                    } else {
-                        outcome.corrupt += 1;
-                    }
                     (status, hash, None, Some(error.kind.to_string()))
                 }
             };
