@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::OptionalExtension;
 
+use super::document::{DecodeError, decode};
 use super::open::Warehouse;
 use crate::sidecar::HostContext;
 
@@ -36,12 +37,33 @@ pub struct StoredRun {
 /// The database id of `root`, if it was ever ingested. Ingest records canonical paths; a root
 /// that no longer exists cannot be canonicalized and is looked up as given.
 pub fn root_id(wh: &Warehouse, root: &Path) -> rusqlite::Result<Option<i64>> {
-    let path = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let path = resolve(root);
     wh.conn()
         .query_row("SELECT root_id FROM runs_root WHERE path = ?1", [path.to_string_lossy()], |r| {
             r.get(0)
         })
         .optional()
+}
+
+/// `root` as ingest recorded it (canonical), also when it is gone: its longest existing
+/// ancestor is canonicalized and the missing rest appended.
+fn resolve(root: &Path) -> PathBuf {
+    if let Ok(path) = std::fs::canonicalize(root) {
+        return path;
+    }
+    let Ok(absolute) = std::path::absolute(root) else {
+        return root.to_path_buf();
+    };
+    let mut missing = Vec::new();
+    let mut at = absolute.as_path();
+    while let (Some(parent), Some(name)) = (at.parent(), at.file_name()) {
+        missing.push(name);
+        at = parent;
+        if let Ok(base) = std::fs::canonicalize(at) {
+            return missing.iter().rev().fold(base, |path, name| path.join(name));
+        }
+    }
+    absolute
 }
 
 /// SQL condition (over `ingested_sidecar` alias `s`) for "this sidecar is part of root
@@ -224,6 +246,20 @@ pub struct StoredDocument {
     /// The compression dictionary, see [`super::document`].
     pub dict_id: Option<i64>,
     pub document: Vec<u8>,
+    /// blake3 of the original bytes, as ingest computed it.
+    pub content_hash: Vec<u8>,
+}
+
+impl StoredDocument {
+    /// The original file bytes, checked against the hash ingest recorded: zstd frames carry
+    /// no checksum, so damage could otherwise decode to wrong bytes without an error.
+    pub fn original(&self, conn: &rusqlite::Connection) -> Result<Vec<u8>, DecodeError> {
+        let bytes = decode(conn, &self.codec, self.dict_id, &self.document)?;
+        if blake3::hash(&bytes).as_bytes()[..] != self.content_hash[..] {
+            return Err(DecodeError::Damaged("it does not match its recorded hash".into()));
+        }
+        Ok(bytes)
+    }
 }
 
 /// The stored documents of a run (or, with `job`, of one job subdirectory), in ingest order.
@@ -242,9 +278,10 @@ pub fn stored_documents(
         .collect();
     mine.sort_by_key(|l| l.sidecar_id);
     mine.dedup_by_key(|l| l.sidecar_id);
-    let mut stmt = wh
-        .conn()
-        .prepare("SELECT codec, dict_id, document FROM sidecar_document WHERE sidecar_id = ?1")?;
+    let mut stmt = wh.conn().prepare(
+        "SELECT d.codec, d.dict_id, d.document, s.content_hash FROM sidecar_document d \
+         JOIN ingested_sidecar s ON s.sidecar_id = d.sidecar_id WHERE d.sidecar_id = ?1",
+    )?;
     mine.into_iter()
         .map(|l| {
             stmt.query_row([l.sidecar_id], |r| {
@@ -253,6 +290,7 @@ pub fn stored_documents(
                     codec: r.get(0)?,
                     dict_id: r.get(1)?,
                     document: r.get(2)?,
+                    content_hash: r.get(3)?,
                 })
             })
         })
@@ -263,7 +301,6 @@ pub fn stored_documents(
 mod tests {
     use super::*;
     use crate::sidecar::SidecarResult;
-    use crate::warehouse::document::decode;
     use crate::warehouse::ingest::ingest_root;
 
     fn write(root: &Path, rel: &str, doc: &SidecarResult) {
@@ -314,7 +351,7 @@ mod tests {
 
         let docs = stored_documents(&wh, root, "r2", None).unwrap();
         assert_eq!(docs.len(), 1);
-        let bytes = decode(wh.conn(), &docs[0].codec, docs[0].dict_id, &docs[0].document).unwrap();
+        let bytes = docs[0].original(wh.conn()).unwrap();
         assert!(String::from_utf8(bytes).unwrap().contains("\"z\""));
         assert_eq!(stored_documents(&wh, root, "r1", Some("job")).unwrap().len(), 1);
     }
@@ -334,6 +371,46 @@ mod tests {
         assert_eq!(run_host(&wh, root, "copy").unwrap().sidecars, 1);
         let docs = stored_documents(&wh, root, "orig", None).unwrap();
         assert_eq!(docs.len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_stored_document_is_an_error_not_wrong_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "r1/a.ktstr.json", &SidecarResult::empty("a"));
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        ingest_root(&mut wh, root, None).unwrap();
+        let tampered = SidecarResult::empty("b").to_json_pretty();
+        wh.conn()
+            .execute(
+                "UPDATE sidecar_document SET codec = 'raw', dict_id = NULL, document = ?1",
+                [tampered.as_bytes()],
+            )
+            .unwrap();
+        let docs = stored_documents(&wh, root, "r1", None).unwrap();
+        let err = docs[0].original(wh.conn()).unwrap_err();
+        assert!(err.to_string().contains("does not match its recorded hash"), "{err}");
+    }
+
+    #[test]
+    fn a_gone_root_is_found_by_a_relative_path_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("runs");
+        write(&root, "r1/a.ktstr.json", &SidecarResult::empty("a"));
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        ingest_root(&mut wh, &root, None).unwrap();
+        let id = root_id(&wh, &root).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+        // The same directory spelled relative to the working directory.
+        let cwd = std::env::current_dir().unwrap();
+        let mut relative = PathBuf::new();
+        for _ in cwd.components().skip(1) {
+            relative.push("..");
+        }
+        relative.push(std::fs::canonicalize(dir.path()).unwrap().strip_prefix("/").unwrap());
+        relative.push("runs");
+        assert!(id.is_some());
+        assert_eq!(root_id(&wh, &relative).unwrap(), id);
     }
 
     #[test]

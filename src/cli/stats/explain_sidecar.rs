@@ -19,7 +19,6 @@ use crate::sidecar::explain::explain;
 use crate::sidecar::read::{
     ReadError, ReadErrorKind, parse_bytes, read_sidecar, run_dir_sidecar_paths,
 };
-use crate::warehouse::document::decode;
 use crate::warehouse::runs::stored_documents;
 
 #[derive(Debug, Args)]
@@ -79,11 +78,9 @@ fn stored_inputs(
     let docs: Vec<Result<SidecarResult, ReadError>> = match wh {
         Some(wh) => stored_documents(wh, &root, run, job)?
             .into_iter()
-            .map(|d| match decode(wh.conn(), &d.codec, d.dict_id, &d.document) {
+            .map(|d| match d.original(wh.conn()) {
                 Ok(bytes) => parse_bytes(&d.path, &bytes),
-                Err(e) => {
-                    Err(ReadError { path: d.path, kind: ReadErrorKind::Schema(e.to_string()) })
-                }
+                Err(e) => Err(ReadError { path: d.path, kind: ReadErrorKind::Io(e.to_string()) }),
             })
             .collect(),
         None => Vec::new(),
