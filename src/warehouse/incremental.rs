@@ -15,8 +15,8 @@
 //! directory's file records and finding that they describe exactly the files walked (same
 //! size and mtime, none pending, no other file present): a concurrent ingest that recorded
 //! something else in between leaves the run to be examined again. Nor is a run directory
-//! settled while one of its files is younger than [`RACY_WINDOW`], since a same-size rewrite
-//! within the filesystem's timestamp granularity would not change its digest.
+//! settled while one of its files has a coarse timestamp younger than [`RACY_WINDOW`], since
+//! a same-size rewrite within the same timestamp tick would not change its digest.
 
 use std::collections::HashMap;
 use std::fs;
@@ -28,9 +28,15 @@ use rusqlite::{CachedStatement, Connection, Transaction, params};
 
 use crate::sidecar::read::{run_dir_sidecar_paths, run_dirs};
 
-/// Files modified this close to the walk do not settle their run directory: coarse
-/// filesystem timestamps (FAT, some network filesystems) tick every one or two seconds.
+/// Files modified this close to the walk do not settle their run directory when their
+/// timestamp is coarse (whole milliseconds or coarser: FAT, some network filesystems tick every
+/// one or two seconds). ext4, xfs, btrfs and tmpfs keep nanoseconds, where a same-size rewrite
+/// in the same tick is not a practical worry, so a run just written there settles at once.
 const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+fn is_racy(mtime_ns: i64, racy_after: i64) -> bool {
+    mtime_ns >= racy_after && mtime_ns % 1_000_000 == 0
+}
 
 /// A sidecar file as the walk found it.
 pub(super) struct FileStat {
@@ -75,7 +81,7 @@ struct ExaminedRun {
     digest: [u8; 32],
     /// (rel_path, size, mtime_ns) of every file the walk found in it.
     files: Vec<(String, i64, i64)>,
-    /// One of its files is younger than [`RACY_WINDOW`].
+    /// One of its files has a coarse timestamp younger than [`RACY_WINDOW`].
     racy: bool,
 }
 
@@ -127,7 +133,7 @@ pub(super) fn plan(conn: &Connection, root: &Path, root_id: i64) -> rusqlite::Re
             plan.known_corrupt += settled.corrupt;
             continue;
         }
-        let racy = files.iter().any(|f| f.mtime_ns >= racy_after);
+        let racy = files.iter().any(|f| is_racy(f.mtime_ns, racy_after));
         let listed = files.iter().map(|f| (f.rel_path.clone(), f.size, f.mtime_ns)).collect();
         // One lookup per file: what is left of `known` afterwards was not seen by this walk.
         let mut known = known_in_run(&mut known_rows, root_id, &run)?;
@@ -457,20 +463,25 @@ mod tests {
     }
 
     #[test]
-    fn a_run_with_a_file_younger_than_the_racy_window_is_not_settled() {
+    fn a_run_with_a_young_coarse_timestamp_is_not_settled() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let fine = UNIX_EPOCH + now - Duration::from_nanos(123_457);
+        let coarse = UNIX_EPOCH + Duration::from_secs(now.as_secs());
+        write(root, "r0/a.ktstr.json", &doc("a", 0), fine);
         write(root, "r1/a.ktstr.json", &doc("a", 1), an_hour_ago());
-        write(root, "r1/b.ktstr.json", &doc("b", 1), SystemTime::now());
+        write(root, "r1/b.ktstr.json", &doc("b", 1), coarse);
         let mut wh = Warehouse::open_in_memory().unwrap();
-        assert_eq!(ingest_root(&mut wh, root, None).unwrap().new_sidecars, 2);
-        // A same-size rewrite within a coarse timestamp tick would not change the digest.
-        assert_eq!(states(&wh), [("r1".into(), false, 0)]);
+        assert_eq!(ingest_root(&mut wh, root, None).unwrap().new_sidecars, 3);
+        // A same-size rewrite within a coarse timestamp tick would not change the digest;
+        // a nanosecond timestamp just written is fine.
+        assert_eq!(states(&wh), [("r0".into(), true, 0), ("r1".into(), false, 0)]);
         let again = ingest_root(&mut wh, root, None).unwrap();
-        assert_eq!((again.unchanged, again.parsed), (2, 0));
+        assert_eq!((again.unchanged, again.parsed), (3, 0));
         write(root, "r1/b.ktstr.json", &doc("b", 1), an_hour_ago());
         ingest_root(&mut wh, root, None).unwrap();
-        assert_eq!(states(&wh), [("r1".into(), true, 0)]);
+        assert_eq!(states(&wh), [("r0".into(), true, 0), ("r1".into(), true, 0)]);
     }
 
     #[test]
