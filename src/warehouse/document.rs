@@ -300,6 +300,25 @@ mod tests {
     }
 
     #[test]
+    fn of_two_ingests_training_at_once_the_second_uses_the_first_dictionary() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("warehouse.sqlite");
+        let paths = files(dir.path(), 80);
+        let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+        let (one, two) = (Warehouse::open(&db).unwrap(), Warehouse::open(&db).unwrap());
+        // Both trained before either stored (training runs outside the write lock).
+        let first = DocumentEncoder::train(one.conn(), &refs).unwrap().unwrap();
+        let second = DocumentEncoder::train(two.conn(), &refs).unwrap().unwrap();
+        assert_eq!(DocumentEncoder::store(one.conn(), first).unwrap().dict_id(), Some(1));
+        assert_eq!(DocumentEncoder::store(two.conn(), second).unwrap().dict_id(), Some(1));
+        let stored: i64 = two
+            .conn()
+            .query_row("SELECT count(*) FROM document_dictionary", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, 1);
+    }
+
+    #[test]
     fn too_few_samples_train_nothing() {
         let wh = Warehouse::open_in_memory().unwrap();
         let dir = tempfile::tempdir().unwrap();

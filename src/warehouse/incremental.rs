@@ -567,4 +567,32 @@ mod tests {
         let missing = known(vec![("r/a", file(1, false, false, true))]);
         assert_eq!(settled_by(&missing, &walked), None);
     }
+
+    #[test]
+    fn a_file_gone_from_a_job_directory_or_fixed_in_place_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "r1/a.ktstr.json", &doc("a", 1), an_hour_ago());
+        write(root, "r1/job/b.ktstr.json", &doc("b", 1), an_hour_ago());
+        write(root, "r1/job/bad.ktstr.json", "{ nope", an_hour_ago());
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!(states(&wh), [("r1".into(), true, 1)]);
+
+        fs::remove_file(root.join("r1/job/b.ktstr.json")).unwrap();
+        let removed = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((removed.vanished, removed.unchanged, removed.known_corrupt), (1, 2, 1));
+
+        write(
+            root,
+            "r1/job/bad.ktstr.json",
+            &doc("bad", 1),
+            an_hour_ago() + Duration::from_secs(1),
+        );
+        let fixed = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((fixed.new_sidecars, fixed.known_corrupt, fixed.problems.len()), (1, 0, 0));
+        assert_eq!(states(&wh), [("r1".into(), true, 0)]);
+        let again = ingest_root(&mut wh, root, None).unwrap();
+        assert_eq!((again.unchanged, again.known_corrupt, again.vanished), (2, 0, 0));
+    }
 }
