@@ -214,11 +214,7 @@ pub fn decode(
     match codec {
         CODEC_RAW => Ok(document.to_vec()),
         CODEC_LZ4 => {
-            // The 4-byte size prefix is trusted by the decoder; bound it first.
-            let size = document.get(..4).map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]));
-            if size.is_none_or(|n| u64::from(n) > MAX_SIDECAR_BYTES) {
-                return Err(DecodeError::Damaged("bad size prefix".into()));
-            }
+            lz4_declared_size(document)?;
             lz4_flex::decompress_size_prepended(document)
                 .map_err(|e| DecodeError::Damaged(e.to_string()))
         }
@@ -247,6 +243,16 @@ pub fn decode(
             decompressor.decompress(document, size as usize).map_err(damaged)
         }
         other => Err(DecodeError::UnknownCodec(other.to_string())),
+    }
+}
+
+/// The size an lz4 document's 4-byte prefix declares, which the decoder allocates up front:
+/// bounded by the read limit, so a damaged prefix cannot ask for gigabytes.
+fn lz4_declared_size(document: &[u8]) -> Result<usize, DecodeError> {
+    let size = document.get(..4).map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]));
+    match size {
+        Some(n) if u64::from(n) <= MAX_SIDECAR_BYTES => Ok(n as usize),
+        _ => Err(DecodeError::Damaged("bad size prefix".into())),
     }
 }
 
@@ -344,8 +350,11 @@ mod tests {
         ));
         // A size prefix claiming 4 GB is refused before anything is allocated.
         let huge = [0xff, 0xff, 0xff, 0xff, 0, 0];
+        assert!(matches!(lz4_declared_size(&huge), Err(DecodeError::Damaged(_))));
+        assert!(matches!(lz4_declared_size(&[1, 0]), Err(DecodeError::Damaged(_))));
         assert!(matches!(decode(wh.conn(), CODEC_LZ4, None, &huge), Err(DecodeError::Damaged(_))));
         let lz4 = lz4_flex::compress_prepend_size(b"{\"a\":1}");
+        assert_eq!(lz4_declared_size(&lz4).unwrap(), 7);
         assert_eq!(decode(wh.conn(), CODEC_LZ4, None, &lz4).unwrap(), b"{\"a\":1}");
     }
 }

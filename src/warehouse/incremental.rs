@@ -149,15 +149,14 @@ pub(super) fn plan(conn: &Connection, root: &Path, root_id: i64) -> rusqlite::Re
                 _ => plan.todo.push(st),
             }
         }
-        plan.vanished.extend(known.into_iter().filter(|(_, k)| k.present).map(|(rel, _)| rel));
+        plan.vanished.extend(present_paths(known));
         plan.examined.push(ExaminedRun { run, digest, files: listed, racy });
     }
     // Run directories the warehouse knows that are gone as a whole (pre-cleared, deleted).
     let mut gone: Vec<String> = settled.into_keys().collect();
     gone.sort();
     for run in &gone {
-        let known = known_in_run(&mut known_rows, root_id, run)?;
-        plan.vanished.extend(known.into_iter().filter(|(_, k)| k.present).map(|(rel, _)| rel));
+        plan.vanished.extend(present_paths(known_in_run(&mut known_rows, root_id, run)?));
     }
     plan.gone_runs = gone;
     Ok(plan)
@@ -196,12 +195,10 @@ impl Plan {
             "INSERT INTO run_dir_state (root_id, run_dir, digest, corrupt) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (root_id, run_dir) DO UPDATE SET digest = ?3, corrupt = ?4",
         )?;
-        for run in &self.examined {
+        // A run left out keeps a NULL digest and is examined again next time.
+        for run in self.examined.iter().filter(|run| !run.racy) {
             let known = known_in_run(&mut known_rows, root_id, &run.run)?;
-            let corrupt = match settled_by(&known, &run.files) {
-                Some(corrupt) if !run.racy => corrupt,
-                _ => continue, // its digest stays NULL: examined again next time
-            };
+            let Some(corrupt) = settled_by(&known, &run.files) else { continue };
             store.execute(params![root_id, run.run, &run.digest[..], corrupt as i64])?;
         }
         let mut forget =
@@ -214,6 +211,11 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// The records still marked present: files gone since, when the walk did not find them.
+fn present_paths(known: HashMap<String, Known>) -> impl Iterator<Item = String> {
+    known.into_iter().filter(|(_, k)| k.present).map(|(rel, _)| rel)
 }
 
 /// The number of corrupt files to store when `known` (a run directory's file records)

@@ -227,7 +227,8 @@ pub fn ingest_root(
     let todo = std::mem::take(&mut plan.todo);
 
     // Training reads samples and takes ~50 ms: done before taking the write lock.
-    let trained = match DocumentEncoder::newest(&wh.conn)?.dict_id() {
+    let existing = DocumentEncoder::newest(&wh.conn)?;
+    let trained = match existing.dict_id() {
         Some(_) => None,
         None => {
             let candidates: Vec<&Path> = todo.iter().map(|s| s.path.as_path()).collect();
@@ -238,7 +239,7 @@ pub fn ingest_root(
     plan.unsettle(&tx, root_id)?;
     let encoder = match trained {
         Some(trained) => DocumentEncoder::store(&tx, trained)?,
-        None => DocumentEncoder::newest(&tx)?,
+        None => existing,
     };
     tx.commit()?;
     let total = todo.len();
@@ -317,15 +318,11 @@ fn finish(
 }
 
 fn root_id(wh: &mut Warehouse, root: &Path) -> Result<i64, IngestError> {
-    let path = root.to_string_lossy();
     // A known root costs no write transaction (the common, incremental case).
-    let known = wh
-        .conn
-        .query_row("SELECT root_id FROM runs_root WHERE path = ?1", [&path], |r| r.get(0))
-        .optional()?;
-    if let Some(id) = known {
+    if let Some(id) = super::runs::root_id(wh, root)? {
         return Ok(id);
     }
+    let path = root.to_string_lossy();
     let tx = wh.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute("INSERT OR IGNORE INTO runs_root (path) VALUES (?1)", [&path])?;
     let id =

@@ -35,7 +35,7 @@ pub struct StoredRun {
 }
 
 /// The database id of `root`, if it was ever ingested. Ingest records canonical paths; a root
-/// that no longer exists cannot be canonicalized and is looked up as given.
+/// that no longer exists is resolved as far as it still exists (see [`resolve`]).
 pub fn root_id(wh: &Warehouse, root: &Path) -> rusqlite::Result<Option<i64>> {
     let path = resolve(root);
     wh.conn()
