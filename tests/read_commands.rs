@@ -19,6 +19,26 @@ struct Out {
 }
 
 impl Env {
+    /// Run with stdout closed before the command writes, as `| head -0` would.
+    fn run_into_closed_pipe(&self, args: &[&str]) -> Out {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-ktstr"))
+            .args(args)
+            .env("CARGO_TARGET_DIR", self.tmp.path())
+            .env("RUST_BACKTRACE", "0")
+            .env_remove("KTSTR_DB")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::new(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+
     fn new() -> Env {
         Env { tmp: TempDir::new().unwrap() }
     }
@@ -361,4 +381,22 @@ fn documents_compressed_with_a_trained_dictionary_come_back_exactly() {
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(json["_walk"]["valid"], 80, "{}", out.stdout);
     assert_eq!(json["_walk"]["errors"], serde_json::json!([]), "{}", out.stdout);
+}
+
+#[test]
+fn a_closed_stdout_ends_the_output_quietly() {
+    let env = Env::new();
+    env.write("6.14.2-abc1234/t.ktstr.json", &with_host(sidecar("t", Some("6.14.2"), &[])));
+    assert_eq!(env.run(&["stats", "list"]).code, 0, "ingest first, so reads only write");
+    for args in [
+        &["stats", "list-metrics"][..],
+        &["stats", "list-metrics", "--json"],
+        &["stats", "list", "--no-ingest"],
+        &["stats", "list-values", "--json", "--no-ingest"],
+        &["stats", "show-host", "--run", "6.14.2-abc1234", "--no-ingest"],
+        &["stats", "sql", "--no-ingest", "SELECT test_name FROM sidecar"],
+    ] {
+        let out = env.run_into_closed_pipe(args);
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{args:?}");
+    }
 }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 
+use crate::cli::output;
 use crate::cli::warehouse::{Location, ingest_quietly, report_problems};
 use crate::exit_code;
 use crate::warehouse::Warehouse;
@@ -45,7 +46,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<u8> {
     let mut wh = Warehouse::open(&loc.db)?;
     if !args.watch {
         let report = ingest_quietly(&mut wh, &loc.root)?;
-        print_report(&report, &loc, args.json, true)?;
+        output::write_stdout(|o| write_report(o, &report, &loc, args.json, true))?;
         return Ok(exit_code::SUCCESS);
     }
 
@@ -56,7 +57,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<u8> {
         report_problems(report);
         let initial = std::mem::take(&mut first);
         if (initial || report.new_sidecars > 0)
-            && let Err(e) = print_report(report, &loc, args.json, initial)
+            && let Err(e) = print_watch_report(report, &loc, args.json, initial)
         {
             // stdout is gone (e.g. a closed pipe): stop watching.
             out_err.get_or_insert(e);
@@ -69,13 +70,27 @@ pub fn run(args: IngestArgs) -> anyhow::Result<u8> {
     Ok(exit_code::SUCCESS)
 }
 
-fn print_report(
+/// One `--watch` report on stdout. Unlike [`output::write_stdout`], a closed stdout is an
+/// error here: the caller stops watching, since nobody reads what it would print.
+fn print_watch_report(
     report: &IngestReport,
     loc: &Location,
     json: bool,
     full: bool,
 ) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
+    write_report(&mut out, report, loc, json, full)?;
+    out.flush()
+}
+
+/// A report as one JSON line, the full summary paragraph, or the one-line `--watch` form.
+fn write_report(
+    out: &mut dyn Write,
+    report: &IngestReport,
+    loc: &Location,
+    json: bool,
+    full: bool,
+) -> std::io::Result<()> {
     if json {
         let text = serde_json::to_string(report).map_err(std::io::Error::other)?;
         writeln!(out, "{text}")?;
@@ -84,7 +99,7 @@ fn print_report(
     } else {
         writeln!(out, "{}", one_line(report))?;
     }
-    out.flush()
+    Ok(())
 }
 
 /// The one-paragraph human summary of a whole ingest.
