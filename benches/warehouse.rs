@@ -32,7 +32,7 @@ use ktstr::sidecar::read::{parse_bytes, pool_sidecar_paths, read_bytes};
 use ktstr::warehouse::Warehouse;
 use ktstr::warehouse::compare_rows::ARCHIVE_SOURCE;
 use ktstr::warehouse::ingest::ingest_root;
-use ktstr::warehouse::values::dimension_values;
+use ktstr::warehouse::values::{dimension_values, test_names};
 
 const DEFAULT_SIDECARS: usize = 100_000;
 /// Each run executes the same suite of 200 tests (identity depends only on the position in the
@@ -254,7 +254,7 @@ fn values_from_db(wh: &Warehouse) -> Values {
         v.0.entry(k).or_default().extend(vals.into_iter().flatten());
     }
     let required = [
-        ("test_name", test_names(wh)),
+        ("test_name", test_names(wh).expect("test-name query runs")),
         ("topology", d.topology),
         ("scheduler", d.scheduler),
         ("work_type", d.work_type),
@@ -265,16 +265,6 @@ fn values_from_db(wh: &Warehouse) -> Values {
     }
     v.0.retain(|_, set| !set.is_empty());
     v
-}
-
-/// `list-values` does not list test names; read them through the test-name index (one seek
-/// per distinct name) so the JSON side's set is checked in full.
-fn test_names(wh: &Warehouse) -> Vec<String> {
-    let sql = "WITH RECURSIVE v(x) AS (SELECT min(test_name) FROM ingested_sidecar UNION ALL \
-               SELECT (SELECT min(test_name) FROM ingested_sidecar WHERE test_name > v.x) \
-               FROM v WHERE v.x IS NOT NULL) SELECT x FROM v WHERE x IS NOT NULL";
-    let mut stmt = wh.conn().prepare_cached(sql).expect("test-name query prepares");
-    stmt.query_map([], |r| r.get(0)).expect("test-name query runs").flatten().collect()
 }
 
 /// The A/B contrast both compare paths run: two project commits on the same kernel, with the

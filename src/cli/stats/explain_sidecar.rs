@@ -71,7 +71,7 @@ fn stored_inputs(
     let docs: Vec<Result<SidecarResult, ReadError>> = match wh {
         Some(wh) => stored_documents(wh, &root, run, job)?
             .into_iter()
-            .map(|d| match d.original(wh.conn()) {
+            .map(|d| match d.original(wh) {
                 Ok(bytes) => parse_bytes(&d.path, &bytes),
                 Err(e) => Err(ReadError { path: d.path, kind: ReadErrorKind::Io(e.to_string()) }),
             })
