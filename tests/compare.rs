@@ -9,7 +9,7 @@ use ktstr::report::host_delta::{JsonHostChange, JsonHostDelta};
 use ktstr::sidecar::{HostContext, SidecarResult};
 use tempfile::TempDir;
 
-use crate::util::git;
+use crate::util::{git, output_into_closed_pipe};
 
 /// A repo with two commits; returns the short ids (older first).
 fn repo(dir: &Path) -> [String; 2] {
@@ -169,21 +169,17 @@ fn a_reader_that_stops_early_does_not_turn_a_regression_into_success() {
     // Ingest first, so the run below does nothing but write its report.
     let warm = compare(dir, &["--a-project-commit", &old, "--b-project-commit", &new]);
     assert_eq!(warm.status.code(), Some(1));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-ktstr"))
-        .args(["stats", "compare", "--no-ingest", "--a-project-commit", &old])
-        .args(["--b-project-commit", &new])
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", dir.join("target"))
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("KTSTR_DB")
-        .env_remove("KTSTR_KERNEL")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     // Close the read end before the report is written, as `| head -0` would.
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    let out = output_into_closed_pipe(
+        Command::new(env!("CARGO_BIN_EXE_cargo-ktstr"))
+            .args(["stats", "compare", "--no-ingest", "--a-project-commit", &old])
+            .args(["--b-project-commit", &new])
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", dir.join("target"))
+            .env("RUST_BACKTRACE", "0")
+            .env_remove("KTSTR_DB")
+            .env_remove("KTSTR_KERNEL"),
+    );
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
 }
 

@@ -7,6 +7,8 @@ use std::process::Command;
 use ktstr::sidecar::{HostContext, SidecarResult};
 use tempfile::TempDir;
 
+use crate::util::output_into_closed_pipe;
+
 /// A temporary `CARGO_TARGET_DIR` whose default runs root is `{tmp}/ktstr`.
 struct Env {
     tmp: TempDir,
@@ -21,17 +23,13 @@ struct Out {
 impl Env {
     /// Run with stdout closed before the command writes, as `| head -0` would.
     fn run_into_closed_pipe(&self, args: &[&str]) -> Out {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-ktstr"))
-            .args(args)
-            .env("CARGO_TARGET_DIR", self.tmp.path())
-            .env("RUST_BACKTRACE", "0")
-            .env_remove("KTSTR_DB")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
+        let out = output_into_closed_pipe(
+            Command::new(env!("CARGO_BIN_EXE_cargo-ktstr"))
+                .args(args)
+                .env("CARGO_TARGET_DIR", self.tmp.path())
+                .env("RUST_BACKTRACE", "0")
+                .env_remove("KTSTR_DB"),
+        );
         Out {
             code: out.status.code().unwrap_or(-1),
             stdout: String::new(),
