@@ -6,6 +6,8 @@
 //! - [`measure`]: per-worker measurement and the `CgroupStats`/`ScenarioStats` roll-ups.
 //! - [`worker`]: work types and forked worker processes.
 //! - [`scenario`]: cgroup declarations and canned scenarios for test bodies.
+//! - [`thresholds`]: the `Thresholds` a test declares, from `ktstr-decl`'s threshold list.
+//! - [`threshold_checks`]: judging a run against its thresholds on the host.
 //! - [`runner`]: [`run_entry`], gating, checks and sidecars.
 //! - [`watchdog`]: the body on its own thread, panics and hangs, the live-resource registry.
 
@@ -14,6 +16,8 @@ pub mod entry;
 pub mod measure;
 pub mod runner;
 pub mod scenario;
+pub(crate) mod threshold_checks;
+pub mod thresholds;
 pub(crate) mod watchdog;
 pub mod worker;
 

@@ -12,7 +12,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::entry::{AssertResult, Ctx, GauntletVariant, Skip, TestEntry, Thresholds, Topology};
+use super::entry::{AssertResult, Ctx, GauntletVariant, Skip, TestEntry, Topology};
+use super::threshold_checks::apply_thresholds;
+use super::thresholds::Thresholds;
 use super::watchdog::{BodyOutcome, HANG_GRACE, Live, run_body};
 use crate::host::parse_cpu_list;
 use crate::sidecar::model::{HostLoad, ScenarioStats, SidecarResult};
@@ -352,145 +354,6 @@ fn run_one(
     sc.passed = verdict.passed;
     sc.stats = verdict.stats;
     (sc, verdict.reasons)
-}
-
-/// Spread and gap limits `not_starved` implies (ktstr: 15 % / 2000 ms release, 35 % /
-/// 3000 ms debug builds).
-fn starvation_limits() -> (f64, u64) {
-    if cfg!(debug_assertions) { (35.0, 3000) } else { (15.0, 2000) }
-}
-
-/// Fail `verdict` for each threshold the stats break; return the names of set thresholds the
-/// host backend cannot evaluate.
-pub(crate) fn apply_thresholds(
-    t: &Thresholds,
-    verdict: &mut AssertResult,
-    runs: &[super::scenario::CgroupRun],
-) -> Vec<String> {
-    let s = verdict.stats.clone();
-    if t.not_starved == Some(true) {
-        let (spread, gap) = starvation_limits();
-        for r in runs {
-            for (i, w) in r.reports.iter().enumerate() {
-                verdict.check(w.work_units > 0, || {
-                    format!(
-                        "not_starved: worker {i} of cgroup {} in step {} did no work",
-                        r.name, r.step
-                    )
-                });
-            }
-        }
-        verdict.check(s.worst_spread < spread, || {
-            format!("not_starved: spread {:.1}% is not below {spread}%", s.worst_spread)
-        });
-        verdict.check(s.worst_gap_ms < gap, || {
-            format!(
-                "not_starved: gap {} ms on CPU {} is not below {gap} ms",
-                s.worst_gap_ms, s.worst_gap_cpu
-            )
-        });
-    }
-    if t.isolation == Some(true) {
-        for r in runs {
-            if let Some(allowed) = &r.cpus {
-                for w in &r.reports {
-                    let bad: Vec<usize> =
-                        w.cpus_used.iter().copied().filter(|c| !allowed.contains(c)).collect();
-                    verdict.check(bad.is_empty(), || {
-                        format!(
-                            "isolation: cgroup {} in step {} ran on CPUs {bad:?} outside \
-                             {allowed:?}",
-                            r.name, r.step
-                        )
-                    });
-                }
-            }
-        }
-    }
-    if let Some(max) = t.max_gap_ms {
-        verdict.check(s.worst_gap_ms <= max, || format!("max_gap_ms: {} > {max}", s.worst_gap_ms));
-    }
-    if let Some(max) = t.max_spread_pct {
-        verdict.check(s.worst_spread <= max, || {
-            format!("max_spread_pct: {:.2} > {max}", s.worst_spread)
-        });
-    }
-    if let Some(max) = t.max_p99_wake_latency_ns {
-        let p99_ns = s.worst_p99_wake_latency_us * 1000.0;
-        verdict.check(p99_ns <= max as f64, || {
-            format!("max_p99_wake_latency_ns: {p99_ns:.0} > {max}")
-        });
-    }
-    if let Some(max) = t.max_wake_latency_cv {
-        verdict.check(s.worst_wake_latency_cv <= max, || {
-            format!("max_wake_latency_cv: {:.3} > {max}", s.worst_wake_latency_cv)
-        });
-    }
-    if let Some(max) = t.max_migration_ratio {
-        verdict.check(s.worst_migration_ratio <= max, || {
-            format!("max_migration_ratio: {:.4} > {max}", s.worst_migration_ratio)
-        });
-    }
-    let per_worker = |f: fn(&super::measure::WorkerReport) -> f64| -> Vec<(String, f64)> {
-        runs.iter().flat_map(|r| r.reports.iter().map(|w| (r.name.clone(), f(w)))).collect()
-    };
-    if let Some(min) = t.min_iteration_rate {
-        for (cg, rate) in per_worker(|w| w.iterations as f64 / (w.wall_time_ns.max(1) as f64 / 1e9))
-        {
-            verdict.check(rate >= min, || {
-                format!("min_iteration_rate: cgroup {cg}: {rate:.1}/s < {min}")
-            });
-        }
-    }
-    if let Some(min) = t.min_work_rate {
-        for (cg, rate) in per_worker(|w| w.work_units as f64 / (w.cpu_time_ns.max(1) as f64 / 1e9))
-        {
-            verdict.check(rate >= min, || {
-                format!("min_work_rate: cgroup {cg}: {rate:.1}/cpu-s < {min}")
-            });
-        }
-    }
-    if let Some(max) = t.max_throughput_cv {
-        for r in runs {
-            let rates: Vec<f64> = r
-                .reports
-                .iter()
-                .map(|w| w.iterations as f64 / (w.wall_time_ns.max(1) as f64 / 1e9))
-                .collect();
-            let cv = f64_cv(&rates);
-            verdict.check(cv <= max, || {
-                format!("max_throughput_cv: cgroup {}: {cv:.3} > {max}", r.name)
-            });
-        }
-    }
-    // Monitor, sched_ext and NUMA checks: the host backend has no data for them.
-    let mut not_evaluated = Vec::new();
-    let mut note = |set: bool, name: &str| {
-        if set {
-            not_evaluated.push(name.to_string());
-        }
-    };
-    note(t.fail_on_stall == Some(true), "fail_on_stall");
-    note(t.max_local_dsq_depth.is_some(), "max_local_dsq_depth");
-    note(t.max_imbalance_ratio.is_some(), "max_imbalance_ratio");
-    note(t.max_fallback_rate.is_some(), "max_fallback_rate");
-    note(t.max_keep_last_rate.is_some(), "max_keep_last_rate");
-    note(t.min_page_locality.is_some(), "min_page_locality");
-    note(t.max_cross_node_migration_ratio.is_some(), "max_cross_node_migration_ratio");
-    note(t.max_slow_tier_ratio.is_some(), "max_slow_tier_ratio");
-    not_evaluated
-}
-
-fn f64_cv(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    if mean == 0.0 {
-        return 0.0;
-    }
-    (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt() / mean
 }
 
 #[cfg(test)]
@@ -834,25 +697,6 @@ mod tests {
         let e = TestEntry { expect_err: true, ..e };
         let out = run_entry_outcomes(&e, &opts(dir.path()));
         assert!(out[0].sidecar.passed, "{:?}", out[0].reasons);
-    }
-
-    #[test]
-    fn thresholds_fail_and_report_unevaluable() {
-        let mut v = AssertResult::pass(ScenarioStats {
-            worst_gap_ms: 50,
-            worst_spread: 40.0,
-            ..ScenarioStats::default()
-        });
-        let t = Thresholds {
-            max_gap_ms: Some(10),
-            max_imbalance_ratio: Some(2.0),
-            ..Thresholds::default_checks()
-        };
-        let ne = apply_thresholds(&t, &mut v, &[]);
-        assert!(!v.passed);
-        assert!(v.reasons.iter().any(|r| r.starts_with("max_gap_ms: 50 > 10")));
-        assert!(v.reasons.iter().any(|r| r.starts_with("not_starved: spread")));
-        assert_eq!(ne, vec!["max_imbalance_ratio".to_string()]);
     }
 
     #[test]
