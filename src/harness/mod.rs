@@ -9,9 +9,11 @@
 //! - [`thresholds`]: the `Thresholds` a test declares, from `ktstr-decl`'s threshold list.
 //! - [`threshold_checks`]: judging a run against its thresholds on the host.
 //! - [`runner`]: [`run_entry`], gating, checks and sidecars.
+//! - [`contention`]: whether a failed run's host was busy with others' work, for its hint.
 //! - [`watchdog`]: the body on its own thread, panics and hangs, the live-resource registry.
 
 pub mod cgroup;
+pub(crate) mod contention;
 pub mod entry;
 pub mod measure;
 pub mod runner;

@@ -6,12 +6,15 @@
 //! under [`super::watchdog`]: a panic or a hang still gets a failure sidecar (reason and
 //! `provenance.other.body_panic` / `body_timed_out_after_s`), and `run_entry` then fails the
 //! `#[test]`. `cleanup_duration_ms` is the measured teardown time of the run's steps (and of
-//! the watchdog's teardown), null when nothing was torn down. Running the workloads is
+//! the watchdog's teardown), null when nothing was torn down. The `#[test]`'s failure message
+//! lists each failed run's reasons and, after a scheduling check's failure on a host that was
+//! busy with others' work, says so ([`super::contention`]). Running the workloads is
 //! [`super::scenario`]'s job.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::contention;
 use super::entry::{AssertResult, Ctx, GauntletVariant, Skip, TestEntry, Topology};
 use super::threshold_checks::apply_thresholds;
 use super::thresholds::Thresholds;
@@ -36,20 +39,34 @@ pub struct RunOutcome {
 /// write their sidecars, print skips, and panic if any run failed.
 pub fn run_entry(entry: &'static TestEntry) {
     let outcomes = run_entry_outcomes(entry, &WriteOptions::from_env());
-    let mut failures = Vec::new();
     for o in &outcomes {
         if let Err(e) = &o.written {
             eprintln!("ktstr_test: {e}");
         }
         if o.sidecar.skipped {
             eprintln!("ktstr_test: {} [{}] skipped: {}", entry.name, o.label, o.reasons.join("; "));
-        } else if !o.sidecar.passed {
-            failures.push(format!("[{}] {}", o.label, o.reasons.join("; ")));
         }
     }
-    if !failures.is_empty() {
-        panic!("ktstr test {} failed: {}", entry.name, failures.join(" | "));
+    if let Some(message) = failure_message(entry.name, &outcomes) {
+        panic!("{message}");
     }
+}
+
+/// What the failing `#[test]` panics with (the text nextest shows): every failed run's label
+/// and reasons, each followed by a hint when its host was contended (see [`contention`]).
+fn failure_message(name: &str, outcomes: &[RunOutcome]) -> Option<String> {
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.sidecar.skipped && !o.sidecar.passed)
+        .map(|o| {
+            let line = format!("[{}] {}", o.label, o.reasons.join("; "));
+            match contention::hint(&o.sidecar, &o.reasons) {
+                Some(hint) => format!("{line} ({hint})"),
+                None => line,
+            }
+        })
+        .collect();
+    (!failures.is_empty()).then(|| format!("ktstr test {name} failed: {}", failures.join(" | ")))
 }
 
 /// Run every variant of `entry` and write sidecars with `opts`; never panics on a verdict
@@ -697,6 +714,64 @@ mod tests {
         let e = TestEntry { expect_err: true, ..e };
         let out = run_entry_outcomes(&e, &opts(dir.path()));
         assert!(out[0].sidecar.passed, "{:?}", out[0].reasons);
+    }
+
+    /// A body whose returned stats break `not_starved`'s spread limit, without running workers.
+    fn spread_too_wide(_: &Ctx) -> anyhow::Result<AssertResult> {
+        Ok(AssertResult::pass(ScenarioStats { worst_spread: 90.0, ..ScenarioStats::default() }))
+    }
+
+    #[test]
+    fn a_scheduling_failure_on_a_contended_host_says_so_in_the_failure_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = TestEntry { name: "wide", func: spread_too_wide, ..TestEntry::DEFAULT };
+        let mut out = run_entry_outcomes(&entry, &opts(dir.path()));
+        let o = &mut out[0];
+        assert!(!o.sidecar.passed, "{:?}", o.reasons);
+        let cpus: u32 = o
+            .sidecar
+            .provenance
+            .topology_ran
+            .as_deref()
+            .unwrap()
+            .parse::<Topology>()
+            .unwrap()
+            .total_cpus();
+        let (spread, _) = crate::harness::threshold_checks::starvation_limits();
+        let reason = format!("[base] not_starved: spread 90.0% is not below {spread}%");
+
+        // What this host recorded is whatever it was; pin both ends instead.
+        o.sidecar.provenance.host_load = Some(HostLoad {
+            loadavg_1m_start: Some(0.0),
+            loadavg_1m_end: Some(0.1),
+            steal_pct: Some(0.0),
+            cpu_pressure_some_avg10: Some(0.0),
+            ..HostLoad::default()
+        });
+        let idle = failure_message(entry.name, &out).unwrap();
+        assert_eq!(idle, format!("ktstr test wide failed: {reason}"));
+
+        let load = f64::from(cpus) * 3.0;
+        out[0].sidecar.provenance.host_load = Some(HostLoad {
+            loadavg_1m_start: Some(load),
+            loadavg_1m_end: Some(load + 0.5),
+            steal_pct: Some(0.0),
+            cpu_pressure_some_avg10: Some(38.0),
+            ..HostLoad::default()
+        });
+        let unit = if cpus == 1 { "CPU" } else { "CPUs" };
+        let contended = failure_message(entry.name, &out).unwrap();
+        assert_eq!(
+            contended,
+            format!(
+                "ktstr test wide failed: {reason} (host was contended: cpu pressure 38 %, load \
+                 {load:.1} on {cpus} {unit}; rerun on an idle machine or with fewer tests in \
+                 parallel)"
+            )
+        );
+        // A pass has no failure message at all.
+        out[0].sidecar.passed = true;
+        assert_eq!(failure_message(entry.name, &out), None);
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! the way its entry in `ktstr-decl`'s list says ([`Check`]), in list order, and the ones the
 //! host cannot evaluate are named instead.
 //!
-//! Every failure reason this module writes starts with `{threshold name}: `. Merging thresholds is
+//! Every failure reason this module writes starts with `{threshold name}: `, so
+//! [`failed_threshold`] can tell which threshold a reason belongs to. Merging thresholds is
 //! [`super::thresholds`]'s job; what happens with the verdict is [`super::runner`]'s.
 
-use ktstr_decl::thresholds::{Check, Measure, Rate};
+use ktstr_decl::thresholds::{Check, Measure, Rate, Threshold};
 
 use super::entry::AssertResult;
 use super::measure::WorkerReport;
@@ -69,6 +70,11 @@ pub(crate) fn apply_thresholds(
         }
     }
     not_evaluated
+}
+
+/// The threshold a failure reason written by [`apply_thresholds`] belongs to.
+pub(crate) fn failed_threshold(reason: &str) -> Option<&'static Threshold> {
+    ktstr_decl::thresholds::find(reason.split_once(": ")?.0)
 }
 
 type FailUnless<'a> = dyn FnMut(bool, &dyn Fn() -> String) + 'a;
@@ -236,6 +242,11 @@ mod tests {
             "max_slow_tier_ratio",
         ];
         assert_eq!(ne, unevaluable);
+        for r in &v.reasons {
+            let name = failed_threshold(r).map(|t| t.name);
+            assert_eq!(name, r.split(':').next(), "{r}");
+        }
+        assert_eq!(failed_threshold("the body failed: on purpose"), None);
     }
 
     #[test]
