@@ -150,26 +150,24 @@ mod tests {
         sc
     }
 
-    fn contended() -> HostLoad {
+    /// A recorded load: (1-minute average before and after, steal %, PSI some avg10 %).
+    fn load(start: f64, end: f64, steal_pct: f64, pressure_pct: f64) -> HostLoad {
         HostLoad {
-            loadavg_1m_start: Some(6.3),
-            loadavg_1m_end: Some(6.1),
-            steal_pct: Some(0.2),
-            cpu_pressure_some_avg10: Some(38.4),
-            cpu_pressure_some_us: Some(900_000),
+            loadavg_1m_start: Some(start),
+            loadavg_1m_end: Some(end),
+            steal_pct: Some(steal_pct),
+            cpu_pressure_some_avg10: Some(pressure_pct),
+            cpu_pressure_some_us: Some(1000),
             ..Default::default()
         }
     }
 
+    fn contended() -> HostLoad {
+        load(6.3, 6.1, 0.2, 38.4)
+    }
+
     fn idle() -> HostLoad {
-        HostLoad {
-            loadavg_1m_start: Some(0.4),
-            loadavg_1m_end: Some(1.9),
-            steal_pct: Some(0.0),
-            cpu_pressure_some_avg10: Some(1.5),
-            cpu_pressure_some_us: Some(2_000),
-            ..Default::default()
-        }
+        load(0.4, 1.9, 0.0, 1.5)
     }
 
     fn reasons(r: &[&str]) -> Vec<String> {
