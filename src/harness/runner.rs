@@ -10,7 +10,7 @@
 //! `#[test]`. `cleanup_duration_ms` is the measured teardown time of the run's steps (and of
 //! the watchdog's teardown), null when nothing was torn down. The `#[test]`'s failure message
 //! lists each failed run's reasons and, after a scheduling check's failure on a host that was
-//! busy with others' work, says so ([`super::contention`]). Running the workloads is
+//! busy with others' work, says so (`harness::contention`). Running the workloads is
 //! [`super::scenario`]'s job.
 
 use std::path::PathBuf;

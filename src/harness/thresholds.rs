@@ -2,7 +2,7 @@
 //! threshold list (generated from it, so a field, its type and its attribute key cannot
 //! drift apart), ktstr's defaults and the merge of a test's values over them.
 //!
-//! Checking a run against thresholds is [`super::threshold_checks`]'s job; this module depends
+//! Checking a run against thresholds is `harness::threshold_checks`'s job; this module depends
 //! on nothing else in the harness, so [`super::entry`] can hold a `Thresholds` by value.
 
 use std::fmt;
@@ -106,7 +106,7 @@ ktstr_decl::threshold_list!(define_thresholds);
 
 impl Thresholds {
     /// ktstr's `Assert::default_checks()` as far as the host can judge: `not_starved` on.
-    /// The spread and gap limits `not_starved` implies live in [`super::threshold_checks`].
+    /// The spread and gap limits `not_starved` implies live in `harness::threshold_checks`.
     pub const fn default_checks() -> Thresholds {
         Thresholds { not_starved: Some(true), ..Thresholds::NONE }
     }
