@@ -12,6 +12,7 @@
 //!   how it is named, written, read and explained (`explain-sidecar`, `--run` keys).
 //! - [`git`] and [`host`]: facts about the project tree and the machine that go into a sidecar.
 //! - [`metric`]: the registry of metrics compare gates on.
+//! - [`dimension`]: the filterable dimensions and their spellings (compare, list-values, SQL).
 //! - [`warehouse`]: the SQLite index of sidecars; the only module that writes SQL.
 //! - [`compare`]: pure A/B logic over rows the warehouse returns.
 //! - [`report`]: rendering of typed results as human text or JSON.
@@ -25,6 +26,7 @@ pub use ktstr_macros::ktstr_test;
 
 pub mod cli;
 pub mod compare;
+pub mod dimension;
 pub mod exit_code;
 pub mod git;
 pub mod harness;
