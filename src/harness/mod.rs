@@ -7,11 +7,15 @@
 //! - [`worker`]: work types and forked worker processes.
 //! - [`scenario`]: cgroup declarations and canned scenarios for test bodies.
 //! - [`runner`]: [`run_entry`], gating, checks and sidecars.
-//! - [`watchdog`]: the body on its own thread, panics and hangs, the live-resource registry.
+//! - [`watchdog`]: the body on its own thread, panics and hangs.
+//! - [`live`]: the registry of a run's live workers and cgroups, and their teardown.
+//! - [`record`]: what a run's scenarios leave behind for its sidecar.
 
 pub mod cgroup;
 pub mod entry;
+pub(crate) mod live;
 pub mod measure;
+pub(crate) mod record;
 pub mod runner;
 pub mod scenario;
 pub(crate) mod watchdog;

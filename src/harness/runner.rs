@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::entry::{AssertResult, Ctx, GauntletVariant, Skip, TestEntry, Thresholds, Topology};
-use super::watchdog::{BodyOutcome, HANG_GRACE, Live, run_body};
+use super::live::Live;
+use super::watchdog::{BodyOutcome, HANG_GRACE, run_body};
 use crate::host::parse_cpu_list;
 use crate::sidecar::model::{HostLoad, ScenarioStats, SidecarResult};
 use crate::sidecar::write::{WriteOptions, fill_run_context, write_sidecar};
@@ -365,7 +366,7 @@ fn starvation_limits() -> (f64, u64) {
 pub(crate) fn apply_thresholds(
     t: &Thresholds,
     verdict: &mut AssertResult,
-    runs: &[super::scenario::CgroupRun],
+    runs: &[super::record::CgroupRun],
 ) -> Vec<String> {
     let s = verdict.stats.clone();
     if t.not_starved == Some(true) {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use super::measure::{CHECKPOINT_UNITS, Meter, WorkerReport};
-use super::watchdog::Live;
+use super::live::Live;
 
 /// A work type: what each worker does in its loop.
 #[derive(Debug, Clone, Copy)]
