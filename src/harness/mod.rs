@@ -6,13 +6,16 @@
 //! - [`measure`]: per-worker measurement and the `CgroupStats`/`ScenarioStats` roll-ups.
 //! - [`worker`]: work types and forked worker processes.
 //! - [`scenario`]: cgroup declarations and canned scenarios for test bodies.
-//! - [`runner`]: [`run_entry`], gating, checks and sidecars.
+//! - [`runner`]: [`run_entry`], gating and checks; yields an [`execution::Execution`] per run.
+//! - [`execution`]: the execution record every runner yields and the one function that builds
+//!   the sidecar from it.
 //! - [`watchdog`]: the body on its own thread, panics and hangs.
 //! - [`live`]: the registry of a run's live workers and cgroups, and their teardown.
 //! - [`record`]: what a run's scenarios leave behind for its sidecar.
 
 pub mod cgroup;
 pub mod entry;
+pub mod execution;
 pub(crate) mod live;
 pub mod measure;
 pub(crate) mod record;
