@@ -7,11 +7,16 @@
 //! flag gating, checks, sidecars) is [`super::runner`]'s job; running workloads is
 //! [`super::scenario`]'s. Field names follow ktstr's `#[ktstr_test]` attribute keys
 //! (harness-reference §1.1) so the macro can map keys one to one.
+//!
+//! Nothing here runs anything, so this module imports no runtime (runner, watchdog,
+//! scenarios, workers). A [`Ctx`] carries two pieces of run state the runtime fills in, each
+//! a leaf module of its own: the run's record ([`super::record`]) and its registry of live
+//! workers and cgroups ([`super::live`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::sidecar::model::{ScenarioStats, StimulusEvent};
+use crate::sidecar::model::ScenarioStats;
 
 /// The signature of a test body.
 pub type TestFn = fn(&Ctx) -> anyhow::Result<AssertResult>;
@@ -166,24 +171,10 @@ pub struct Ctx {
     pub(crate) active_flags: Vec<String>,
     /// Where per-test cgroups are created; `None` = detect the system hierarchy.
     pub(crate) cgroup_root: Option<PathBuf>,
-    pub(crate) record: std::cell::RefCell<RunRecord>,
-    /// Workers and cgroups alive right now, for the watchdog (see [`super::watchdog`]).
-    pub(crate) live: std::sync::Arc<super::watchdog::Live>,
-}
-
-/// What scenarios run under a [`Ctx`] leave behind for the sidecar.
-#[derive(Debug, Default)]
-pub(crate) struct RunRecord {
-    pub events: Vec<StimulusEvent>,
-    pub work_types: Vec<String>,
-    /// Things that were not measured, for `provenance`.
-    pub unmeasured: Vec<String>,
-    /// Raw reports of every step, in order, for per-worker checks.
-    pub runs: Vec<super::scenario::CgroupRun>,
-    /// `v1` or `v2`, once a scenario has run.
-    pub cgroup_version: Option<&'static str>,
-    /// Top directories of every cgroup tree created (all removed by the time a step returns).
-    pub cgroup_tops: Vec<PathBuf>,
+    /// What the body's scenarios leave for the sidecar.
+    pub(crate) record: std::cell::RefCell<super::record::RunRecord>,
+    /// Workers and cgroups alive right now, for the watchdog (see [`super::live`]).
+    pub(crate) live: std::sync::Arc<super::live::Live>,
 }
 
 impl Ctx {

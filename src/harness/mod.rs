@@ -12,13 +12,17 @@
 //! - [`execution`]: the execution record every runner yields and the one function that builds
 //!   the sidecar from it.
 //! - `contention`: whether a failed run's host was busy with others' work, for its hint.
-//! - [`watchdog`]: the body on its own thread, panics and hangs, the live-resource registry.
+//! - [`watchdog`]: the body on its own thread, panics and hangs.
+//! - [`live`]: the registry of a run's live workers and cgroups, and their teardown.
+//! - [`record`]: what a run's scenarios leave behind for its sidecar.
 
 pub mod cgroup;
 pub(crate) mod contention;
 pub mod entry;
 pub mod execution;
+pub(crate) mod live;
 pub mod measure;
+pub(crate) mod record;
 pub mod runner;
 pub mod scenario;
 pub(crate) mod threshold_checks;

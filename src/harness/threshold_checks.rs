@@ -10,7 +10,7 @@ use ktstr_decl::thresholds::{Check, Measure, Rate, Threshold};
 
 use super::entry::AssertResult;
 use super::measure::WorkerReport;
-use super::scenario::CgroupRun;
+use super::record::CgroupRun;
 use super::thresholds::Thresholds;
 use crate::sidecar::model::ScenarioStats;
 
