@@ -27,12 +27,12 @@ use ktstr::compare::{
     self, CompareOptions, CompareReport, Dim, PoolFacts, PoolScope, Row, RowSource, SideFilter,
     SideFilters,
 };
+use ktstr::dimension::ARCHIVE_SOURCE;
 use ktstr::metric::METRICS;
 use ktstr::sidecar::SidecarResult;
 use ktstr::sidecar::model::{CgroupStats, MonitorSummary, ScxEventDeltas};
 use ktstr::sidecar::read::{parse_bytes, pool_sidecar_paths, read_bytes};
 use ktstr::warehouse::Warehouse;
-use ktstr::warehouse::compare_rows::ARCHIVE_SOURCE;
 use ktstr::warehouse::ingest::ingest_root;
 use ktstr::warehouse::values::{dimension_values, test_names};
 

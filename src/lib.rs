@@ -10,8 +10,11 @@
 //!
 //! - [`sidecar`]: the per-test JSON document, byte-compatible with ktstr's, where it lives and
 //!   how it is named, written, read and explained (`explain-sidecar`, `--run` keys).
-//! - [`git`] and [`host`]: facts about the project tree and the machine that go into a sidecar.
+//! - [`provenance`]: facts about where and how a test ran (git commit and dirty state, host
+//!   context, kernel identity, run token, backend), detected by producers before they build a
+//!   sidecar; `sidecar` never imports it.
 //! - [`metric`]: the registry of metrics compare gates on.
+//! - [`dimension`]: the filterable dimensions and their spellings (compare, list-values, SQL).
 //! - [`warehouse`]: the SQLite index of sidecars; the only module that writes SQL.
 //! - [`compare`]: pure A/B logic over rows the warehouse returns.
 //! - [`report`]: rendering of typed results as human text or JSON.
@@ -25,12 +28,12 @@ pub use ktstr_macros::ktstr_test;
 
 pub mod cli;
 pub mod compare;
+pub mod dimension;
 pub mod exit_code;
-pub mod git;
 pub mod harness;
-pub mod host;
 pub mod metric;
 pub mod prelude;
+pub mod provenance;
 pub mod report;
 pub mod sidecar;
 pub mod timefmt;
