@@ -1,40 +1,33 @@
 //! Loading the rows `stats compare` works on: one query per side, filtered in SQL on the
-//! indexed dimension columns, plus the pool facts the zero-match diagnostic needs.
+//! indexed dimension columns, plus the pool facts the zero-match diagnostic needs. This is the
+//! warehouse's [`RowSource`], the seam [`crate::compare::run`] reads through.
 //!
 //! The filter rules are [`crate::compare::SideFilter::matches`]'s, expressed in SQL: values of
 //! one dimension are alternatives (`IN`), a null never matches a populated list, a `M.m`
 //! kernel also matches `M.m.*` (as an index range), and every listed flag must be present
 //! (`EXISTS` per flag on `sidecar_flag`'s primary key). Comparison logic is not here.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 
 use super::Warehouse;
 use crate::compare::filter::kernel_prefix;
-use crate::compare::{Dim, Row, SideFilter};
+use crate::compare::{Dim, PoolFacts, PoolScope, Row, RowSource, SideFilter};
 use crate::dimension::ARCHIVE_SOURCE;
 use crate::metric::METRICS;
 
-/// Which sidecars form the pool.
-#[derive(Debug, Clone, Default)]
-pub struct PoolScope {
-    /// `--dir`: only sidecars ingested from this runs root (canonical path), including those
-    /// whose files a later run pre-cleared (the warehouse keeps history), all relabelled
-    /// `run_source = "archive"`. `None`: every sidecar in the warehouse, history
-    /// included.
-    pub archive_root: Option<std::path::PathBuf>,
-}
+impl RowSource for Warehouse {
+    type Error = rusqlite::Error;
 
-/// What the pool holds, for diagnostics.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PoolFacts {
-    pub total: usize,
-    pub project_commits: BTreeSet<String>,
-    pub kernel_commits: BTreeSet<String>,
-    pub run_sources: BTreeSet<String>,
-    pub null_run_sources: usize,
+    fn select_side(&self, scope: &PoolScope, filter: &SideFilter) -> rusqlite::Result<Vec<Row>> {
+        select_side(self, scope, filter)
+    }
+
+    fn pool_facts(&self, scope: &PoolScope) -> rusqlite::Result<PoolFacts> {
+        pool_facts(self, scope)
+    }
 }
 
 /// A resolved scope: the archive root's id when `--dir` was given.

@@ -141,8 +141,9 @@ impl Warehouse {
         self.path.as_deref()
     }
 
-    /// The underlying connection, for the warehouse's own query modules.
-    pub fn conn(&self) -> &Connection {
+    /// The underlying connection, for the warehouse's own query modules; everything outside
+    /// the warehouse goes through their functions.
+    pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }
 

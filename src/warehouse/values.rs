@@ -141,6 +141,18 @@ pub fn root_dimension_values(wh: &Warehouse, root_id: i64) -> rusqlite::Result<D
     })
 }
 
+/// Every distinct test name, sorted. `list-values` does not show them; this reads the
+/// test-name index with one seek per distinct name rather than scanning the sidecars.
+pub fn test_names(wh: &Warehouse) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = wh.conn().prepare_cached(
+        "WITH RECURSIVE v(x) AS (SELECT min(test_name) FROM ingested_sidecar UNION ALL \
+         SELECT (SELECT min(test_name) FROM ingested_sidecar WHERE test_name > v.x) \
+         FROM v WHERE v.x IS NOT NULL) SELECT x FROM v WHERE x IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
 fn optional(xs: &[Option<String>]) -> Vec<Option<&str>> {
     xs.iter().map(|x| x.as_deref()).collect()
 }
@@ -210,6 +222,7 @@ mod tests {
         assert_eq!(v.flags, vec!["borrow".to_string(), "llc".into()]);
         v.relabel_sources_as_archive();
         assert_eq!(v.source, vec![Some("archive".into())]);
+        assert_eq!(test_names(&wh).unwrap(), ["t_a", "t_b", "t_c"]);
     }
 
     #[test]
