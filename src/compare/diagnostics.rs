@@ -17,15 +17,13 @@ pub fn zero_match_diagnostic(side: Side, filter: &SideFilter, facts: &PoolFacts)
         side.letter(),
         facts.total
     );
-    let commit_dims = [
-        (Dim::ProjectCommit, &facts.project_commits, "project-commit"),
-        (Dim::KernelCommit, &facts.kernel_commits, "kernel-commit"),
-    ];
-    for (dim, present, flag) in commit_dims {
+    let commit_dims =
+        [(Dim::ProjectCommit, &facts.project_commits), (Dim::KernelCommit, &facts.kernel_commits)];
+    for (dim, present) in commit_dims {
         for v in filter.get(dim) {
             let dirty = format!("{v}-dirty");
             if present.contains(&dirty) {
-                let _ = write!(out, "\nhint: did you mean --{flag} {dirty}?");
+                let _ = write!(out, "\nhint: did you mean --{} {dirty}?", dim.option());
             }
         }
     }

@@ -26,56 +26,12 @@ use std::collections::BTreeMap;
 
 use crate::metric::METRICS;
 
+pub use crate::dimension::Dim;
 pub use average::{Group, Grouped, average_side, check_no_average_duplicates};
 pub use filter::{SideFilter, SideFilters};
 pub use gate::ComparisonPolicy;
 pub use pairing::PairingKey;
 pub use verdict::{Comparison, Finding, Summary, compare_groups};
-
-/// The eight filterable dimensions, in ktstr's canonical order (§4.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Dim {
-    Kernel,
-    Scheduler,
-    Topology,
-    WorkType,
-    ProjectCommit,
-    KernelCommit,
-    RunSource,
-    Flags,
-}
-
-impl Dim {
-    /// Every dimension in canonical order.
-    pub const ALL: [Dim; 8] = [
-        Dim::Kernel,
-        Dim::Scheduler,
-        Dim::Topology,
-        Dim::WorkType,
-        Dim::ProjectCommit,
-        Dim::KernelCommit,
-        Dim::RunSource,
-        Dim::Flags,
-    ];
-
-    /// The name used in output and in flag spellings (`--a-{name}` except `flags`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Dim::Kernel => "kernel",
-            Dim::Scheduler => "scheduler",
-            Dim::Topology => "topology",
-            Dim::WorkType => "work-type",
-            Dim::ProjectCommit => "project-commit",
-            Dim::KernelCommit => "kernel-commit",
-            Dim::RunSource => "run-source",
-            Dim::Flags => "flags",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// Which side of the contrast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,10 +14,8 @@ use rusqlite::types::Value;
 use super::Warehouse;
 use crate::compare::filter::kernel_prefix;
 use crate::compare::{Dim, Row, SideFilter};
+use crate::dimension::ARCHIVE_SOURCE;
 use crate::metric::METRICS;
-
-/// The run-source label every row gets under `--dir` (ktstr's archive override).
-pub const ARCHIVE_SOURCE: &str = "archive";
 
 /// Which sidecars form the pool.
 #[derive(Debug, Clone, Default)]
@@ -86,10 +84,11 @@ fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value
                 }
             }
             Dim::Kernel => {
+                let col = dim.column();
                 let mut alts = Vec::new();
                 for w in wanted {
                     params.push(Value::Text(w.clone()));
-                    alts.push(format!("s.kernel_version = ?{}", params.len()));
+                    alts.push(format!("s.{col} = ?{}", params.len()));
                     if let Some(prefix) = kernel_prefix(w) {
                         // `6.1.` <= v < `6.1/` ('/' follows '.'): the `6.1.*` releases, as an
                         // index range rather than a LIKE (which is case-folding and wildcarded).
@@ -99,7 +98,7 @@ fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value
                         params.push(Value::Text(prefix));
                         params.push(Value::Text(upper));
                         alts.push(format!(
-                            "(s.kernel_version >= ?{} AND s.kernel_version < ?{})",
+                            "(s.{col} >= ?{} AND s.{col} < ?{})",
                             params.len() - 1,
                             params.len()
                         ));
@@ -108,15 +107,7 @@ fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value
                 conds.push(format!("({})", alts.join(" OR ")));
             }
             _ => {
-                let col = match dim {
-                    Dim::Scheduler => "scheduler",
-                    Dim::Topology => "topology",
-                    Dim::WorkType => "work_type",
-                    Dim::ProjectCommit => "project_commit",
-                    Dim::KernelCommit => "kernel_commit",
-                    Dim::RunSource => "run_source",
-                    Dim::Kernel | Dim::Flags => unreachable!("handled above"),
-                };
+                let col = dim.column();
                 let mut marks = Vec::new();
                 for w in wanted {
                     params.push(Value::Text(w.clone()));
