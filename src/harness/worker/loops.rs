@@ -492,7 +492,12 @@ mod tests {
         let wt = WorkType::MutexContention { contenders: 4, hold_iters: 4096, work_iters: 16 };
         let (_, r) = run(wt, 4, Duration::from_millis(300), Duration::from_secs(2));
         let r = r.unwrap();
-        assert!(r.iter().all(|w| w.iterations > 0), "{r:?}");
+        assert!(r.len() == 4 && r.iter().all(|w| w.completed), "{r:?}");
+        // The lock changes hands; that every contender gets it within 300 ms is the host's
+        // fairness, not the work type's: on a busy host a woken waiter can lose every race
+        // to a contender already running (seen: one of four with 0 iterations at load 7).
+        let progressed = r.iter().filter(|w| w.iterations > 0).count();
+        assert!(progressed >= 2, "the lock never passed between contenders: {r:?}");
         let waits: u64 = r.iter().map(|w| w.wake_sample_total).sum();
         assert!(waits > 0, "four contenders on one lock never waited");
     }
