@@ -28,6 +28,7 @@ impl Styles {
 }
 
 pub mod explain;
+pub mod history;
 pub mod host;
 pub mod host_delta;
 pub mod metrics;

@@ -10,6 +10,7 @@
 //! - [`runs`]: per-run summaries, host contexts and stored documents (`stats list`,
 //!   `show-host`, `explain-sidecar`).
 //! - [`compare_rows`]: the per-side row selection `stats compare` runs on.
+//! - [`history`]: one metric's passing samples per series, for `stats history`.
 //! - [`watch`]: re-ingest as sidecars appear (`stats ingest --watch`).
 //! - [`sql`]: the locked-down connection behind `stats sql`.
 //!
@@ -27,6 +28,7 @@
 pub mod compare_rows;
 pub mod document;
 mod file_status;
+pub mod history;
 mod incremental;
 pub mod ingest;
 pub mod open;

@@ -2,6 +2,7 @@
 
 pub mod compare;
 pub mod explain_sidecar;
+pub mod history;
 pub mod ingest;
 pub mod list;
 pub mod list_metrics;
@@ -36,6 +37,8 @@ pub enum StatsCommand {
     Compare(Box<compare::CompareArgs>),
     /// Run a read-only SQL query against the warehouse
     Sql(sql::SqlArgs),
+    /// One metric of one series across commits, in git order, with steps marked
+    History(Box<history::HistoryArgs>),
 }
 
 pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
@@ -48,5 +51,6 @@ pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
         StatsCommand::ExplainSidecar(a) => explain_sidecar::run(a),
         StatsCommand::Compare(a) => compare::run(*a),
         StatsCommand::Sql(a) => sql::run(a),
+        StatsCommand::History(a) => history::run(*a),
     }
 }
