@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod list;
 pub mod list_metrics;
 pub mod list_values;
+pub mod merge;
 mod run_lookup;
 pub mod show_host;
 pub mod sql;
@@ -39,6 +40,8 @@ pub enum StatsCommand {
     Sql(sql::SqlArgs),
     /// One metric of one series across commits, in git order, with steps marked
     History(Box<history::HistoryArgs>),
+    /// Fold other hosts' warehouses into this one, deduplicated by content
+    Merge(merge::MergeArgs),
 }
 
 pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
@@ -52,5 +55,6 @@ pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
         StatsCommand::Compare(a) => compare::run(*a),
         StatsCommand::Sql(a) => sql::run(a),
         StatsCommand::History(a) => history::run(*a),
+        StatsCommand::Merge(a) => merge::run(a),
     }
 }
