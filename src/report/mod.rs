@@ -31,6 +31,7 @@ pub mod explain;
 pub mod history;
 pub mod host;
 pub mod host_delta;
+pub mod html;
 pub mod metrics;
 pub mod runs;
 pub mod table;

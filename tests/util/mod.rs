@@ -171,3 +171,14 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// Mark the warehouse at `db` as written by a future binary (schema version 999).
+pub fn mark_newer_schema(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute(
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+         VALUES (999, 'future', '', '0')",
+        [],
+    )
+    .unwrap();
+}

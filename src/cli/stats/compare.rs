@@ -196,14 +196,19 @@ fn build_filters(args: &CompareArgs) -> anyhow::Result<SideFilters> {
     Ok(SideFilters::build(&shared, &a_only, &b_only))
 }
 
-pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
-    let options = CompareOptions {
-        policy: resolve_policy(&args)?,
-        filters: build_filters(&args)?,
+/// The comparison the flags ask for (commit revspecs resolved; warnings on stderr).
+pub(crate) fn options(args: &CompareArgs) -> anyhow::Result<CompareOptions> {
+    Ok(CompareOptions {
+        policy: resolve_policy(args)?,
+        filters: build_filters(args)?,
         name_filter: args.filter.clone(),
         no_average: args.no_average,
         scope: PoolScope { archive_root: args.dir.clone() },
-    };
+    })
+}
+
+pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
+    let options = options(&args)?;
     // Checked before the warehouse is opened (and refreshed): identical sides need no data.
     let nothing_at_default =
         || no_data(&warehouse::Location::resolve(args.dir.as_deref(), None).root);
@@ -231,7 +236,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-fn no_data(root: &Path) -> anyhow::Error {
+pub(crate) fn no_data(root: &Path) -> anyhow::Error {
     usage(format!(
         "stats compare: no sidecar data found under {}. Run `cargo ktstr test` to generate \
          runs, or pass --dir to point at an archived sidecar tree.",
@@ -240,7 +245,10 @@ fn no_data(root: &Path) -> anyhow::Error {
 }
 
 /// A comparison that produced no report, as the error the user sees (warnings first).
-fn exit_error(err: CompareError, no_data: impl FnOnce() -> anyhow::Error) -> anyhow::Error {
+pub(crate) fn exit_error(
+    err: CompareError,
+    no_data: impl FnOnce() -> anyhow::Error,
+) -> anyhow::Error {
     match err {
         CompareError::EmptyPool => no_data(),
         CompareError::Usage { message, warnings } => {

@@ -8,6 +8,7 @@ pub mod list;
 pub mod list_metrics;
 pub mod list_values;
 pub mod merge;
+pub mod report;
 mod run_lookup;
 pub mod show_host;
 pub mod sql;
@@ -40,6 +41,8 @@ pub enum StatsCommand {
     Sql(sql::SqlArgs),
     /// One metric of one series across commits, in git order, with steps marked
     History(Box<history::HistoryArgs>),
+    /// Write a self-contained HTML report: compare table, sample plots, trends
+    Report(Box<report::ReportArgs>),
     /// Fold other hosts' warehouses into this one, deduplicated by content
     Merge(merge::MergeArgs),
 }
@@ -55,6 +58,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
         StatsCommand::Compare(a) => compare::run(*a),
         StatsCommand::Sql(a) => sql::run(a),
         StatsCommand::History(a) => history::run(*a),
+        StatsCommand::Report(a) => report::run(*a),
         StatsCommand::Merge(a) => merge::run(a),
     }
 }
