@@ -6,8 +6,9 @@
 //!
 //! # Order
 //! With a history, commits are placed by their position on it and commits not on it are left
-//! out (counted in [`Trend::off_history`]); without one, every commit seen is placed by its
-//! first sample's timestamp. A `-dirty` state counts as its commit.
+//! out (counted in [`Trend::off_history`]); without one, or when none of the series' commits
+//! is on it (results of another repository), every commit seen is placed by its first
+//! sample's timestamp. A `-dirty` state counts as its commit.
 //!
 //! # Step rule
 //! Until the noise gate (MWU) is available here, a step is marked by a simple change-point
@@ -119,7 +120,8 @@ pub fn build_trend(
             p.first_timestamp = s.timestamp.clone();
         }
     }
-    let (mut points, order, off_history) = match history {
+    let on_history = |h: &[String]| by_commit.iter().any(|p| h.contains(&p.commit));
+    let (mut points, order, off_history) = match history.filter(|h| on_history(h)) {
         Some(h) => {
             let pos: HashMap<&str, usize> =
                 h.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
@@ -261,5 +263,8 @@ mod tests {
         let t = build_trend(&s, None, None);
         let commits: Vec<&str> = t.points.iter().map(|p| p.commit.as_str()).collect();
         assert_eq!(commits, ["bbb", "aaa", "zzz"]);
+        let elsewhere = ["ccc".to_string()];
+        let t = build_trend(&s, Some(&elsewhere), None);
+        assert_eq!((t.order, t.points.len()), (TrendOrder::Timestamp, 3), "another repository's");
     }
 }
