@@ -166,6 +166,9 @@ pub struct Ctx {
     pub(crate) topology: Topology,
     pub(crate) topology_ran: Topology,
     pub(crate) cpus: Vec<usize>,
+    /// Whether `cpus` are fewer than the host's, so every scenario's cgroups are confined to
+    /// them (see [`super::host_cpus`]).
+    pub(crate) confined: bool,
     pub(crate) duration: Duration,
     pub(crate) workers_per_cgroup: u32,
     pub(crate) active_flags: Vec<String>,
@@ -187,6 +190,7 @@ impl Ctx {
             topology: topo,
             topology_ran: topo,
             cpus,
+            confined: false,
             duration,
             workers_per_cgroup,
             active_flags: Vec::new(),
@@ -214,7 +218,8 @@ impl Ctx {
     pub fn topology_ran(&self) -> Topology {
         self.topology_ran
     }
-    /// Online CPU ids the workers may use.
+    /// The CPU ids the workers may use: on the host backend, the CPUs chosen for the declared
+    /// topology, to which every scenario is confined when they are fewer than the host's.
     pub fn cpus(&self) -> &[usize] {
         &self.cpus
     }
