@@ -88,7 +88,8 @@ pub struct TestEntry {
     /// The test body.
     pub func: TestFn,
     /// The topology the test asks for; recorded as the sidecar's `topology`. The host backend
-    /// cannot change the machine's topology, so it only checks the host is big enough.
+    /// cannot change the machine's topology: it runs the test on as many host CPUs, chosen to
+    /// follow this shape as far as the host allows (see [`super::host_cpus`]).
     pub topology: Topology,
     /// Which gauntlet variants this test accepts.
     pub constraints: TopologyConstraints,

@@ -85,8 +85,7 @@ impl HostShape {
         let mut node_of = BTreeMap::new();
         for e in std::fs::read_dir(sys.join("node")).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            let Some(node) = name.strip_prefix("node").and_then(|n| n.parse::<usize>().ok())
-            else {
+            let Some(node) = name.strip_prefix("node").and_then(|n| n.parse::<usize>().ok()) else {
                 continue;
             };
             for cpu in list(&e.path().join("cpulist")).unwrap_or_default() {
@@ -148,12 +147,7 @@ impl HostShape {
                 layout.describe()
             )
         });
-        Placement {
-            confined: cpus.len() < self.cpus.len(),
-            cpus,
-            ran: layout.topology,
-            mismatch,
-        }
+        Placement { confined: cpus.len() < self.cpus.len(), cpus, ran: layout.topology, mismatch }
     }
 }
 
@@ -213,9 +207,7 @@ impl Group {
         }
         let per = d.size[kid_level];
         let mut kids: Vec<&Group> = self.kids.iter().collect();
-        kids.sort_by_key(|k| {
-            (!k.fits(kid_level, d), std::cmp::Reverse(k.cpus), k.id)
-        });
+        kids.sort_by_key(|k| (!k.fits(kid_level, d), std::cmp::Reverse(k.cpus), k.id));
         let whole: Vec<&Group> = kids.iter().copied().filter(|k| k.cpus >= per).collect();
         // One host group per declared group where there are enough; else pack the largest.
         let (pool, quota) =
@@ -263,7 +255,9 @@ impl Layout {
                 (k / l).max(1) as u32,
                 (cpus.len() / k).max(1) as u32,
             ),
-            even: llcs_per_node.len() <= 1 && cores_per_llc.len() <= 1 && threads_per_core.len() <= 1,
+            even: llcs_per_node.len() <= 1
+                && cores_per_llc.len() <= 1
+                && threads_per_core.len() <= 1,
             cores_per_llc,
             threads_per_core,
             llcs_per_node,
@@ -276,7 +270,8 @@ impl Layout {
         if self.even {
             return self.topology.to_string();
         }
-        let join = |s: &BTreeSet<usize>| s.iter().map(usize::to_string).collect::<Vec<_>>().join("/");
+        let join =
+            |s: &BTreeSet<usize>| s.iter().map(usize::to_string).collect::<Vec<_>>().join("/");
         let varies: Vec<String> = [
             ("LLCs per node", &self.llcs_per_node),
             ("cores per LLC", &self.cores_per_llc),

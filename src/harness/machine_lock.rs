@@ -65,7 +65,9 @@ impl std::fmt::Display for Holder {
 /// Why the lock could not be taken: one line naming the file and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum MachineLockError {
-    #[error("cannot open the machine lock {path}: {source}; set KTSTR_LOCK_DIR to a writable directory")]
+    #[error(
+        "cannot open the machine lock {path}: {source}; set KTSTR_LOCK_DIR to a writable directory"
+    )]
     Open { path: PathBuf, source: std::io::Error },
     #[error(
         "waited {waited_s:.0}s for the machine lock {path}, still held by {holder}; let it \
@@ -102,10 +104,7 @@ impl MachineLock {
     /// [`MachineLock::timeout`]. While it waits, one line on stderr names the holder.
     pub fn acquire(what: &str) -> Result<MachineLockGuard, MachineLockError> {
         Self::acquire_at(&Self::path(), what, Self::timeout(), |holder, path| {
-            eprintln!(
-                "ktstr: waiting for the machine lock {}, held by {holder}",
-                path.display()
-            );
+            eprintln!("ktstr: waiting for the machine lock {}, held by {holder}", path.display());
         })
     }
 
@@ -121,17 +120,14 @@ impl MachineLock {
         if holding_threads().contains(&me) {
             return Err(MachineLockError::Reentrant { path: path.to_path_buf() });
         }
-        let file = open(path).map_err(|source| MachineLockError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file = open(path)
+            .map_err(|source| MachineLockError::Open { path: path.to_path_buf(), source })?;
         let started = Instant::now();
         let mut on_wait = Some(on_wait);
         let mut pause = Duration::from_millis(1);
-        while !try_lock(&file).map_err(|source| MachineLockError::Open {
-            path: path.to_path_buf(),
-            source,
-        })? {
+        while !try_lock(&file)
+            .map_err(|source| MachineLockError::Open { path: path.to_path_buf(), source })?
+        {
             if let Some(report) = on_wait.take() {
                 report(&holder_of(&file), path);
             }
@@ -217,7 +213,14 @@ fn open(path: &Path) -> std::io::Result<File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let rw = OpenOptions::new().read(true).write(true).create(true).mode(0o666).open(path);
+    // Never truncate here: the file says who holds the lock, and a waiter must not wipe it.
+    let rw = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o666)
+        .open(path);
     match rw {
         Ok(f) => {
             // Let other users open it read-write too, whatever this process's umask.
@@ -288,8 +291,8 @@ mod tests {
     fn a_second_taker_waits_for_the_first_and_is_told_who_holds_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(LOCK_FILE);
-        let first = MachineLock::acquire_at(&path, "first_test [base]", DEFAULT_TIMEOUT, quiet)
-            .unwrap();
+        let first =
+            MachineLock::acquire_at(&path, "first_test [base]", DEFAULT_TIMEOUT, quiet).unwrap();
         let me = std::process::id();
         let holder = MachineLock::holder(&path).expect("held");
         assert_eq!(holder, Holder { pid: Some(me), what: Some("first_test [base]".into()) });
