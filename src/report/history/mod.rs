@@ -62,9 +62,10 @@ pub fn write_text(out: &mut dyn Write, r: &HistoryReport) -> io::Result<()> {
             t.off_history
         )?,
         TrendOrder::FirstParent => writeln!(out, "commits in first-parent order of HEAD")?,
-        TrendOrder::Timestamp => {
-            writeln!(out, "commits by first sample time (no repository here, or none of them is on its history)")?
-        }
+        TrendOrder::Timestamp => writeln!(
+            out,
+            "commits by first sample time (no repository here, or none of them is on its history)"
+        )?,
     }
     let rows: Vec<Vec<String>> = t
         .points
