@@ -16,6 +16,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::scheduler::decl::{EEVDF, Scheduler};
 use crate::sidecar::model::ScenarioStats;
 
 /// The signature of a test body.
@@ -94,8 +95,11 @@ pub struct TestEntry {
     pub constraints: TopologyConstraints,
     /// Guest memory for VM backends, MiB; `None` = the backend's default. Unused on the host.
     pub memory_mb: Option<u32>,
-    /// Scheduler name; `eevdf` is the kernel's default (the only one the host backend runs).
+    /// Scheduler name (the sidecar's `scheduler`); `eevdf` is the kernel's own scheduler.
     pub scheduler: &'static str,
+    /// The declaration of a sched_ext scheduler named by `scheduler`; `None` for `eevdf`.
+    /// The macro fills it from the crate's `#[derive(Schedulers)]`.
+    pub scheduler_decl: Option<&'static Scheduler>,
     /// How long each scenario step holds, seconds (> 0).
     pub duration_s: u64,
     /// Workers forked per cgroup unless a cgroup declares its own count (> 0).
@@ -128,6 +132,7 @@ impl TestEntry {
         constraints: TopologyConstraints::DEFAULT,
         memory_mb: None,
         scheduler: "eevdf",
+        scheduler_decl: None,
         duration_s: 2,
         workers_per_cgroup: 2,
         thresholds: Thresholds::NONE,
@@ -154,7 +159,17 @@ impl TestEntry {
         if let Some(f) = self.required_flags.iter().find(|f| self.excluded_flags.contains(f)) {
             return Err(format!("test {}: flag {f:?} is both required and excluded", self.name));
         }
-        Ok(())
+        match self.scheduler_decl {
+            None if self.scheduler != EEVDF => Err(format!(
+                "test {}: scheduler {:?} has no declaration; declare it with #[derive(Schedulers)]",
+                self.name, self.scheduler
+            )),
+            Some(d) if d.name != self.scheduler => Err(format!(
+                "test {}: scheduler {:?} is declared as {:?}",
+                self.name, self.scheduler, d.name
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

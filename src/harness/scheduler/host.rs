@@ -80,6 +80,67 @@ pub fn kernel_release() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::harness::entry::{AssertResult, Ctx, TestEntry};
+    use crate::harness::runner::run_entry_outcomes;
+    use crate::harness::scheduler::decl::SchedulerBinary;
+    use crate::sidecar::model::ScenarioStats;
+    use crate::sidecar::write::WriteOptions;
+
+    static MISSING: Scheduler = Scheduler {
+        name: "scx_missing",
+        binary: SchedulerBinary::Path("/nonexistent/scx_missing"),
+        args: &[],
+        flags: &[],
+        attach_timeout_s: 5,
+    };
+
+    fn body(_: &Ctx) -> anyhow::Result<AssertResult> {
+        Ok(AssertResult::pass(ScenarioStats::default()))
+    }
+
+    /// On a host without sched_ext (or not root) the run is a skip naming what is missing;
+    /// on a sched_ext host as root it is attempted, and fails on the missing binary.
+    #[test]
+    fn a_host_test_naming_a_scheduler_skips_with_what_is_missing_or_runs_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = WriteOptions {
+            sidecar_dir_override: Some(dir.path().to_path_buf()),
+            runs_root: dir.path().to_path_buf(),
+            run_token: "sched-host".into(),
+            lock_timeout: Duration::from_secs(1),
+            job: None,
+        };
+        let entry = TestEntry {
+            name: "under_missing",
+            func: body,
+            topology: crate::harness::Topology::new(1, 1, 1, 1),
+            scheduler: "scx_missing",
+            scheduler_decl: Some(&MISSING),
+            ..TestEntry::DEFAULT
+        };
+        let outcomes = run_entry_outcomes(&entry, &opts);
+        assert_eq!(outcomes.len(), 1);
+        let sc = &outcomes[0].sidecar;
+        assert_eq!(sc.scheduler, "scx_missing");
+        let expected =
+            host_support("scx_missing", &SchedExtSysfs::new("/sys"), euid(), &kernel_release());
+        match expected {
+            Err(why) => {
+                assert!(sc.skipped, "{:?}", outcomes[0].reasons);
+                assert_eq!(sc.provenance.skip_reason.as_deref(), Some(why.as_str()));
+                assert!(why.starts_with(
+                    "scheduler scx_missing cannot run on the host backend: it needs "
+                ));
+            }
+            Ok(()) => {
+                assert!(!sc.skipped && !sc.passed);
+                assert!(
+                    outcomes[0].reasons[0]
+                        .starts_with("scheduler scx_missing: binary /nonexistent")
+                );
+            }
+        }
+    }
 
     #[test]
     fn says_exactly_what_is_missing() {
