@@ -21,18 +21,18 @@ use std::process::{Command, Output};
 
 use crate::util::git;
 
-fn bin() -> &'static str {
+pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_cargo-ktstr")
 }
 
 /// `target/` that holds this test's binary (`target/debug/cargo-ktstr`).
-fn outer_target_dir() -> PathBuf {
+pub(crate) fn outer_target_dir() -> PathBuf {
     let exe = Path::new(bin());
     // Invariant: cargo places binaries at {target}/{profile}/name.
     exe.parent().and_then(Path::parent).expect("binary lives in target/<profile>/").to_path_buf()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -130,7 +130,7 @@ const SHORT_SPIN_STEP: &str = r#"ctx.run_step(
         ctx.duration() / 10,
     )?"#;
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "stdout:\n{}\nstderr:\n{}",
         String::from_utf8_lossy(&o.stdout),

@@ -334,5 +334,22 @@ mod tests {
         let both = TestEntry { required_flags: &["llc"], excluded_flags: &["llc"], ..ENTRY };
         assert!(both.validate().unwrap_err().contains("both required and excluded"));
         assert!(TestEntry::DEFAULT.validate().is_err());
+        let undeclared = TestEntry { scheduler: "scx_x", ..ENTRY };
+        assert_eq!(
+            undeclared.validate().unwrap_err(),
+            "test demo: scheduler \"scx_x\" has no declaration; declare it with \
+             #[derive(Schedulers)]"
+        );
+        static OTHER: Scheduler = Scheduler {
+            name: "scx_y",
+            binary: crate::harness::scheduler::SchedulerBinary::OnPath("scx_y"),
+            args: &[],
+            flags: &[],
+            attach_timeout_s: 1,
+        };
+        let mismatched = TestEntry { scheduler_decl: Some(&OTHER), ..undeclared };
+        assert!(mismatched.validate().unwrap_err().contains("is declared as \"scx_y\""));
+        let declared = TestEntry { scheduler: "scx_y", ..mismatched };
+        assert!(declared.validate().is_ok());
     }
 }

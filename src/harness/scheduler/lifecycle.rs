@@ -94,7 +94,8 @@ pub struct SchedulerRun {
     pub attach: Duration,
     pub events_before: Option<BTreeMap<String, u64>>,
     pub events_after: Option<BTreeMap<String, u64>>,
-    pub stop: StopReport,
+    /// How it was stopped; `None` for a test in a batch that keeps it attached.
+    pub stop: Option<StopReport>,
     /// Why the run must fail because of the scheduler (it left mid-test, would not stop, or
     /// the kernel stayed attached).
     pub problems: Vec<String>,
@@ -118,9 +119,11 @@ impl SchedulerRun {
         use serde_json::json;
         other.insert("scx_ops".into(), json!(self.ops));
         other.insert("scx_attach_ms".into(), json!(self.attach.as_millis() as u64));
-        other.insert("scx_detach_ms".into(), json!(self.stop.detach.as_millis() as u64));
-        other.insert("scx_killed_after_grace".into(), json!(self.stop.killed_after_grace));
-        other.insert("scx_state_after".into(), json!(self.stop.state_after));
+        if let Some(stop) = &self.stop {
+            other.insert("scx_detach_ms".into(), json!(stop.detach.as_millis() as u64));
+            other.insert("scx_killed_after_grace".into(), json!(stop.killed_after_grace));
+            other.insert("scx_state_after".into(), json!(stop.state_after));
+        }
         if let Some(d) = self.event_deltas() {
             other.insert("scx_event_deltas".into(), json!(d));
         }
@@ -202,7 +205,7 @@ impl Attached {
             }
             if t0.elapsed() >= self.spec.attach_timeout {
                 let state = self.sysfs.state().map_or_else(|e| e, |s| s.as_str().to_string());
-                self.stop_process();
+                let _ = self.stop_process();
                 return Err(LifecycleError::AttachTimeout {
                     name: self.spec.name.clone(),
                     waited_s: self.spec.attach_timeout.as_secs_f64(),
@@ -240,32 +243,56 @@ impl Attached {
         })
     }
 
+    /// The `SCX_EV_*` counters now; with [`Attached::segment`], one test's share of a batch
+    /// that keeps the scheduler attached.
+    pub fn events(&self) -> Option<BTreeMap<String, u64>> {
+        self.sysfs.events()
+    }
+
+    /// The record of one test that ran since `events_before` was read, the scheduler staying
+    /// attached: the counters' change and whether it is still attached.
+    pub fn segment(&mut self, events_before: Option<BTreeMap<String, u64>>) -> SchedulerRun {
+        let mut run = SchedulerRun {
+            events_before,
+            events_after: self.sysfs.events(),
+            stop: None,
+            problems: Vec::new(),
+            ..self.run.clone()
+        };
+        if let Err(e) = self.check() {
+            run.problems.push(e.to_string());
+        }
+        run
+    }
+
     /// Reads the counters, stops the scheduler and confirms sched_ext is `disabled`.
     pub fn finish(mut self) -> SchedulerRun {
         self.run.events_after = self.sysfs.events();
         if let Err(e) = self.check() {
             self.run.problems.push(e.to_string());
         }
-        self.stop_process();
-        if self.run.stop.killed_after_grace {
+        let stop = self.stop_process().unwrap_or_default();
+        if stop.killed_after_grace {
             self.run.problems.push(format!(
                 "scheduler {} ignored SIGINT and was killed after {} ms",
                 self.spec.name,
                 self.spec.stop_grace.as_millis()
             ));
         }
-        if self.run.stop.state_after != "disabled" {
+        if stop.state_after != "disabled" {
             self.run.problems.push(format!(
                 "sched_ext is still {} after stopping scheduler {}",
-                self.run.stop.state_after, self.spec.name
+                stop.state_after, self.spec.name
             ));
         }
+        self.run.stop = Some(stop);
         std::mem::take(&mut self.run)
     }
 
     /// SIGINT, then SIGKILL after the grace period; then wait for the kernel to disable.
-    fn stop_process(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+    fn stop_process(&mut self) -> Option<StopReport> {
+        let mut report = StopReport::default();
+        let mut child = self.child.take()?;
         let t0 = Instant::now();
         let mut status = child.try_wait().ok().flatten();
         let already_gone = status.is_some();
@@ -277,13 +304,14 @@ impl Attached {
         if status.is_none() {
             let _ = child.kill();
             status = child.wait().ok();
-            self.run.stop.killed_after_grace = true;
+            report.killed_after_grace = true;
         }
         let state = wait_state(&self.sysfs, self.spec.detach_timeout);
-        self.run.stop.detach = t0.elapsed();
-        self.run.stop.exit_status = if already_gone { None } else { status.map(|s| s.to_string()) };
-        self.run.stop.state_after = state;
+        report.detach = t0.elapsed();
+        report.exit_status = if already_gone { None } else { status.map(|s| s.to_string()) };
+        report.state_after = state;
         self.join_reader();
+        Some(report)
     }
 
     fn try_wait(&mut self) -> Option<ExitStatus> {
@@ -305,7 +333,7 @@ impl Attached {
 
 impl Drop for Attached {
     fn drop(&mut self) {
-        self.stop_process();
+        let _ = self.stop_process();
     }
 }
 

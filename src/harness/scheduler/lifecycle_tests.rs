@@ -45,11 +45,18 @@ fn a_scheduler_attaches_counts_events_and_detaches_on_sigint() {
     assert!(attached.attach_time() < spec.attach_timeout);
     std::thread::sleep(Duration::from_millis(300));
     attached.check().unwrap();
+    // One test of a batch: the scheduler stays attached and its counters moved.
+    let segment = attached.segment(attached.events());
+    assert!(segment.problems.is_empty() && segment.stop.is_none(), "{segment:?}");
+    let mut other = BTreeMap::new();
+    segment.record_into(&mut other);
+    assert!(!other.contains_key("scx_state_after"));
     let run = attached.finish();
     assert!(run.problems.is_empty(), "{:?}", run.problems);
-    assert_eq!(run.stop.state_after, "disabled");
-    assert!(!run.stop.killed_after_grace);
-    assert_eq!(run.stop.exit_status.as_deref(), Some("exit status: 0"));
+    let stop = run.stop.clone().unwrap();
+    assert_eq!(stop.state_after, "disabled");
+    assert!(!stop.killed_after_grace);
+    assert_eq!(stop.exit_status.as_deref(), Some("exit status: 0"));
     let deltas = run.event_deltas().unwrap();
     assert!(deltas["SCX_EV_DISPATCH_KEEP_LAST"] > 0, "{deltas:?}");
     let mut other = BTreeMap::new();
@@ -113,7 +120,7 @@ exit 1"#,
     let run = attached.finish();
     assert_eq!(run.problems.len(), 1, "{:?}", run.problems);
     assert!(run.problems[0].starts_with("scheduler fake left mid-test: it exited"));
-    assert_eq!(run.stop.state_after, "disabled");
+    assert_eq!(run.stop.unwrap().state_after, "disabled");
 }
 
 #[test]
@@ -125,8 +132,9 @@ while :; do sleep 0.05; done"#,
     );
     let attached = Attached::start(&spec, &sysfs, None).unwrap();
     let run = attached.finish();
-    assert!(run.stop.killed_after_grace);
-    assert!(run.stop.detach >= spec.stop_grace);
+    let stop = run.stop.clone().unwrap();
+    assert!(stop.killed_after_grace);
+    assert!(stop.detach >= spec.stop_grace);
     assert!(
         run.problems.contains(&"scheduler fake ignored SIGINT and was killed after 500 ms".into()),
         "{:?}",
