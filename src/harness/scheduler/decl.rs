@@ -93,6 +93,33 @@ mod tests {
         );
     }
 
+    /// What `#[derive(Schedulers)]` generates, used from inside ktstr (`::ktstr` is this crate).
+    mod derived {
+        #[derive(Clone, Copy, crate::Schedulers)]
+        pub enum Sched {
+            #[scheduler(name = "scx_bpfland", on_path = "scx_bpfland", args = ["--slice-us", "5000"])]
+            #[flag(name = "llc", args = ["--primary-domain", "all"])]
+            Bpfland,
+            #[scheduler(name = "mine", package = "my-sched")]
+            Mine,
+        }
+    }
+
+    #[test]
+    fn the_derive_declares_consts_and_the_lookup_the_attribute_uses() {
+        use derived::*;
+        const LOOKED_UP: &Scheduler = __ktstr_declared_scheduler!("scx_bpfland");
+        assert_eq!(LOOKED_UP, Sched::Bpfland.scheduler());
+        assert_eq!(
+            LOOKED_UP.flags,
+            [SchedulerFlag { name: "llc", args: &["--primary-domain", "all"] }]
+        );
+        let mine = Sched::Mine.scheduler();
+        assert_eq!(mine.binary, SchedulerBinary::Package { package: "my-sched", bin: "my-sched" });
+        assert_eq!(mine.attach_timeout_s, Scheduler::DEFAULT_ATTACH_TIMEOUT_S);
+        assert_eq!(Sched::ALL.len(), 2);
+    }
+
     #[test]
     fn an_undeclared_flag_names_the_declared_ones() {
         let err = BPFLAND.args_for(&flags(&["steal"])).unwrap_err();
