@@ -32,7 +32,7 @@ pub(crate) fn outer_target_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("binary lives in target/<profile>/").to_path_buf()
 }
 
-pub(crate) fn copy_dir(from: &Path, to: &Path) {
+fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -47,6 +47,17 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// `examples/{name}` copied to `to`, its ktstr dependency pointed back at this checkout (the
+/// copy is outside it).
+pub(crate) fn copy_example(name: &str, to: &Path) {
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name), to);
+    let manifest = to.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("path = \"../..\"", &format!("path = {:?}", env!("CARGO_MANIFEST_DIR")));
+    std::fs::write(&manifest, text).unwrap();
+}
+
 struct Suite {
     _tmp: tempfile::TempDir,
     repo: PathBuf,
@@ -57,13 +68,7 @@ impl Suite {
     fn new() -> Suite {
         let tmp = tempfile::TempDir::new().unwrap();
         let repo = tmp.path().join("demo");
-        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-suite"), &repo);
-        // The copy is outside this checkout: point its ktstr dependency back here.
-        let manifest = repo.join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest)
-            .unwrap()
-            .replace("path = \"../..\"", &format!("path = {:?}", env!("CARGO_MANIFEST_DIR")));
-        std::fs::write(&manifest, text).unwrap();
+        copy_example("demo-suite", &repo);
         let tests = repo.join("tests/demo.rs");
         let code = std::fs::read_to_string(&tests).unwrap();
         std::fs::write(&tests, without_host_fairness_checks(&code)).unwrap();

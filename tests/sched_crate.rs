@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 
 use ktstr::sidecar::SidecarResult;
 
-use crate::harness_e2e::{bin, copy_dir, outer_target_dir, text};
+use crate::harness_e2e::{bin, copy_example, outer_target_dir, text};
 use crate::util::git;
 
 /// A's declaration and B's change to it.
@@ -24,12 +24,7 @@ const SCHEDULER_TESTS: [&str; 3] =
 
 fn make_repo(tmp: &Path) -> PathBuf {
     let repo = tmp.join("sched-crate");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sched-crate"), &repo);
-    let manifest = repo.join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("path = \"../..\"", &format!("path = {:?}", env!("CARGO_MANIFEST_DIR")));
-    std::fs::write(&manifest, text).unwrap();
+    copy_example("sched-crate", &repo);
     std::fs::write(repo.join(".gitignore"), "target/\n").unwrap();
     git(&repo, &["init", "-q"]);
     git(&repo, &["add", "-A"]);
