@@ -24,7 +24,7 @@ use crate::timefmt;
 
 /// The `ingested_sidecar` columns bound before the registry metrics, in bind order (see
 /// [`Writer::insert_row`]).
-const ROW_COLUMNS: [&str; 26] = [
+const ROW_COLUMNS: [&str; 27] = [
     "content_hash",
     "root_id",
     "run_dir",
@@ -44,6 +44,7 @@ const ROW_COLUMNS: [&str; 26] = [
     "project_commit_id",
     "dirty_fingerprint",
     "run_token",
+    "repeat",
     "backend",
     "passed",
     "skipped",
@@ -230,6 +231,7 @@ impl Writer {
             &row.project_commit_id,
             &row.dirty_fingerprint,
             &row.run_token,
+            &row.repeat,
             &row.backend,
             &row.passed,
             &row.skipped,
