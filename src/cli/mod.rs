@@ -4,6 +4,7 @@
 //! Each subcommand lives in its own file and reads as four steps: build options, open the
 //! warehouse, call the library, render. Nothing below `cli` parses arguments or prints.
 
+pub mod ab;
 pub mod interrupt;
 pub mod output;
 pub mod stats;
@@ -29,6 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the suite at commits A and B, interleaved, in temporary worktrees; then compare
+    Ab(Box<ab::AbArgs>),
     /// Index, list, query and compare test results.
     Stats(stats::StatsArgs),
     /// Run the #[ktstr_test] suite with cargo nextest and index the sidecars it writes.
@@ -81,6 +84,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 /// Run a parsed command line, returning the exit code on success.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
+        Command::Ab(args) => ab::run(*args),
         Command::Stats(args) => stats::run(args),
         Command::Test(args) => test::run(args),
     }
