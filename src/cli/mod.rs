@@ -67,12 +67,18 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     if args.get(1).is_some_and(|a| a == "ktstr") {
         args.remove(1);
     }
+    let bisect_step = is_bisect_step(&args);
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
             let _ = e.print();
-            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+            let mut code = e.exit_code().clamp(0, 255) as u8;
+            // `git bisect run` would count a usage error (2) as a bad commit: stop it instead.
+            if code == exit_code::USAGE_OR_DATA_ERROR && bisect_step {
+                code = stats::bisect::ABORT;
+            }
+            return ExitCode::from(code);
         }
     };
     match run(cli) {
@@ -88,6 +94,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Stats(args) => stats::run(args),
         Command::Test(args) => test::run(args),
     }
+}
+
+fn is_bisect_step(args: &[OsString]) -> bool {
+    args.get(1).is_some_and(|a| a == "stats") && args.get(2).is_some_and(|a| a == "bisect")
 }
 
 fn report_error(err: &anyhow::Error) -> ExitCode {
