@@ -21,12 +21,12 @@ use std::process::{Command, Output};
 
 use crate::util::git;
 
-fn bin() -> &'static str {
+pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_cargo-ktstr")
 }
 
 /// `target/` that holds this test's binary (`target/debug/cargo-ktstr`).
-fn outer_target_dir() -> PathBuf {
+pub(crate) fn outer_target_dir() -> PathBuf {
     let exe = Path::new(bin());
     // Invariant: cargo places binaries at {target}/{profile}/name.
     exe.parent().and_then(Path::parent).expect("binary lives in target/<profile>/").to_path_buf()
@@ -47,14 +47,14 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-struct Suite {
+pub(crate) struct Suite {
     _tmp: tempfile::TempDir,
-    repo: PathBuf,
-    runs: PathBuf,
+    pub(crate) repo: PathBuf,
+    pub(crate) runs: PathBuf,
 }
 
 impl Suite {
-    fn new() -> Suite {
+    pub(crate) fn new() -> Suite {
         let tmp = tempfile::TempDir::new().unwrap();
         let repo = tmp.path().join("demo");
         copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-suite"), &repo);
@@ -77,12 +77,17 @@ impl Suite {
         Suite { _tmp: tmp, repo, runs }
     }
 
-    fn ktstr(&self, args: &[&str]) -> Output {
+    pub(crate) fn ktstr(&self, args: &[&str]) -> Output {
         self.ktstr_with(args, &[])
     }
 
-    fn ktstr_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(bin());
+    pub(crate) fn ktstr_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(bin()).args(args).envs(env.iter().copied()).output().unwrap()
+    }
+
+    /// `program` in the demo repository with the environment every run here gets.
+    pub(crate) fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
         // The nextest running this test exports its own settings (NEXTEST_PROFILE=ci in CI);
         // the demo suite's nextest run must not inherit them.
         for (name, _) in std::env::vars_os() {
@@ -90,21 +95,18 @@ impl Suite {
                 cmd.env_remove(name);
             }
         }
-        cmd.args(args)
-            .current_dir(&self.repo)
+        cmd.current_dir(&self.repo)
             .env("CARGO_TARGET_DIR", outer_target_dir())
             .env("KTSTR_DB", self.runs.join("warehouse.sqlite"))
             .env("RUST_BACKTRACE", "0")
             .env_remove("KTSTR_SIDECAR_DIR")
             .env_remove("KTSTR_JOB")
             .env_remove("KTSTR_RUN_TOKEN")
-            .env_remove("KTSTR_CI")
-            .envs(env.iter().copied())
-            .output()
-            .unwrap()
+            .env_remove("KTSTR_CI");
+        cmd
     }
 
-    fn commit_head(&self) -> String {
+    pub(crate) fn commit_head(&self) -> String {
         git(&self.repo, &["rev-parse", "--short=7", "HEAD"])
     }
 }
@@ -123,14 +125,14 @@ fn without_host_fairness_checks(code: &str) -> String {
 }
 
 /// The demo's spinner step, and B's change to it: the same cgroup for a tenth of the hold.
-const SPIN_STEP: &str =
+pub(crate) const SPIN_STEP: &str =
     r#"ctx.run_cgroups(&[CgroupDef::new("spin", WorkType::CpuSpin).cpus(allowed)])?"#;
-const SHORT_SPIN_STEP: &str = r#"ctx.run_step(
+pub(crate) const SHORT_SPIN_STEP: &str = r#"ctx.run_step(
         &[CgroupDef::new("spin", WorkType::CpuSpin).cpus(allowed)],
         ctx.duration() / 10,
     )?"#;
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "stdout:\n{}\nstderr:\n{}",
         String::from_utf8_lossy(&o.stdout),

@@ -24,7 +24,9 @@ use clap::Args;
 use crate::cli::warehouse::{Location, ingest_quietly};
 use crate::cli::{ExitError, interrupt, output, test};
 use crate::compare::revspec::CommitResolver;
-use crate::compare::{self, CompareError, CompareOptions, Dim, PoolScope, RowSource, SideFilter};
+use crate::compare::{
+    self, CompareError, CompareOptions, ComparisonPolicy, Dim, PoolScope, RowSource, SideFilter,
+};
 use crate::metric::METRICS;
 use crate::report;
 use crate::warehouse::Warehouse;
@@ -51,6 +53,11 @@ pub struct BisectArgs {
     /// Run only the tests whose name contains STR, and compare only pairs that contain it
     #[arg(short = 'E', long = "filter", value_name = "STR")]
     pub filter: Option<String>,
+    /// Relative threshold in percent a change must exceed to count (the absolute gate still
+    /// applies) [default: each metric's own]. Steps run at different times, so a machine's
+    /// drift between them is part of every difference: raise it above that drift
+    #[arg(long, value_name = "PCT")]
+    pub threshold: Option<f64>,
     /// SQLite warehouse [default: warehouse.sqlite inside the runs root]
     #[arg(long, env = "KTSTR_DB", value_name = "FILE")]
     pub db: Option<PathBuf>,
@@ -196,9 +203,14 @@ fn judge(args: &BisectArgs, wh: &Warehouse, good: &str, head: &str) -> anyhow::R
     a.set(Dim::ProjectCommit, vec![good.to_string()]);
     let mut b = SideFilter::default();
     b.set(Dim::ProjectCommit, vec![head.to_string()]);
+    let policy = match args.threshold {
+        Some(t) => ComparisonPolicy::from_threshold(t).map_err(abort)?,
+        None => ComparisonPolicy::default(),
+    };
     let options = CompareOptions {
         filters: compare::SideFilters::build(&SideFilter::default(), &a, &b),
         name_filter: args.filter.clone(),
+        policy,
         ..Default::default()
     };
     let outcome = match compare::run(wh, &options) {
@@ -245,6 +257,9 @@ fn drive(args: &BisectArgs, bad: &str) -> anyhow::Result<u8> {
     step.extend([args.metric.clone().into(), "--good".into(), repo.good.clone().into()]);
     if let Some(f) = &args.filter {
         step.extend(["-E".into(), f.into()]);
+    }
+    if let Some(t) = args.threshold {
+        step.extend(["--threshold".into(), t.to_string().into()]);
     }
     if let Some(db) = &args.db {
         step.extend(["--db".into(), std::path::absolute(db)?.into_os_string()]);
