@@ -3,12 +3,11 @@
 //! where a run is needed, so nothing here builds a suite: it records where it ran and writes
 //! one sidecar, then fails or waits to be interrupted.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{Run, SidecarSpec, TestDir, git, sidecar_json};
+use crate::util::{Run, TestDir, fake_cargo, git};
 
 /// A repository with two commits (`HEAD~1`, `HEAD`) in `{temp}/repo`.
 fn repo(t: &TestDir) -> PathBuf {
@@ -105,17 +104,6 @@ touch "$FAKE_DIR/ready"
 while :; do sleep 0.05; done
 "#;
 
-fn fake_cargo(t: &TestDir) -> PathBuf {
-    let fake = t.path().join("fake");
-    std::fs::create_dir_all(&fake).unwrap();
-    let spec = SidecarSpec { test: "done", ..Default::default() };
-    std::fs::write(fake.join("sidecar.json"), sidecar_json(&spec)).unwrap();
-    let cargo = fake.join("cargo");
-    std::fs::write(&cargo, FAKE_CARGO).unwrap();
-    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
-    fake
-}
-
 fn ab_command(t: &TestDir, repo: &Path, fake: &Path) -> Command {
     let mut cmd = t.cmd();
     cmd.current_dir(repo)
@@ -139,7 +127,7 @@ fn session_record(t: &TestDir) -> (String, serde_json::Value) {
 fn ctrl_c_during_ab_removes_the_worktrees_and_keeps_and_marks_what_was_written() {
     let t = TestDir::new();
     let repo = repo(&t);
-    let fake = fake_cargo(&t);
+    let fake = fake_cargo(&t, FAKE_CARGO);
     let child =
         ab_command(&t, &repo, &fake).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -172,7 +160,7 @@ fn ctrl_c_during_ab_removes_the_worktrees_and_keeps_and_marks_what_was_written()
 fn a_commit_that_does_not_build_is_named_and_the_worktrees_are_removed() {
     let t = TestDir::new();
     let repo = repo(&t);
-    let fake = fake_cargo(&t);
+    let fake = fake_cargo(&t, FAKE_CARGO);
     let run = Run::from(ab_command(&t, &repo, &fake).env("FAKE_EXIT", "101").output().unwrap());
     run.expect_code(2);
     assert!(run.stderr.contains("HEAD~1 ("), "{}", run.stderr);

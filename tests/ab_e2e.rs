@@ -19,19 +19,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::harness_e2e::{SHORT_SPIN_STEP, SPIN_STEP, Suite, bin, outer_target_dir, text};
+use crate::harness_e2e::{Suite, bin, outer_target_dir, text};
 use crate::util::git;
 
 const ONLY_SPIN_STEADY: &str = "test(spin_steady)";
-
-fn introduce_the_regression(s: &Suite) {
-    let src = s.repo.join("tests/demo.rs");
-    let code = std::fs::read_to_string(&src).unwrap();
-    let changed = code.replace(SPIN_STEP, SHORT_SPIN_STEP);
-    assert_ne!(code, changed, "the demo suite's spinner step moved");
-    std::fs::write(&src, changed).unwrap();
-    git(&s.repo, &["commit", "-qam", "spinners run a tenth of the step"]);
-}
 
 /// A commit that changes nothing the suite builds from.
 fn neutral_commit(repo: &Path, n: usize) {
@@ -50,7 +41,7 @@ fn sql_rows(s: &Suite, query: &str) -> Vec<serde_json::Value> {
 fn ab_interleaves_the_repeats_pairs_them_and_removes_its_worktrees() {
     let s = Suite::new();
     let a = s.commit_head();
-    introduce_the_regression(&s);
+    s.commit_the_regression();
     let b = s.commit_head();
     let target = outer_target_dir();
     let out = s.ktstr(&[
@@ -116,7 +107,7 @@ fn git_bisect_run_with_stats_bisect_finds_the_commit_that_regressed() {
     assert_eq!(out.status.code(), Some(0), "the good commit's results: {}", text(&out));
     neutral_commit(&s.repo, 1);
     neutral_commit(&s.repo, 2);
-    introduce_the_regression(&s);
+    s.commit_the_regression();
     let culprit = git(&s.repo, &["rev-parse", "HEAD"]);
     neutral_commit(&s.repo, 3);
     neutral_commit(&s.repo, 4);

@@ -106,6 +106,16 @@ impl Suite {
         cmd
     }
 
+    /// Commit the demo's regression: the spinners hold for a tenth of the step.
+    pub(crate) fn commit_the_regression(&self) {
+        let src = self.repo.join("tests/demo.rs");
+        let code = std::fs::read_to_string(&src).unwrap();
+        let changed = code.replace(SPIN_STEP, SHORT_SPIN_STEP);
+        assert_ne!(code, changed, "the demo suite's spinner step moved");
+        std::fs::write(&src, changed).unwrap();
+        git(&self.repo, &["commit", "-qam", "B: spinners run a tenth of the step"]);
+    }
+
     pub(crate) fn commit_head(&self) -> String {
         git(&self.repo, &["rev-parse", "--short=7", "HEAD"])
     }
@@ -125,9 +135,9 @@ fn without_host_fairness_checks(code: &str) -> String {
 }
 
 /// The demo's spinner step, and B's change to it: the same cgroup for a tenth of the hold.
-pub(crate) const SPIN_STEP: &str =
+const SPIN_STEP: &str =
     r#"ctx.run_cgroups(&[CgroupDef::new("spin", WorkType::CpuSpin).cpus(allowed)])?"#;
-pub(crate) const SHORT_SPIN_STEP: &str = r#"ctx.run_step(
+const SHORT_SPIN_STEP: &str = r#"ctx.run_step(
         &[CgroupDef::new("spin", WorkType::CpuSpin).cpus(allowed)],
         ctx.duration() / 10,
     )?"#;
@@ -177,12 +187,7 @@ fn demo_suite_a_b_gates_a_regression_and_pairs_a_with_itself() {
     // B: the spinners run for a tenth of the step, so total_iterations drops about 90 %, far
     // past its 10 % gate and beyond what a change in host load between A and B can cause, while
     // the work type (a pairing dimension) stays CpuSpin.
-    let src = s.repo.join("tests/demo.rs");
-    let code = std::fs::read_to_string(&src).unwrap();
-    let changed = code.replace(SPIN_STEP, SHORT_SPIN_STEP);
-    assert_ne!(code, changed, "the demo suite's spinner step moved");
-    std::fs::write(&src, changed).unwrap();
-    git(&s.repo, &["commit", "-qam", "B: spinners run a tenth of the step"]);
+    s.commit_the_regression();
     let b = s.commit_head();
     let run = s.ktstr(&["test", "--repeat", "2"]);
     assert_eq!(run.status.code(), Some(0), "run B: {}", text(&run));
