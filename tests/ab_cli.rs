@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{Run, TestDir, fake_cargo, git};
+use crate::util::{Run, SidecarSpec, TestDir, fake_cargo, git, sidecar_json};
 
 /// A repository with two commits (`HEAD~1`, `HEAD`) in `{temp}/repo`.
 fn repo(t: &TestDir) -> PathBuf {
@@ -168,4 +168,62 @@ fn a_commit_that_does_not_build_is_named_and_the_worktrees_are_removed() {
     let (_, record) = session_record(&t);
     assert_eq!(record["status"], "build-failed", "{record:#}");
     assert_eq!(worktree_count(&repo), 1);
+}
+
+/// Stands in for cargo in a bisection: `nextest run` writes one sidecar for HEAD whose
+/// `total_iterations` is the number in the checked-out `ITER` file.
+const FAKE_BISECT_CARGO: &str = r#"#!/bin/sh
+[ "$2" = "--version" ] && exit 0
+commit=$(git rev-parse --short=7 HEAD)
+dir="$CARGO_TARGET_DIR/ktstr/6.14.2-$commit"
+mkdir -p "$dir"
+sed -e "s/@COMMIT@/$commit/" -e "s/424242/$(cat ITER)/" "$FAKE_DIR/template.json" \
+    > "$dir/done-0.ktstr.json"
+"#;
+
+#[test]
+fn bisect_with_bad_runs_the_whole_bisection_and_names_the_commit_that_regressed() {
+    let t = TestDir::new();
+    let repo = t.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    let mut commits = Vec::new();
+    for (n, iterations) in [1000, 1010, 990, 100, 105, 98].into_iter().enumerate() {
+        std::fs::write(repo.join("ITER"), format!("{iterations}\n")).unwrap();
+        git(&repo, &["add", "ITER"]);
+        git(&repo, &["commit", "-qm", &format!("commit {n}")]);
+        commits.push(git(&repo, &["rev-parse", "HEAD"]));
+    }
+    let fake = fake_cargo(&t, FAKE_BISECT_CARGO);
+    let template = SidecarSpec {
+        test: "done",
+        project_commit: "@COMMIT@",
+        iterations: 424242,
+        ..Default::default()
+    };
+    std::fs::write(fake.join("template.json"), sidecar_json(&template)).unwrap();
+    let good = &commits[0][..7];
+    let spec =
+        SidecarSpec { test: "done", project_commit: good, iterations: 1000, ..Default::default() };
+    t.write(&format!("6.14.2-{good}/done-0.ktstr.json"), &sidecar_json(&spec));
+    t.run(&["stats", "ingest"]).expect_code(0);
+
+    let run = Run::from(
+        t.cmd()
+            .current_dir(&repo)
+            .env("CARGO", fake.join("cargo"))
+            .env("FAKE_DIR", &fake)
+            .args(["stats", "bisect", "--metric", "total_iterations", "--good", good])
+            .args(["--bad", "HEAD"])
+            .output()
+            .unwrap(),
+    );
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains(&format!("{} is the first bad commit", commits[3])),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(git(&repo, &["rev-parse", "HEAD"]), commits[5], "the bisection was reset");
 }
