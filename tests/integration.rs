@@ -6,6 +6,8 @@ mod ab_e2e;
 mod cli_test;
 mod compare;
 mod harness_e2e;
+mod host_confinement;
+mod machine_lock;
 mod macros_ui;
 mod migrations;
 mod pairing_record;
