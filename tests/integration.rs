@@ -1,6 +1,8 @@
 //! The single integration-test binary: every test here drives the real `cargo-ktstr` binary
 //! on files built in a temporary directory.
 
+mod ab_cli;
+mod ab_e2e;
 mod cli_test;
 mod compare;
 mod harness_e2e;
@@ -8,6 +10,7 @@ mod host_confinement;
 mod machine_lock;
 mod macros_ui;
 mod migrations;
+mod pairing_record;
 mod read_commands;
 mod sched_crate;
 mod test_interrupt;

@@ -86,6 +86,11 @@ pub struct Row {
     /// RFC 3339 write time; orders dirty states.
     pub timestamp: String,
     pub dirty_fingerprint: Option<String>,
+    /// The suite run the sidecar was written under (`provenance.run_token`).
+    pub run_token: Option<String>,
+    /// Which repeat of that run (`provenance.repeat`); `cargo ktstr ab` gives both sides one
+    /// run token, so an A row and a B row with the same `(run_token, repeat)` are a pair.
+    pub repeat: Option<u32>,
     /// The recorded host context as JSON, when the sidecar had one.
     pub host_json: Option<String>,
     /// Registry metric values in [`METRICS`] order; `None` = stored as NULL (non-finite).
@@ -112,6 +117,8 @@ impl Row {
             skipped: false,
             timestamp: String::new(),
             dirty_fingerprint: None,
+            run_token: None,
+            repeat: None,
             host_json: None,
             metrics: [Some(0.0); METRICS.len()],
             ext: BTreeMap::new(),

@@ -120,7 +120,7 @@ fn side_sql(clause: &str) -> String {
     format!(
         "SELECT s.sidecar_id, s.test_name, s.topology, s.scheduler, s.work_type, s.flags, \
          s.kernel_version, s.kernel_commit, s.project_commit, s.run_source, s.passed, s.skipped, \
-         s.timestamp, s.dirty_fingerprint, h.json, {} \
+         s.timestamp, s.dirty_fingerprint, s.run_token, s.repeat, h.json, {} \
          FROM ingested_sidecar s LEFT JOIN host_context h ON h.host_id = s.host_id \
          WHERE {clause} \
          ORDER BY s.test_name, s.topology, s.scheduler, s.work_type, s.timestamp, s.sidecar_id",
@@ -146,7 +146,7 @@ pub fn select_side(
             let flags_json: String = r.get(5)?;
             let mut metrics = [None; METRICS.len()];
             for (i, slot) in metrics.iter_mut().enumerate() {
-                *slot = r.get::<_, Option<f64>>(15 + i)?;
+                *slot = r.get::<_, Option<f64>>(17 + i)?;
             }
             Ok(Row {
                 sidecar_id: r.get(0)?,
@@ -163,7 +163,9 @@ pub fn select_side(
                 skipped: r.get(11)?,
                 timestamp: r.get(12)?,
                 dirty_fingerprint: r.get(13)?,
-                host_json: r.get(14)?,
+                run_token: r.get(14)?,
+                repeat: r.get(15)?,
+                host_json: r.get(16)?,
                 metrics,
                 ext: BTreeMap::new(),
             })

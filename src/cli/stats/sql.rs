@@ -23,7 +23,7 @@ Stable views (their columns survive upgrades; the tables behind them may change)
   sidecar   one row per ingested sidecar: sidecar_id, test_name, topology, scheduler,
             work_type, flags (JSON array), kernel_version, kernel_commit, project_commit,
             run_source, passed, skipped, run_id, timestamp, path, run_dir, payload,
-            project_commit_id, dirty_fingerprint, run_token, backend, host_arch,
+            project_commit_id, dirty_fingerprint, run_token, repeat, backend, host_arch,
             ingested_at, present (1 while the file is still on disk), then one column
             per registered metric (`stats list-metrics`), e.g. total_iterations
   sample    one row per sidecar x metric: sidecar_id, the sidecar's dimensions (test_name

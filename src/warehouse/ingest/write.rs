@@ -53,11 +53,19 @@ const ROW_COLUMNS: [&str; 26] = [
     "ingested_at",
 ];
 
-/// `INSERT INTO ingested_sidecar`: [`ROW_COLUMNS`], then every registry metric, each bound to
-/// the parameter at its position; the new row's id, or nothing when the content is known.
+/// Columns later migrations appended after the metric columns (V6's `repeat`), in table
+/// order.
+const APPENDED_COLUMNS: [&str; 1] = ["repeat"];
+
+/// `INSERT INTO ingested_sidecar`: [`ROW_COLUMNS`], every registry metric, then
+/// [`APPENDED_COLUMNS`], each bound to the parameter at its position; the new row's id, or
+/// nothing when the content is known.
 fn insert_sidecar_sql() -> String {
-    let columns: Vec<&str> =
-        ROW_COLUMNS.into_iter().chain(METRICS.iter().map(|m| m.name)).collect();
+    let columns: Vec<&str> = ROW_COLUMNS
+        .into_iter()
+        .chain(METRICS.iter().map(|m| m.name))
+        .chain(APPENDED_COLUMNS)
+        .collect();
     let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT INTO ingested_sidecar ({}) VALUES ({}) \
@@ -239,9 +247,13 @@ impl Writer {
             &now,
         ];
         let metrics = row.metrics.iter().map(|m| m as &dyn ToSql);
+        let appended: [&dyn ToSql; APPENDED_COLUMNS.len()] = [&row.repeat];
         let inserted = tx
             .prepare_cached(&INSERT_SIDECAR)?
-            .query_row(rusqlite::params_from_iter(fixed.into_iter().chain(metrics)), |r| r.get(0))
+            .query_row(
+                rusqlite::params_from_iter(fixed.into_iter().chain(metrics).chain(appended)),
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(inserted)
     }
@@ -396,7 +408,10 @@ mod tests {
         assert_eq!(table[0], "sidecar_id");
         assert_eq!(named, table[1..]);
         let stmt = wh.conn().prepare(&sql).unwrap();
-        assert_eq!(stmt.parameter_count(), ROW_COLUMNS.len() + METRICS.len());
+        assert_eq!(
+            stmt.parameter_count(),
+            ROW_COLUMNS.len() + METRICS.len() + APPENDED_COLUMNS.len()
+        );
         assert_eq!(stmt.parameter_count(), named.len());
     }
 
