@@ -1,5 +1,6 @@
 //! `cargo ktstr stats …`: one file per subcommand.
 
+pub mod calibrate;
 pub mod compare;
 pub mod explain_sidecar;
 pub mod ingest;
@@ -36,6 +37,8 @@ pub enum StatsCommand {
     Compare(Box<compare::CompareArgs>),
     /// Run a read-only SQL query against the warehouse
     Sql(sql::SqlArgs),
+    /// A/A calibration of the noise gate on one commit's repeated runs
+    Calibrate(Box<calibrate::CalibrateArgs>),
 }
 
 pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
@@ -48,5 +51,6 @@ pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
         StatsCommand::ExplainSidecar(a) => explain_sidecar::run(a),
         StatsCommand::Compare(a) => compare::run(*a),
         StatsCommand::Sql(a) => sql::run(a),
+        StatsCommand::Calibrate(a) => calibrate::run(*a),
     }
 }
