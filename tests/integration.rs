@@ -6,6 +6,7 @@ mod compare;
 mod harness_e2e;
 mod macros_ui;
 mod migrations;
+mod noise_gate;
 mod read_commands;
 mod test_interrupt;
 mod util;

@@ -2,15 +2,19 @@
 //! in nothing, judge them as compare would, and count what it reports. Everything it reports
 //! is a false alarm; the same splits with a shift injected into one half measure power.
 //!
-//! Splits are per pairing key, over the key's passing runs in write order: by parity (even
-//! runs against odd ones) and by random halves (seeded, so a rerun repeats the figures). For
+//! A run's index is its place among its key's passing runs in write order, which for
+//! `cargo ktstr test --repeat N` is the repeat it came from. Splits divide the indices, the
+//! same way for every key (a repeat stays whole, as in a real A/B): by parity (even runs
+//! against odd ones) and by random halves (seeded, so a rerun repeats the figures). For
 //! each registry metric: the share of random splits in which any key reports it (either
 //! direction), the smallest multiplicative shift in the worse direction detected in 80 % of
 //! (split, key) cases, and how many runs per side would bring that down to the metric's
 //! relative gate. Not here: reading the runs or printing (the CLI and `report::calibrate`).
 
 use super::gate::{Gate, gate_baseline};
-use super::noise::{self, HistoryModels, NoiseResult, NoiseSettings, Verdict, mwu, normal};
+use super::noise::assess::assess_with;
+use super::noise::mwu::MwuCache;
+use super::noise::{HistoryModels, NoiseResult, NoiseSettings, Verdict, mwu, normal};
 use super::verdict::{Finding, SampleStats};
 use super::{ComparisonPolicy, Dim, Group, PairingKey, Row, average_side, is_integer_metric};
 use crate::metric::{METRICS, MetricDef, Polarity};
@@ -91,22 +95,22 @@ fn gate_mean(def: &MetricDef, v: &[f64]) -> f64 {
     if is_integer_metric(def.name) { m.round() } else { m }
 }
 
-/// Judge one key × metric as compare does: dual gate on the means, then the noise gate.
-pub fn judge(
+/// One key × metric through the dual gate as compare does (means, integers rounded): the
+/// finding the noise gate will judge, or `None` when the dual gate lets nothing through.
+pub fn candidate(
     metric: usize,
     a: &[f64],
     b: &[f64],
     policy: &ComparisonPolicy,
-    settings: &NoiseSettings,
-) -> Verdict {
+) -> Option<Finding> {
     let def = &METRICS[metric];
     let (ma, mb) = (gate_mean(def, a), gate_mean(def, b));
     let gate = gate_baseline(def, Some(ma), mb, policy.rel_threshold(def.name, def.default_rel));
     let is_regression = match gate {
-        Gate::BothZero | Gate::Unchanged => return Verdict::Unchanged,
+        Gate::BothZero | Gate::Unchanged => return None,
         g => g == Gate::Regression,
     };
-    let mut f = [Finding {
+    Some(Finding {
         key: PairingKey(Vec::new()),
         metric: def.name,
         unit: def.display_unit,
@@ -122,9 +126,23 @@ pub fn judge(
         b_values: b.to_vec(),
         paired: None,
         series: super::verdict::series_of_row(&Row::new("")),
-    }];
-    noise::assess(&mut f, settings, &HistoryModels::new());
-    f[0].verdict
+    })
+}
+
+/// Judge candidates together, as one compare's family; `None` stays unchanged.
+pub fn judge_family(
+    candidates: Vec<Option<Finding>>,
+    settings: &NoiseSettings,
+    cache: &mut MwuCache,
+) -> Vec<Verdict> {
+    let slots: Vec<bool> = candidates.iter().map(Option::is_some).collect();
+    let mut found: Vec<Finding> = candidates.into_iter().flatten().collect();
+    assess_with(&mut found, settings, &HistoryModels::new(), cache);
+    let mut verdicts = found.into_iter().map(|f| f.verdict);
+    slots
+        .into_iter()
+        .map(|s| if s { verdicts.next().unwrap_or(Verdict::Unchanged) } else { Verdict::Unchanged })
+        .collect()
 }
 
 /// Each key's passing runs' values of every metric, in write order.
@@ -191,6 +209,80 @@ fn median(v: &[f64]) -> f64 {
     if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
 }
 
+/// What one split of every key says about one metric.
+struct Splitter<'a> {
+    values: &'a [Vec<Vec<f64>>],
+    policy: &'a ComparisonPolicy,
+    settings: &'a NoiseSettings,
+    cache: MwuCache,
+}
+
+impl Splitter<'_> {
+    fn candidates(&self, mask: &[bool], metric: usize, shift: f64) -> Vec<Option<Finding>> {
+        self.values
+            .iter()
+            .map(|k| {
+                let (a, b) = split(&k[metric], mask);
+                let b = if shift > 0.0 { shifted(&METRICS[metric], &b, shift) } else { b };
+                candidate(metric, &a, &b, self.policy)
+            })
+            .collect()
+    }
+
+    /// Per key, the verdict on `metric` with the A half `mask` and B shifted by `shift`, the
+    /// keys judged as one family.
+    fn verdicts(&mut self, mask: &[bool], metric: usize, shift: f64) -> Vec<Verdict> {
+        let c = self.candidates(mask, metric, shift);
+        judge_family(c, self.settings, &mut self.cache)
+    }
+
+    /// Per metric and key, the verdicts of one unshifted split, every metric and key judged
+    /// as one family, as one compare would.
+    fn split_verdicts(&mut self, mask: &[bool]) -> Vec<Vec<Verdict>> {
+        let all: Vec<Option<Finding>> =
+            (0..METRICS.len()).flat_map(|i| self.candidates(mask, i, 0.0)).collect();
+        if self.values.is_empty() {
+            return vec![Vec::new(); METRICS.len()];
+        }
+        let flat = judge_family(all, self.settings, &mut self.cache);
+        flat.chunks(self.values.len().max(1)).map(<[Verdict]>::to_vec).collect()
+    }
+
+    /// Share of (split, key) cases, over the keys where `metric` was measured, in which a
+    /// shift of `shift` is reported as a regression.
+    fn power(&mut self, masks: &[Vec<bool>], metric: usize, shift: f64) -> f64 {
+        let measured: Vec<bool> =
+            self.values.iter().map(|k| k[metric].iter().any(|v| v.abs() > f64::EPSILON)).collect();
+        let mut hits = 0;
+        for m in masks {
+            let v = self.verdicts(m, metric, shift);
+            hits +=
+                v.iter().zip(&measured).filter(|(v, m)| **m && **v == Verdict::Regression).count();
+        }
+        let cases = masks.len() * measured.iter().filter(|m| **m).count();
+        hits as f64 / cases.max(1) as f64
+    }
+
+    /// The smallest grid shift with [`POWER`], by bisection over the grid (power grows with
+    /// the shift).
+    fn detectable(&mut self, masks: &[Vec<bool>], metric: usize) -> Option<f64> {
+        let (mut lo, mut hi) = (0, SHIFT_GRID.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.power(masks, metric, SHIFT_GRID[mid]) >= POWER {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        SHIFT_GRID.get(lo).copied()
+    }
+}
+
+fn flagged(v: &[Verdict]) -> bool {
+    v.iter().any(|x| matches!(x, Verdict::Regression | Verdict::Improvement))
+}
+
 /// Calibrate on `rows` (one commit's runs) with `splits` random halves from `seed`.
 pub fn calibrate(
     rows: &[Row],
@@ -202,58 +294,36 @@ pub fn calibrate(
     let groups: Vec<Group> =
         average_side(rows, &Dim::ALL).into_iter().filter(|g| g.samples.len() >= 2).collect();
     let values = key_values(&groups);
+    let runs_per_key = values.iter().map(|k| k[0].len()).max().unwrap_or(0);
     let mut rng = SplitRng(seed);
-    let masks: Vec<Vec<Vec<bool>>> =
-        (0..splits).map(|_| values.iter().map(|k| rng.half(k[0].len())).collect()).collect();
-    let parity: Vec<Vec<bool>> =
-        values.iter().map(|k| (0..k[0].len()).map(|i| i % 2 == 0).collect()).collect();
-    let verdicts = |mask: &[Vec<bool>], metric: usize, shift: f64| -> Vec<Verdict> {
-        values
-            .iter()
-            .zip(mask)
-            .map(|(k, m)| {
-                let (a, b) = split(&k[metric], m);
-                let b = if shift > 0.0 { shifted(&METRICS[metric], &b, shift) } else { b };
-                judge(metric, &a, &b, policy, settings)
-            })
-            .collect()
-    };
-    let flagged =
-        |v: &[Verdict]| v.iter().any(|x| matches!(x, Verdict::Regression | Verdict::Improvement));
+    let masks: Vec<Vec<bool>> = (0..splits).map(|_| rng.half(runs_per_key)).collect();
+    let parity: Vec<bool> = (0..runs_per_key).map(|i| i % 2 == 0).collect();
+    let mut splitter = Splitter { values: &values, policy, settings, cache: MwuCache::default() };
     let mut any_regression = vec![false; splits];
     let mut any_finding = vec![false; splits];
-    let mut parity_regressions = 0;
+    let parity_split = splitter.split_verdicts(&parity);
+    let parity_regressions =
+        parity_split.iter().flatten().filter(|v| **v == Verdict::Regression).count();
+    let random_splits: Vec<Vec<Vec<Verdict>>> =
+        masks.iter().map(|m| splitter.split_verdicts(m)).collect();
     let mut metrics = Vec::new();
     for (i, def) in METRICS.iter().enumerate() {
         let keys = values.iter().filter(|k| k[i].iter().any(|v| v.abs() > f64::EPSILON)).count();
-        let parity_v = verdicts(&parity, i, 0.0);
-        parity_regressions += parity_v.iter().filter(|v| **v == Verdict::Regression).count();
+        let parity_v = &parity_split[i];
         let mut alarms = 0;
-        for (s, mask) in masks.iter().enumerate() {
-            let v = verdicts(mask, i, 0.0);
+        for (s, split) in random_splits.iter().enumerate() {
+            let v = &split[i];
             any_regression[s] |= v.contains(&Verdict::Regression);
-            any_finding[s] |= flagged(&v);
-            alarms += usize::from(flagged(&v));
+            any_finding[s] |= flagged(v);
+            alarms += usize::from(flagged(v));
         }
-        let detectable_pct = if keys == 0 {
-            None
-        } else {
-            SHIFT_GRID.iter().copied().find(|&shift| {
-                let hits: usize = masks
-                    .iter()
-                    .map(|m| {
-                        verdicts(m, i, shift).iter().filter(|v| **v == Verdict::Regression).count()
-                    })
-                    .sum();
-                hits as f64 >= POWER * (splits * values.len()) as f64
-            })
-        };
+        let detectable_pct = if keys == 0 { None } else { splitter.detectable(&masks, i) };
         let per_key: Vec<Vec<f64>> = values.iter().map(|k| k[i].clone()).collect();
         let rel = policy.rel_threshold(def.name, def.default_rel);
         metrics.push(MetricCalibration {
             metric: def.name,
             keys,
-            parity_flagged: flagged(&parity_v),
+            parity_flagged: flagged(parity_v),
             false_alarm_rate: alarms as f64 / splits.max(1) as f64,
             detectable_pct: detectable_pct.map(|s| s * 100.0),
             repeats_needed: sigma_log(&per_key).and_then(|s| repeats_for(s, rel, settings.alpha)),

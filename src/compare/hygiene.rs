@@ -6,7 +6,7 @@
 //!   with equal values pair, and a contrast may hide in it.
 //! - The sides mix hosts (CPU model, CPU count, memory, kernel release) or CPU models.
 //! - Every A run came before every B run: a drift of the host between them reads as a change.
-//! - The host was loaded while a run behind a finding ran: its 1-minute load average before
+//! - The host was loaded while a run behind a regression or improvement ran: its 1-minute load average before
 //!   the test started exceeded the host's CPUs, or steal reached [`STEAL_PCT`] %. (Sampled
 //!   before the test's own workers start, so it measures others' load, not the test's.)
 
@@ -149,7 +149,7 @@ pub fn loaded_runs(runs: &[&Row], loads: &HashMap<i64, HostLoad>) -> Option<Stri
     }
     let worst = loaded.iter().filter_map(|l| l.loadavg_1m_start).fold(0.0, f64::max);
     Some(format!(
-        "warning: stats compare: {} of the {} runs behind the findings ran on a loaded host (load \
+        "warning: stats compare: {} of the {} runs behind the regressions and improvements ran on a loaded host (load \
          average up to {worst:.1} before the test); their noise is the host's, rerun on an idle \
          machine",
         loaded.len(),
@@ -226,7 +226,12 @@ mod tests {
         r.host_json = Some(r#"{"online_cpus":2}"#.into());
         let loads: HashMap<i64, HostLoad> = [(7, load(4.3, 0.0))].into();
         let w = loaded_runs(&[&r], &loads).unwrap();
-        assert!(w.contains("1 of the 1 runs behind the findings ran on a loaded host"), "{w}");
+        assert!(
+            w.contains(
+                "1 of the 1 runs behind the regressions and improvements ran on a loaded host"
+            ),
+            "{w}"
+        );
         assert!(w.contains("up to 4.3"), "{w}");
         assert_eq!(loaded_runs(&[&r], &HashMap::new()), None);
     }

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::average::{self, PassCounts};
 use super::host_delta::{HostDelta, first_host, host_delta};
-use super::noise::{self, GateMode, HistoryModels, NoiseSettings, history, mwu, series};
+use super::noise::{self, GateMode, HistoryModels, NoiseSettings, Verdict, history, mwu, series};
 use super::{
     Comparison, ComparisonPolicy, Dim, Finding, Group, Grouped, PairingKey, PoolScope, Row,
     RowSource, Side, SideFilters, compare_groups, diagnostics, hygiene, sanitize_rows, slicing,
@@ -196,9 +196,14 @@ fn history_models<S: RowSource>(
     Ok(series::models_from_rows(&rows, &wanted))
 }
 
-/// The runs behind the findings, both sides, each once.
+/// The runs behind the findings that decide something (a regression or an improvement), both
+/// sides, each once: the runs whose host load matters.
 fn runs_behind<'g>(findings: &[Finding], a: &'g [Group], b: &'g [Group]) -> Vec<&'g Row> {
-    let keys: HashSet<&PairingKey> = findings.iter().map(|f| &f.key).collect();
+    let keys: HashSet<&PairingKey> = findings
+        .iter()
+        .filter(|f| matches!(f.verdict, Verdict::Regression | Verdict::Improvement))
+        .map(|f| &f.key)
+        .collect();
     let mut seen = HashSet::new();
     a.iter()
         .chain(b)

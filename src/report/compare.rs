@@ -427,7 +427,7 @@ mod tests {
         let mut buf = Vec::new();
         write_text(&mut buf, &noise_report(), Styles::plain()).unwrap();
         let text = String::from_utf8(buf).unwrap();
-        assert!(text.contains("\ngate: dual and noise (α = 0.05); family: 18 key × metric tests, 1 past the magnitude gate, 0 noise-tested"), "{text}");
+        assert!(text.contains("\ngate: dual and noise (α = 0.05, BH FDR q = 0.05); family: 18 key × metric tests, 1 past the magnitude gate, 0 noise-tested"), "{text}");
         let row = text.lines().find(|l| l.contains("REGRESSION")).unwrap();
         assert!(row.contains(" REGRESSION (low-n) "), "{row}");
         assert!(

@@ -33,7 +33,7 @@ pub fn noise_cells(f: &Finding) -> [String; 3] {
             None => format!("{:+.1}%", c.pct),
         },
     };
-    let p = f.noise.adjusted_p.or(f.noise.p_value).map_or("-".to_string(), |p| format!("{p:.4}"));
+    let p = f.noise.p_value.map_or("-".to_string(), |p| format!("{p:.4}"));
     [change, p, f.noise.method.name().to_string()]
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use crate::cli::{ExitError, WarehouseArgs, output, warehouse};
-use crate::compare::noise::DEFAULT_ALPHA;
+use crate::compare::noise::{DEFAULT_ALPHA, DEFAULT_FDR};
 use crate::compare::revspec::CommitResolver;
 use crate::compare::{
     self, CompareError, CompareOptions, ComparisonPolicy, Dim, GateMode, NoiseSettings, PoolScope,
@@ -117,9 +117,12 @@ pub struct NoiseArgs {
     /// Two-sided level of the exact rank test per finding, between 0 and 1
     #[arg(long, value_name = "P", default_value_t = DEFAULT_ALPHA, help_heading = "Noise gate")]
     pub alpha: f64,
-    /// Benjamini-Hochberg over the noise-gated findings at this FDR level, between 0 and 1
-    #[arg(long, value_name = "Q", help_heading = "Noise gate")]
-    pub fdr: Option<f64>,
+    /// Benjamini-Hochberg over the noise-tested findings at this FDR level, between 0 and 1
+    #[arg(long, value_name = "Q", default_value_t = DEFAULT_FDR, help_heading = "Noise gate")]
+    pub fdr: f64,
+    /// Judge each finding at --alpha alone, without the Benjamini-Hochberg step
+    #[arg(long, conflicts_with = "fdr", help_heading = "Noise gate")]
+    pub no_fdr: bool,
     /// Exit 3 instead of 1 when every regression is low-n (the noise gate could not decide)
     #[arg(long, help_heading = "Noise gate")]
     pub strict: bool,
@@ -132,7 +135,7 @@ impl NoiseArgs {
             GateArg::Noise => GateMode::Noise,
             GateArg::Dual => GateMode::Dual,
         };
-        NoiseSettings::new(gate, self.alpha, self.fdr).map_err(usage)
+        NoiseSettings::new(gate, self.alpha, (!self.no_fdr).then_some(self.fdr)).map_err(usage)
     }
 }
 

@@ -4,10 +4,14 @@
 //! Only findings (pairs × metrics that cleared the magnitude gate) are assessed: an unchanged
 //! metric stays unchanged whatever its p, so the rank test costs nothing where nothing moved.
 //! The method, by the samples each side has (statistics-reference §4.3 step 4):
-//! 1. Mann-Whitney when [`mwu::applies`] (≥ 4 per side, or 3 against ≥ 5): significant when
-//!    p < α (or, with `--fdr q`, when the BH-adjusted p ≤ q over the assessed findings).
+//! 0. The Wilcoxon signed-rank test when the runs are paired (≥ 6 pairs).
+//! 1. Mann-Whitney when [`mwu::applies`] (≥ 4 per side, or 3 against ≥ 5): p < α.
 //! 2. Else the series' history model, when it has one and every value is positive (the model
-//!    is on the log scale): significant when |z| ≥ [`history::K`] (or BH-adjusted p ≤ q).
+//!    is on the log scale): |z| ≥ [`history::K`].
+//!
+//! With an FDR level q (the default), a finding must also have a Benjamini-Hochberg adjusted
+//! p ≤ q over the compare's tested findings (the family: findings past the magnitude gate
+//! that a test could judge).
 //! 3. Else the dual gate alone (ktstr's verdict), marked low-n with how many runs per side
 //!    would let the rank test decide.
 //!
@@ -199,15 +203,24 @@ fn test_one(
 
 /// Judge every finding under `settings`, setting its noise result and verdict.
 pub fn assess(findings: &mut [Finding], settings: &NoiseSettings, models: &HistoryModels) {
+    assess_with(findings, settings, models, &mut MwuCache::default());
+}
+
+/// [`assess`] with a caller's table cache, for callers that assess many times (calibration).
+pub fn assess_with(
+    findings: &mut [Finding],
+    settings: &NoiseSettings,
+    models: &HistoryModels,
+    cache: &mut MwuCache,
+) {
     for f in findings.iter_mut() {
         f.noise.change = change(&f.a_values, &f.b_values);
     }
     if settings.gate == GateMode::Dual {
         return;
     }
-    let mut cache = MwuCache::default();
     let tested: Vec<Tested> =
-        findings.iter().map(|f| test_one(f, settings, models, &mut cache)).collect();
+        findings.iter().map(|f| test_one(f, settings, models, cache)).collect();
     let family: Vec<usize> = (0..tested.len()).filter(|&i| tested[i].p.is_some()).collect();
     let adjusted: Option<Vec<f64>> = settings.fdr.map(|_| {
         let p: Vec<f64> = family.iter().map(|&i| tested[i].p.unwrap_or(1.0)).collect();
@@ -223,10 +236,11 @@ pub fn assess(findings: &mut [Finding], settings: &NoiseSettings, models: &Histo
         f.noise.p_value = t.p;
         f.noise.adjusted_p = adjusted_of.get(&i).copied();
         f.noise.low_n = t.method == Method::DualGateOnly;
-        let significant = match (settings.fdr, f.noise.adjusted_p) {
-            (Some(q), Some(adj)) => adj <= q,
-            _ => t.significant_alone,
-        };
+        let significant = t.significant_alone
+            && match (settings.fdr, f.noise.adjusted_p) {
+                (Some(q), Some(adj)) => adj <= q,
+                _ => true,
+            };
         f.verdict = match t.method {
             Method::DualGateOnly => direction,
             _ if significant => direction,
@@ -281,6 +295,7 @@ mod tests {
             ),
         ];
         assess(&mut f, &NoiseSettings::default(), &HistoryModels::new());
+        // Two tested findings: p = 0.0079 adjusts to 0.0159, still ≤ 0.05.
         assert_eq!((f[0].verdict, f[0].noise.method), (Verdict::Regression, Method::Mwu));
         assert!((f[0].noise.p_value.unwrap() - 2.0 / 252.0).abs() < 1e-12);
         assert!(!f[0].noise.low_n);

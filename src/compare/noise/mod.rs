@@ -24,4 +24,4 @@ pub mod settings;
 pub mod wilcoxon;
 
 pub use assess::{Change, HistoryModels, Method, NoiseResult, Series, Verdict, assess};
-pub use settings::{DEFAULT_ALPHA, GateMode, NoiseSettings};
+pub use settings::{DEFAULT_ALPHA, DEFAULT_FDR, GateMode, NoiseSettings};

@@ -1,11 +1,16 @@
 //! What the user chooses about the noise gate, its defaults, and their validation.
 //!
 //! The defaults were chosen on the committed A/A corpus (see the README's statistics
-//! section): per finding, the exact Mann-Whitney p must be below [`DEFAULT_ALPHA`], with no
-//! FDR step. BH over the findings (`--fdr q`) is opt-in.
+//! section): a finding is significant when its p is below [`DEFAULT_ALPHA`] *and* its
+//! Benjamini-Hochberg adjusted p, over the compare's noise-tested findings, is at most
+//! [`DEFAULT_FDR`]. Over 200 random 5-vs-5 A/A draws of the corpus this reported a regression
+//! in 2 % of compares, against 17.5 % for α = 0.05 alone and 89 % for the dual gate alone;
+//! `--no-fdr` drops the BH step.
 
-/// The two-sided level of the rank test per finding.
+/// The two-sided level of each noise test.
 pub const DEFAULT_ALPHA: f64 = 0.05;
+/// The Benjamini-Hochberg level over a compare's noise-tested findings.
+pub const DEFAULT_FDR: f64 = 0.05;
 /// The confidence of the Hodges-Lehmann interval.
 pub const CONFIDENCE: f64 = 0.95;
 
@@ -33,13 +38,14 @@ pub struct NoiseSettings {
     pub gate: GateMode,
     /// The rank test's level per finding, in (0, 1).
     pub alpha: f64,
-    /// `--fdr q`: Benjamini-Hochberg over the noise-gated findings at level q, in (0, 1).
+    /// `--fdr q`: Benjamini-Hochberg over the noise-tested findings at level q, in (0, 1);
+    /// `None` under `--no-fdr`.
     pub fdr: Option<f64>,
 }
 
 impl Default for NoiseSettings {
     fn default() -> Self {
-        NoiseSettings { gate: GateMode::Noise, alpha: DEFAULT_ALPHA, fdr: None }
+        NoiseSettings { gate: GateMode::Noise, alpha: DEFAULT_ALPHA, fdr: Some(DEFAULT_FDR) }
     }
 }
 
