@@ -10,11 +10,6 @@
 //! `cargo bench --bench warehouse`; `KTSTR_BENCH_SIDECARS=N` changes the archive size
 //! (default 100,000). Values are pseudo-random but deterministic (a fixed-seed xorshift).
 
-#![expect(
-    clippy::field_reassign_with_default,
-    reason = "generated values read best as one assignment per field"
-)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::fs;
@@ -34,7 +29,6 @@ use ktstr::compare::{
 use ktstr::dimension::ARCHIVE_SOURCE;
 use ktstr::metric::METRICS;
 use ktstr::sidecar::SidecarResult;
-use ktstr::sidecar::model::{CgroupStats, MonitorSummary, ScxEventDeltas};
 use ktstr::sidecar::read::{parse_bytes, pool_sidecar_paths, read_bytes};
 use ktstr::warehouse::Warehouse;
 use ktstr::warehouse::ingest::ingest_root;

@@ -65,8 +65,15 @@ fn an_a_a_compare_of_real_repeated_runs_is_clean() {
     dual.expect_code(1);
     // The host was loaded while these runs ran, and the sidecars say so.
     let text = td.run(&[
-        "stats", "compare", "--no-ingest", "--a-run-source", "local", "--b-run-source", "ci",
-        "--gate", "dual",
+        "stats",
+        "compare",
+        "--no-ingest",
+        "--a-run-source",
+        "local",
+        "--b-run-source",
+        "ci",
+        "--gate",
+        "dual",
     ]);
     assert!(text.stderr.contains("ran on a loaded host"), "{}", text.stderr);
 }

@@ -203,10 +203,7 @@ fn sigma_log(per_key: &[Vec<f64>]) -> Option<f64> {
 }
 
 fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
+    SampleStats::of(v).median
 }
 
 /// What one split of every key says about one metric.

@@ -25,7 +25,7 @@ use super::hodges_lehmann;
 use super::mwu::{self, MwuCache};
 use super::settings::{CONFIDENCE, GateMode, NoiseSettings};
 use super::{fdr, wilcoxon};
-use crate::compare::verdict::Finding;
+use crate::compare::verdict::{Finding, SampleStats};
 
 /// Runs per side from which the rank test can decide.
 pub const RANK_TEST_MIN_PER_SIDE: usize = 4;
@@ -133,10 +133,7 @@ pub fn change(a: &[f64], b: &[f64]) -> Option<Change> {
             ci_pct: s.interval.map(|(lo, hi)| (pct(lo), pct(hi))),
         });
     }
-    let mut sorted = a.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
+    let median = SampleStats::of(a).median;
     if median.abs() <= f64::EPSILON {
         return None;
     }
