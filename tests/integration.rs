@@ -10,6 +10,7 @@ mod host_confinement;
 mod machine_lock;
 mod macros_ui;
 mod migrations;
+mod noise_gate;
 mod pairing_record;
 mod read_commands;
 mod sched_crate;

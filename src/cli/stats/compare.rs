@@ -1,4 +1,6 @@
-//! `stats compare`: A/B over the warehouse pool with the dual gate; exit 1 on regression.
+//! `stats compare`: A/B over the warehouse pool with the dual gate and the noise gate; exit 1
+//! on regression, 3 under `--strict` when only low-n regressions remain (see
+//! [`crate::exit_code`]).
 //!
 //! Flags become [`CompareOptions`] (commit revspecs resolved here, against the repository the
 //! command runs in), the warehouse is opened, [`compare::run`] does the comparison, and the
@@ -6,12 +8,14 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::cli::{ExitError, WarehouseArgs, output, warehouse};
+use crate::compare::noise::{DEFAULT_ALPHA, DEFAULT_FDR};
 use crate::compare::revspec::CommitResolver;
 use crate::compare::{
-    self, CompareError, CompareOptions, ComparisonPolicy, Dim, PoolScope, SideFilter, SideFilters,
+    self, CompareError, CompareOptions, ComparisonPolicy, Dim, GateMode, NoiseSettings, PoolScope,
+    SideFilter, SideFilters,
 };
 use crate::exit_code;
 use crate::report;
@@ -38,6 +42,8 @@ pub struct CompareArgs {
     /// Print one JSON object instead of the table
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub noise: NoiseArgs,
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
 
@@ -91,6 +97,46 @@ pub struct CompareArgs {
     pub b_work_type: Vec<String>,
     #[arg(long, value_name = "F", help_heading = "Side B")]
     pub b_flag: Vec<String>,
+}
+
+/// `--gate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GateArg {
+    /// The dual gate, then the noise gate wherever the samples allow it
+    Noise,
+    /// ktstr's dual gate alone: its verdicts and exit codes exactly
+    Dual,
+}
+
+/// The noise gate's flags (shared with `stats calibrate`).
+#[derive(Debug, Clone, Args)]
+pub struct NoiseArgs {
+    /// Which gates decide a verdict
+    #[arg(long, value_enum, default_value = "noise", help_heading = "Noise gate")]
+    pub gate: GateArg,
+    /// Two-sided level of the exact rank test per finding, between 0 and 1
+    #[arg(long, value_name = "P", default_value_t = DEFAULT_ALPHA, help_heading = "Noise gate")]
+    pub alpha: f64,
+    /// Benjamini-Hochberg over the noise-tested findings at this FDR level, between 0 and 1
+    #[arg(long, value_name = "Q", default_value_t = DEFAULT_FDR, help_heading = "Noise gate")]
+    pub fdr: f64,
+    /// Judge each finding at --alpha alone, without the Benjamini-Hochberg step
+    #[arg(long, conflicts_with = "fdr", help_heading = "Noise gate")]
+    pub no_fdr: bool,
+    /// Exit 3 instead of 1 when every regression is low-n (the noise gate could not decide)
+    #[arg(long, help_heading = "Noise gate")]
+    pub strict: bool,
+}
+
+impl NoiseArgs {
+    /// The settings, with `--alpha`/`--fdr` checked (exit 2 when out of range).
+    pub fn settings(&self) -> anyhow::Result<NoiseSettings> {
+        let gate = match self.gate {
+            GateArg::Noise => GateMode::Noise,
+            GateArg::Dual => GateMode::Dual,
+        };
+        NoiseSettings::new(gate, self.alpha, (!self.no_fdr).then_some(self.fdr)).map_err(usage)
+    }
 }
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -197,7 +243,9 @@ fn build_filters(args: &CompareArgs) -> anyhow::Result<SideFilters> {
 }
 
 pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
+    let noise = args.noise.settings()?;
     let options = CompareOptions {
+        noise,
         policy: resolve_policy(&args)?,
         filters: build_filters(&args)?,
         name_filter: args.filter.clone(),
@@ -218,17 +266,34 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
         eprintln!("{w}");
     }
     let report = &outcome.report;
-    let code = if report.comparison.summary.regressions > 0 {
-        exit_code::REGRESSION
-    } else {
-        exit_code::SUCCESS
-    };
+    let code = exit_for(report, args.noise.strict);
     output::emit(
         args.json,
         |out| report::compare::write_json(out, report),
         |out| report::compare::write_text(out, report, output::stdout_styles()),
     )?;
     Ok(code)
+}
+
+/// 1 on a regression; under `--strict`, 3 when every regression is low-n (listed on
+/// stderr); else 0.
+fn exit_for(report: &compare::CompareReport, strict: bool) -> u8 {
+    let s = &report.comparison.summary;
+    if s.regressions == 0 {
+        return exit_code::SUCCESS;
+    }
+    if !strict || s.regressions > s.low_n_regressions {
+        return exit_code::REGRESSION;
+    }
+    eprintln!(
+        "stats compare --strict: {} regression(s) only the dual gate decided (low-n); run more \
+         repeats so the noise gate can judge them:",
+        s.low_n_regressions
+    );
+    for f in report.comparison.findings.iter().filter(|f| f.is_low_n_regression()) {
+        eprintln!("  {} {} (n {}/{})", f.key.label(), f.metric, f.a_samples.n, f.b_samples.n);
+    }
+    exit_code::LOW_N_REGRESSION
 }
 
 fn no_data(root: &Path) -> anyhow::Error {

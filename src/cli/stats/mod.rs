@@ -1,6 +1,7 @@
 //! `cargo ktstr stats …`: one file per subcommand.
 
 pub mod bisect;
+pub mod calibrate;
 pub mod compare;
 pub mod explain_sidecar;
 pub mod ingest;
@@ -39,6 +40,8 @@ pub enum StatsCommand {
     Sql(sql::SqlArgs),
     /// Judge HEAD on one metric for `git bisect run` (exit 0 good, 1 bad, 125 skip)
     Bisect(bisect::BisectArgs),
+    /// A/A calibration of the noise gate on one commit's repeated runs
+    Calibrate(Box<calibrate::CalibrateArgs>),
 }
 
 pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
@@ -52,5 +55,6 @@ pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
         StatsCommand::Compare(a) => compare::run(*a),
         StatsCommand::Sql(a) => sql::run(a),
         StatsCommand::Bisect(a) => bisect::run(a),
+        StatsCommand::Calibrate(a) => calibrate::run(*a),
     }
 }
