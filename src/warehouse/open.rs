@@ -76,8 +76,8 @@ pub enum OpenError {
     NoWalFiles { path: PathBuf },
     // SQLite's message only, once: rusqlite's error chain repeats it ("database is locked:
     // database is locked: Error code 5"), so it is not this error's source.
-    #[error("cannot open the warehouse {}: {}", path.display(), sqlite_message(source))]
-    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("cannot open the warehouse {}: {}", path.display(), sqlite_message(cause))]
+    Sqlite { path: PathBuf, cause: rusqlite::Error },
     #[error("cannot update the warehouse schema of {}: {reason}", path.display())]
     Migration { path: PathBuf, reason: String },
 }
@@ -426,7 +426,7 @@ fn classify(path: &Path, e: rusqlite::Error) -> OpenError {
         | Some(ErrorCode::PermissionDenied) => {
             OpenError::NotWritable { path, reason: sqlite_message(&e) }
         }
-        _ => OpenError::Sqlite { path, source: e },
+        _ => OpenError::Sqlite { path, cause: e },
     }
 }
 
@@ -686,6 +686,41 @@ mod tests {
                 }
             });
         }
+    }
+
+    #[test]
+    fn sqlites_message_is_printed_once() {
+        let busy = || {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                Some("database is locked".into()),
+            )
+        };
+        let open =
+            anyhow::Error::new(OpenError::Sqlite { path: "w.sqlite".into(), cause: busy() });
+        let ingest = anyhow::Error::new(crate::warehouse::ingest::IngestError::from(busy()));
+        for err in [open, ingest] {
+            let text = format!("{err:#}");
+            assert_eq!(text.matches("database is locked").count(), 1, "{text}");
+            assert!(!text.contains("Error code"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_second_writer_waits_for_the_lock_and_gives_up_when_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.sqlite");
+        let (first, second) = (Warehouse::open(&db).unwrap(), Warehouse::open(&db).unwrap());
+        let held = first.lock_for_writing(Duration::ZERO, &mut || panic!("no wait")).unwrap();
+        let mut waits = 0;
+        let err = second
+            .lock_for_writing(Duration::from_millis(100), &mut || waits += 1)
+            .err()
+            .expect("the lock is held");
+        assert!(matches!(err, WriteLockError::TimedOut { .. }), "{err}");
+        assert_eq!(waits, 1, "the wait is reported once");
+        drop(held);
+        second.lock_for_writing(Duration::ZERO, &mut || panic!("no wait")).unwrap();
     }
 
     #[test]
