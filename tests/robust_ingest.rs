@@ -212,14 +212,19 @@ fn a_dir_that_is_a_file_is_named_as_such_and_junk_db_leaves_no_lock_file() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// `total` sidecars of distinct content spread over `runs` run directories.
+fn write_distinct_sidecars(t: &TestDir, total: u64, runs: u64) {
+    for n in 0..total {
+        let body = sidecar_json(&SidecarSpec { iterations: n, ..Default::default() });
+        t.write(&format!("run-{}/t-{n}.ktstr.json", n % runs), &body);
+    }
+}
+
 #[test]
 fn six_concurrent_ingests_into_one_db_all_finish_without_duplicates() {
     let t = TestDir::new();
     let total = 4000;
-    for n in 0..total {
-        let body = sidecar_json(&SidecarSpec { iterations: n, ..Default::default() });
-        t.write(&format!("run-{}/t-{n}.ktstr.json", n % 8), &body);
-    }
+    write_distinct_sidecars(&t, total, 8);
     let db = t.path().join("shared.sqlite");
     let db_arg = db.to_str().unwrap();
     let children: Vec<Child> =
@@ -243,10 +248,7 @@ fn six_concurrent_ingests_into_one_db_all_finish_without_duplicates() {
 fn sigint_during_the_first_watch_ingest_stops_at_a_batch_boundary() {
     let t = TestDir::new();
     let total = 8000;
-    for n in 0..total {
-        let body = sidecar_json(&SidecarSpec { iterations: n, ..Default::default() });
-        t.write(&format!("run-{}/t-{n}.ktstr.json", n % 4), &body);
-    }
+    write_distinct_sidecars(&t, total, 4);
     let child = spawn(t.cmd().args(["stats", "ingest", "--watch"]));
     let db = t.default_db();
     let committed = || {

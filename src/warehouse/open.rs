@@ -696,8 +696,7 @@ mod tests {
                 Some("database is locked".into()),
             )
         };
-        let open =
-            anyhow::Error::new(OpenError::Sqlite { path: "w.sqlite".into(), cause: busy() });
+        let open = anyhow::Error::new(OpenError::Sqlite { path: "w.sqlite".into(), cause: busy() });
         let ingest = anyhow::Error::new(crate::warehouse::ingest::IngestError::from(busy()));
         for err in [open, ingest] {
             let text = format!("{err:#}");
