@@ -195,8 +195,9 @@ pub fn ingest_root_with(
             f();
         }
     };
-    let _lock = wh.lock_for_writing(WRITE_LOCK_TIMEOUT, &mut on_wait)?;
-    let lock_wait_ms = _lock.waited.as_millis() as u64;
+    // Held until this function returns: the whole write, the final checkpoint included.
+    let lock = wh.lock_for_writing(WRITE_LOCK_TIMEOUT, &mut on_wait)?;
+    let lock_wait_ms = lock.waited.as_millis() as u64;
     if data_version(wh)? != version {
         // Another writer committed since the walk: what it recorded is not read again.
         walked = walk::walk(wh, root)?;
