@@ -170,10 +170,17 @@ mod tests {
         fs::create_dir_all(root.join("run")).unwrap();
         let body = crate::sidecar::SidecarResult::empty("late").to_json_pretty();
         let stop = Arc::new(AtomicBool::new(false));
+        // The file is written after the initial ingest, however long a loaded machine takes
+        // to get there.
+        let initial_done = Arc::new(AtomicBool::new(false));
         let writer = {
-            let (root, stop) = (root.clone(), Arc::clone(&stop));
+            let (root, stop, initial_done) =
+                (root.clone(), Arc::clone(&stop), Arc::clone(&initial_done));
             std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(300));
+                while !initial_done.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                std::thread::sleep(Duration::from_millis(100));
                 fs::write(root.join("run/late-1.ktstr.json"), body).unwrap();
                 std::thread::sleep(Duration::from_millis(1500));
                 stop.store(true, Ordering::Relaxed);
@@ -183,7 +190,11 @@ mod tests {
         let mut reports = Vec::new();
         let opts = WatchOptions { quiet: Duration::from_millis(100), ..Default::default() };
         let ingest = IngestOptions { stop: Some(&stop), ..Default::default() };
-        watch_root(&mut wh, &root, opts, &ingest, &mut |r| reports.push(r.new_sidecars)).unwrap();
+        watch_root(&mut wh, &root, opts, &ingest, &mut |r| {
+            reports.push(r.new_sidecars);
+            initial_done.store(true, Ordering::SeqCst);
+        })
+        .unwrap();
         writer.join().unwrap();
         assert_eq!(reports.first(), Some(&0), "{reports:?}");
         assert_eq!(reports.iter().sum::<usize>(), 1, "{reports:?}");
