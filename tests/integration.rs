@@ -4,10 +4,13 @@
 mod cli_test;
 mod compare;
 mod harness_e2e;
+mod host_confinement;
+mod machine_lock;
 mod macros_ui;
 mod migrations;
 mod read_commands;
 mod robust_ingest;
+mod sched_crate;
 mod test_interrupt;
 mod util;
 mod warehouse_cli;

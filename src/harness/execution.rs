@@ -72,6 +72,10 @@ pub struct Execution {
     pub cleanup: Option<Duration>,
     /// The topology the run actually had.
     pub topology_ran: Option<Topology>,
+    /// The CPUs the run was confined to (`provenance.host_cpus`, a cpuset list), when it was.
+    pub confined_to: Option<String>,
+    /// Why the run's CPUs do not form the declared topology (`provenance.topology_mismatch`).
+    pub topology_mismatch: Option<String>,
     /// Load on the host while the body ran.
     pub host_load: Option<HostLoad>,
     /// `v1` or `v2`, once a scenario created cgroups.
@@ -84,6 +88,8 @@ pub struct Execution {
     pub unmeasured: Vec<String>,
     /// Thresholds the test set that this backend cannot evaluate.
     pub thresholds_not_evaluated: Vec<String>,
+    /// The sched_ext scheduler the body ran under (`None` under the kernel's own).
+    pub scheduler_run: Option<super::scheduler::SchedulerRun>,
 }
 
 impl Execution {
@@ -141,6 +147,12 @@ fn record_execution(sc: &mut SidecarResult, ex: &Execution) {
     if let Some(budget) = ex.body_timed_out_after {
         other.insert("body_timed_out_after_s".into(), budget.as_secs_f64().into());
     }
+    if let Some(cpus) = &ex.confined_to {
+        other.insert("host_cpus".into(), cpus.clone().into());
+    }
+    if let Some(why) = &ex.topology_mismatch {
+        other.insert("topology_mismatch".into(), why.clone().into());
+    }
     if let Some(v) = &ex.cgroup_version {
         other.insert("cgroup_version".into(), v.clone().into());
     }
@@ -149,6 +161,9 @@ fn record_execution(sc: &mut SidecarResult, ex: &Execution) {
     unmeasured.dedup();
     if !unmeasured.is_empty() {
         other.insert("unmeasured".into(), unmeasured.into());
+    }
+    if let Some(run) = &ex.scheduler_run {
+        run.record_into(other);
     }
     if !ex.thresholds_not_evaluated.is_empty() {
         other.insert("thresholds_not_evaluated".into(), ex.thresholds_not_evaluated.clone().into());
@@ -301,12 +316,15 @@ mod tests {
             ],
             cleanup: Some(Duration::from_micros(12_700)),
             topology_ran: Some(Topology::new(1, 1, 2, 1)),
+            confined_to: None,
+            topology_mismatch: None,
             host_load: Some(host_load()),
             cgroup_version: Some("v1".into()),
             body_panic: Some("boom".into()),
             body_timed_out_after: None,
             unmeasured: vec!["wake_latency".into(), "page_locality".into(), "wake_latency".into()],
             thresholds_not_evaluated: vec!["max_imbalance_ratio".into()],
+            scheduler_run: None,
         }
     }
 
