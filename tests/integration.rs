@@ -13,6 +13,7 @@ mod migrations;
 mod noise_gate;
 mod pairing_record;
 mod read_commands;
+mod robust_ingest;
 mod sched_crate;
 mod test_interrupt;
 mod util;

@@ -12,11 +12,10 @@
 //! Extension loading stays disabled (rusqlite's default; the `load_extension` feature is off).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
+use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags};
 
 /// Pragmas that only describe the schema; anything else (notably `query_only`) is refused.
 const READ_ONLY_PRAGMAS: &[&str] = &[
@@ -58,11 +57,11 @@ pub enum SqlError {
 
 /// Open `db` for user queries: read-only file, `query_only`, and the authorizer.
 pub fn open_query_connection(db: &Path) -> Result<Connection, SqlError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let open_err =
         |e: rusqlite::Error| SqlError::Open { path: db.to_path_buf(), reason: e.to_string() };
-    let mut conn = Connection::open_with_flags(db, flags).map_err(open_err)?;
-    conn.busy_timeout(Duration::from_secs(30)).map_err(open_err)?;
+    // Read-only also for a warehouse this user cannot write (see `open::read_only_connection`).
+    let mut conn = crate::warehouse::open::read_only_connection(db)
+        .map_err(|e| SqlError::Open { path: db.to_path_buf(), reason: e.to_string() })?;
     conn.pragma_update(None, "query_only", "ON").map_err(open_err)?;
     lock_down(&mut conn).map_err(open_err)?;
     Ok(conn)

@@ -19,7 +19,7 @@ use super::parse::{HostKey, Outcome, ParsedDoc, ParsedFile, RowData};
 use super::{FileProblem, IN_PROGRESS_GRACE, IngestError, IngestReport};
 use crate::dimension::Dim;
 use crate::metric::METRICS;
-use crate::sidecar::read::ReadError;
+use crate::sidecar::read::{ReadError, ReadErrorKind};
 use crate::timefmt;
 
 /// The `ingested_sidecar` columns bound before the registry metrics, in bind order (see
@@ -340,7 +340,8 @@ impl Writer {
 }
 
 /// A file that could not be used: a problem for the report, and `pending` (read again next
-/// time) when it is probably still being written, else `corrupt`.
+/// time) when it is probably still being written or could not be opened for a reason that
+/// says nothing about its content (permission denied), else `corrupt`.
 fn failed(
     stat: &FileStat,
     error: ReadError,
@@ -350,7 +351,8 @@ fn failed(
 ) -> FileRecord {
     let age = UNIX_EPOCH + Duration::from_nanos(stat.mtime_ns.max(0) as u64);
     let young = now.duration_since(age).map_or(true, |d| d < IN_PROGRESS_GRACE);
-    let will_retry = error.kind.may_be_in_progress() && young;
+    let transient = matches!(error.kind, ReadErrorKind::PermissionDenied(_));
+    let will_retry = (error.kind.may_be_in_progress() && young) || transient;
     report.problems.push(FileProblem {
         path: stat.path.clone(),
         kind: error.kind.label(),
