@@ -7,6 +7,7 @@ mod harness_e2e;
 mod macros_ui;
 mod migrations;
 mod read_commands;
+mod sql_query;
 mod test_interrupt;
 mod util;
 mod warehouse_cli;

@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod list;
 pub mod list_metrics;
 pub mod list_values;
+mod no_data;
 mod run_lookup;
 pub mod show_host;
 pub mod sql;
