@@ -3,6 +3,7 @@
 
 mod cli_test;
 mod compare;
+mod compare_gates;
 mod harness_e2e;
 mod macros_ui;
 mod migrations;

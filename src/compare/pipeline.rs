@@ -128,8 +128,11 @@ pub fn run(
         Ok(groups) => groups,
         Err(message) => return Err(CompareError::Usage { message, warnings }),
     };
-    let comparison =
-        compare_groups(&groups_a, &groups_b, &options.policy, options.name_filter.as_deref());
+    let name_filter = options.name_filter.as_deref();
+    if let Some(message) = diagnostics::nothing_compared(&groups_a, &groups_b, name_filter) {
+        return Err(CompareError::Usage { message, warnings });
+    }
+    let comparison = compare_groups(&groups_a, &groups_b, &options.policy, name_filter);
     let report = CompareReport {
         slicing: slicing.iter().map(|d| d.name()).collect(),
         pairing: pairing.iter().map(|d| d.name()).collect(),

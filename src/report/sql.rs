@@ -36,7 +36,7 @@ impl<W: Write> CsvSink<W> {
         self.out.flush()
     }
 
-    fn write_record<'a>(&mut self, fields: impl Iterator<Item = Option<String>>) -> io::Result<()> {
+    fn write_record(&mut self, fields: impl Iterator<Item = Option<String>>) -> io::Result<()> {
         self.line.clear();
         for (i, f) in fields.enumerate() {
             if i > 0 {

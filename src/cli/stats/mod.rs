@@ -1,5 +1,6 @@
 //! `cargo ktstr stats …`: one file per subcommand.
 
+mod commit_match;
 pub mod compare;
 pub mod explain_sidecar;
 pub mod ingest;
