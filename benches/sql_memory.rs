@@ -98,7 +98,7 @@ fn main() -> ExitCode {
     let root = root.to_str().expect("a UTF-8 temp path");
     let query = format!(
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {rows}) \
-         SELECT x AS id, x * 2.5 AS ratio, 'row-' || x AS label, NULL AS nothing FROM c"
+         SELECT x AS id, x * 2.5 AS ratio, 'row-' || x AS label, NULL AS empty FROM c"
     );
     println!("stats sql over {rows} generated rows (4 columns), stdout counted and discarded");
     let mut over = Vec::new();

@@ -4,6 +4,7 @@
 mod cli_test;
 mod compare;
 mod compare_gates;
+mod fuzz_readers;
 mod harness_e2e;
 mod macros_ui;
 mod migrations;
