@@ -178,15 +178,31 @@ fn check_sidecar_bytes(bytes: &[u8]) {
     let _ = explanation.field_counts();
 }
 
+/// Found by `fuzz_sidecar_reader_structural_mutations`: serde_json's default float parser is
+/// not exact, so `1.5382237486272055e19` read back as `…057e19` and a sidecar changed on a
+/// read-modify-write. The reader parses floats exactly (serde_json's `float_roundtrip`).
+#[test]
+fn fuzz_found_sidecar_floats_read_back_exactly() {
+    for value in [1.538_223_748_627_205_5e19_f64, 0.1 + 0.2, 5e-324, 1.797_693_134_862_315_7e308] {
+        let mut v: Value = serde_json::from_str(REFERENCE).unwrap();
+        v["stats"]["worst_spread"] = Value::from(value);
+        let text = serde_json::to_string(&v).unwrap();
+        let sc = parse_bytes(Path::new("x.ktstr.json"), text.as_bytes()).unwrap();
+        assert_eq!(sc.stats.worst_spread.to_bits(), value.to_bits(), "{value:e}");
+        check_sidecar_bytes(text.as_bytes());
+    }
+}
+
 #[test]
 fn fuzz_sidecar_reader_raw_bytes() {
     let mut runner = TestRunner::new(config());
     let bytes = prop::collection::vec(any::<u8>(), 0..512);
-    runner.run(&bytes, |b| {
-        check_sidecar_bytes(&b);
-        Ok(())
-    })
-    .unwrap();
+    runner
+        .run(&bytes, |b| {
+            check_sidecar_bytes(&b);
+            Ok(())
+        })
+        .unwrap();
 }
 
 #[test]
@@ -239,8 +255,8 @@ fn policy_json() -> impl Strategy<Value = Value> {
             .prop_map(|m| Value::Object(m.into_iter().collect())),
         any_json(),
     ];
-    (prop::option::of(percent), prop::option::of(per_metric), prop::option::of(any_json())).prop_map(
-        |(default, per_metric, extra)| {
+    (prop::option::of(percent), prop::option::of(per_metric), prop::option::of(any_json()))
+        .prop_map(|(default, per_metric, extra)| {
             let mut o = serde_json::Map::new();
             if let Some(d) = default {
                 o.insert("default_percent".into(), d);
@@ -252,8 +268,7 @@ fn policy_json() -> impl Strategy<Value = Value> {
                 o.insert("extra".into(), x);
             }
             Value::Object(o)
-        },
-    )
+        })
 }
 
 /// An accepted policy has only finite, non-negative thresholds.
