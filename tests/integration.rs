@@ -6,6 +6,8 @@ mod compare;
 mod compare_gates;
 mod fuzz_readers;
 mod harness_e2e;
+mod host_confinement;
+mod machine_lock;
 mod macros_ui;
 mod migrations;
 mod read_commands;
