@@ -153,8 +153,11 @@ fn mutate(base: &Value, mutations: &[Mutation]) -> Value {
     v
 }
 
+/// (position, byte) pairs: bytes overwritten, or inserted.
+type ByteEdits = Vec<(usize, u8)>;
+
 /// Bytes mutated in place: (position, new byte), insertions and a truncation point.
-fn byte_mutations() -> impl Strategy<Value = (Vec<(usize, u8)>, Vec<(usize, u8)>, Option<usize>)> {
+fn byte_mutations() -> impl Strategy<Value = (ByteEdits, ByteEdits, Option<usize>)> {
     (
         prop::collection::vec((any::<usize>(), any::<u8>()), 0..8),
         prop::collection::vec((any::<usize>(), any::<u8>()), 0..4),
