@@ -140,8 +140,11 @@ pub fn run<S: RowSource>(
         Ok(groups) => groups,
         Err(message) => return Err(CompareError::Usage { message, warnings }),
     };
-    let mut comparison =
-        compare_groups(&groups_a, &groups_b, &options.policy, options.name_filter.as_deref());
+    let name_filter = options.name_filter.as_deref();
+    if let Some(message) = diagnostics::nothing_compared(&groups_a, &groups_b, name_filter) {
+        return Err(CompareError::Usage { message, warnings });
+    }
+    let mut comparison = compare_groups(&groups_a, &groups_b, &options.policy, name_filter);
     let read = |e: S::Error| CompareError::Source(Box::new(e));
     let models = match options.noise.gate {
         GateMode::Noise => {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
+use super::commit_match::{CommitInput, match_pool, resolve_each};
 use crate::cli::{ExitError, WarehouseArgs, output, warehouse};
 use crate::compare::noise::{DEFAULT_ALPHA, DEFAULT_FDR};
 use crate::compare::revspec::CommitResolver;
@@ -49,6 +50,8 @@ pub struct CompareArgs {
 
     #[arg(long, value_name = "V", help_heading = "Both sides")]
     pub kernel: Vec<String>,
+    /// Project commit: a revspec, A..B, or a hex id of any case and length (7-40); repeat for
+    /// alternatives, each value that matches no sidecar is warned about
     #[arg(long, value_name = "REV", help_heading = "Both sides")]
     pub project_commit: Vec<String>,
     #[arg(long, value_name = "REV", help_heading = "Both sides")]
@@ -66,6 +69,7 @@ pub struct CompareArgs {
 
     #[arg(long, value_name = "V", help_heading = "Side A")]
     pub a_kernel: Vec<String>,
+    /// As --project-commit, for side A only (repeatable; a value matching nothing warns)
     #[arg(long, value_name = "REV", help_heading = "Side A")]
     pub a_project_commit: Vec<String>,
     #[arg(long, value_name = "REV", help_heading = "Side A")]
@@ -83,6 +87,7 @@ pub struct CompareArgs {
 
     #[arg(long, value_name = "V", help_heading = "Side B")]
     pub b_kernel: Vec<String>,
+    /// As --project-commit, for side B only (repeatable; a value matching nothing warns)
     #[arg(long, value_name = "REV", help_heading = "Side B")]
     pub b_project_commit: Vec<String>,
     #[arg(long, value_name = "REV", help_heading = "Side B")]
@@ -157,7 +162,7 @@ fn resolve_policy(args: &CompareArgs) -> anyhow::Result<ComparisonPolicy> {
 ///
 /// A commit flag that resolves to no commit at all (an empty `A..B` range) is an error:
 /// ktstr drops it, leaving that side unconstrained, so B silently becomes the whole pool.
-fn build_filters(args: &CompareArgs) -> anyhow::Result<SideFilters> {
+fn build_filters(args: &CompareArgs) -> anyhow::Result<(SideFilters, Vec<CommitInput>)> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let project = CommitResolver::discover(&cwd);
     let kernel = std::env::var_os("KTSTR_KERNEL")
@@ -166,6 +171,7 @@ fn build_filters(args: &CompareArgs) -> anyhow::Result<SideFilters> {
         .map_or_else(CommitResolver::none, |p| CommitResolver::open(&p));
     let mut warnings = Vec::new();
     let mut empty: Vec<String> = Vec::new();
+    let mut inputs = Vec::new();
     let mut side = |prefix: &str,
                     kernel_v: &[String],
                     project_c: &[String],
@@ -178,13 +184,21 @@ fn build_filters(args: &CompareArgs) -> anyhow::Result<SideFilters> {
         let mut f = SideFilter::default();
         f.set(Dim::Kernel, kernel_v.to_vec());
         let pflag = format!("{prefix}project-commit");
-        let resolved = project.resolve_all(&pflag, project_c, &mut warnings);
+        let resolved = resolve_each(
+            &project,
+            &pflag,
+            Dim::ProjectCommit,
+            project_c,
+            &mut warnings,
+            &mut inputs,
+        );
         if !project_c.is_empty() && resolved.is_empty() {
             empty.push(format!("--{pflag} {}", project_c.join(" ")));
         }
         f.set(Dim::ProjectCommit, resolved);
         let kflag = format!("{prefix}kernel-commit");
-        let resolved = kernel.resolve_all(&kflag, kernel_c, &mut warnings);
+        let resolved =
+            resolve_each(&kernel, &kflag, Dim::KernelCommit, kernel_c, &mut warnings, &mut inputs);
         if !kernel_c.is_empty() && resolved.is_empty() {
             empty.push(format!("--{kflag} {}", kernel_c.join(" ")));
         }
@@ -239,15 +253,17 @@ fn build_filters(args: &CompareArgs) -> anyhow::Result<SideFilters> {
              could match anything; check the range with `git log`, or name commits directly"
         )));
     }
-    Ok(SideFilters::build(&shared, &a_only, &b_only))
+    Ok((SideFilters::build(&shared, &a_only, &b_only), inputs))
 }
 
 pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     let noise = args.noise.settings()?;
-    let options = CompareOptions {
+    let policy = resolve_policy(&args)?;
+    let (filters, commit_inputs) = build_filters(&args)?;
+    let mut options = CompareOptions {
         noise,
-        policy: resolve_policy(&args)?,
-        filters: build_filters(&args)?,
+        policy,
+        filters,
         name_filter: args.filter.clone(),
         no_average: args.no_average,
         scope: PoolScope { archive_root: args.dir.clone() },
@@ -261,6 +277,11 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     let Some((wh, loc, _)) = warehouse::open_for_read(args.dir.as_deref(), &args.warehouse)? else {
         return Err(nothing_at_default());
     };
+    for w in match_pool(&wh, &options.scope, &mut options.filters, &commit_inputs)? {
+        eprintln!("{w}");
+    }
+    // `abc1234` against its own full id: identical once matched against the pool.
+    options.check().map_err(|e| exit_error(e, nothing_at_default))?;
     let outcome = compare::run(&wh, &options).map_err(|e| exit_error(e, || no_data(&loc.root)))?;
     for w in &outcome.warnings {
         eprintln!("{w}");

@@ -2,12 +2,14 @@
 
 pub mod bisect;
 pub mod calibrate;
+mod commit_match;
 pub mod compare;
 pub mod explain_sidecar;
 pub mod ingest;
 pub mod list;
 pub mod list_metrics;
 pub mod list_values;
+mod no_data;
 mod run_lookup;
 pub mod show_host;
 pub mod sql;
