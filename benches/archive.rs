@@ -1,4 +1,4 @@
-//! Archive-tool benchmark: on the generated archive of benches/common (100,000 sidecars by
+//! Archive-tool benchmark: on the generated archive of benches/support/archive.rs (100,000 sidecars by
 //! default) it measures, in one run, `stats history` of one series, `stats report --html` of
 //! a 1,000-vs-1,000 compare, and `stats merge` of the whole warehouse into an empty one next
 //! to a cold ingest of the same files, plus a no-op re-merge; each figure is printed next to
@@ -10,7 +10,8 @@
 //!
 //! `cargo bench --bench archive`; `KTSTR_BENCH_SIDECARS=N` changes the archive size.
 
-mod common;
+#[path = "support/archive.rs"]
+mod archive;
 
 use std::path::Path;
 use std::process::Command;
@@ -24,7 +25,7 @@ use ktstr::warehouse::ingest::ingest_root;
 use ktstr::warehouse::merge::merge_warehouse;
 use ktstr::warehouse::runs::stored_documents;
 
-use common::{bench_size, commit, generate, verdict};
+use archive::{commit, generate};
 
 /// The series the history follows: the generator's slot 0 in every run (one sidecar per run).
 const SERIES: [&str; 8] = [
@@ -249,4 +250,14 @@ fn main() {
         r2 * 100.0,
         verdict(r2 <= 0.05)
     );
+}
+
+/// The archive size: `KTSTR_BENCH_SIDECARS`, else 100,000.
+fn bench_size() -> usize {
+    std::env::var("KTSTR_BENCH_SIDECARS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+}
+
+/// A target's verdict column.
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "MISS" }
 }

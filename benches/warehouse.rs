@@ -10,8 +10,6 @@
 //! `cargo bench --bench warehouse`; `KTSTR_BENCH_SIDECARS=N` changes the archive size
 //! (default 100,000). Values are pseudo-random but deterministic (a fixed-seed xorshift).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::fs;
@@ -20,6 +18,10 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+#[path = "support/archive.rs"]
+mod archive;
+
+use archive::{commit, generate};
 use ktstr::compare::{
     self, CompareOptions, CompareReport, Dim, PoolFacts, PoolScope, Row, RowSource, SideFilter,
     SideFilters,
@@ -32,7 +34,7 @@ use ktstr::warehouse::Warehouse;
 use ktstr::warehouse::ingest::ingest_root;
 use ktstr::warehouse::values::{dimension_values, test_names};
 
-use common::{bench_size, commit, generate, verdict};
+const DEFAULT_SIDECARS: usize = 100_000;
 
 /// The sets `stats list-values` shows, computed from parsed sidecars.
 #[derive(Debug, Default, PartialEq)]
@@ -199,6 +201,8 @@ fn row_of(id: i64, d: &SidecarResult) -> Row {
         skipped: d.skipped,
         timestamp: d.timestamp.clone(),
         dirty_fingerprint: d.provenance.dirty_fingerprint.clone(),
+        run_token: d.provenance.run_token.clone(),
+        repeat: d.provenance.repeat,
         host_json: d.host.as_ref().and_then(|h| serde_json::to_string(h).ok()),
         metrics,
         ext: d
@@ -224,9 +228,16 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "MISS" }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
-    let n = bench_size();
+    let n: usize = std::env::var("KTSTR_BENCH_SIDECARS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_SIDECARS);
     let tmp = tempfile::tempdir().expect("temp dir");
     let root = tmp.path().join("runs");
     let db = tmp.path().join("warehouse.sqlite");

@@ -4,7 +4,7 @@
 //! sidecars whose content hash this warehouse lacks, with their documents (and the
 //! compression dictionaries those need), flags, unregistered metrics, hosts, runs roots and
 //! dimension values. A sidecar both warehouses hold stays one row (one sample). Where each
-//! row came from is kept in `sidecar_origin` (V6); `merge_source` remembers how far each file
+//! row came from is kept in `sidecar_origin` (V7); `merge_source` remembers how far each file
 //! was read, so a re-merge reads only rows added since, and a no-op re-merge costs one lookup.
 //!
 //! Refused, before anything is written: this database itself, a file that is not an SQLite

@@ -1,5 +1,8 @@
 //! `cargo ktstr stats …`: one file per subcommand.
 
+pub mod bisect;
+pub mod calibrate;
+mod commit_match;
 pub mod compare;
 pub mod explain_sidecar;
 pub mod history;
@@ -8,6 +11,7 @@ pub mod list;
 pub mod list_metrics;
 pub mod list_values;
 pub mod merge;
+mod no_data;
 pub mod report;
 mod run_lookup;
 pub mod show_host;
@@ -45,6 +49,10 @@ pub enum StatsCommand {
     Report(Box<report::ReportArgs>),
     /// Fold other hosts' warehouses into this one, deduplicated by content
     Merge(merge::MergeArgs),
+    /// Judge HEAD on one metric for `git bisect run` (exit 0 good, 1 bad, 125 skip)
+    Bisect(bisect::BisectArgs),
+    /// A/A calibration of the noise gate on one commit's repeated runs
+    Calibrate(Box<calibrate::CalibrateArgs>),
 }
 
 pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
@@ -60,5 +68,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
         StatsCommand::History(a) => history::run(*a),
         StatsCommand::Report(a) => report::run(*a),
         StatsCommand::Merge(a) => merge::run(a),
+        StatsCommand::Bisect(a) => bisect::run(a),
+        StatsCommand::Calibrate(a) => calibrate::run(*a),
     }
 }

@@ -117,7 +117,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         ));
     }
     let output = Output::claim(&args.html)?;
-    let options = compare_cmd::options(&args.compare)?;
+    let (mut options, commit_inputs) = compare_cmd::options(&args.compare)?;
     let history_only =
         matches!(options.check(), Err(CompareError::Usage { .. })) && args.metric.is_some();
     let dir = args.compare.dir.as_deref();
@@ -130,6 +130,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     let Some((wh, loc, _)) = warehouse::open_for_read(dir, &args.compare.warehouse)? else {
         return Err(nothing());
     };
+    if !history_only {
+        compare_cmd::match_commits(&wh, &mut options, &commit_inputs, nothing)?;
+    }
     let order = commit_order();
     let mut page =
         HtmlReport { title: String::new(), compare: None, samples: Vec::new(), trends: Vec::new() };
@@ -145,9 +148,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
             eprintln!("{w}");
         }
         let report = &outcome.report;
-        if report.comparison.summary.regressions > 0 {
-            code = exit_code::REGRESSION;
-        }
+        code = compare_cmd::exit_for(report, args.compare.noise.strict);
         let sides = source.sides.into_inner();
         let (a, b) = match <[Vec<Row>; 2]>::try_from(sides) {
             Ok([a, b]) => (a, b),
