@@ -3,6 +3,7 @@
 
 mod ab_cli;
 mod ab_e2e;
+mod archive;
 mod cli_test;
 mod compare;
 mod compare_gates;

@@ -15,6 +15,7 @@
 //! - [`diagnostics`]: zero-match messages, the dirty-build and stale-dirty warnings.
 //! - [`host_delta`]: how the two sides' hosts differ, field by field.
 //! - [`source`]: the [`RowSource`] seam rows come through, and the pool's scope and facts.
+//! - [`trend`]: one metric across commits (`stats history`): per-commit medians and steps.
 //! - [`pipeline`]: [`run`], the whole comparison from options to report.
 //!
 //! Loading rows is a [`RowSource`]'s job (the warehouse implements it in
@@ -34,6 +35,7 @@ pub mod pipeline;
 pub mod revspec;
 pub mod slicing;
 pub mod source;
+pub mod trend;
 pub mod verdict;
 
 use std::collections::BTreeMap;

@@ -1,5 +1,6 @@
 //! Facts about where and how a test ran, detected by producers before they build a sidecar.
 //!
+//! - [`first_parent`]: the current branch's first-parent commits (`stats history`'s order).
 //! - [`git`]: the project's HEAD commit and dirty state (and a kernel tree's), read with gix.
 //! - [`host`]: the machine's context (CPU, memory, THP, NUMA, uname, sched tunables).
 //! - [`kernel`]: the kernel `KTSTR_KERNEL` names and the one a host run really ran.
@@ -11,6 +12,7 @@
 //! sidecar writer stores that document as given. This module does not know how a test runs or
 //! how a document is shaped or written; `sidecar` never imports it.
 
+pub mod first_parent;
 pub mod git;
 pub mod host;
 pub mod kernel;

@@ -30,8 +30,10 @@ impl Styles {
 }
 
 pub mod explain;
+pub mod history;
 pub mod host;
 pub mod host_delta;
+pub mod html;
 pub mod metrics;
 pub mod runs;
 pub mod table;

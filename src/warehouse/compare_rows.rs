@@ -51,13 +51,13 @@ impl RowSource for Warehouse {
 }
 
 /// A resolved scope: the archive root's id when `--dir` was given.
-struct Scope {
+pub(super) struct Scope {
     archive: bool,
     /// `Some(None)`: `--dir` names a root the warehouse has never ingested.
     root_id: Option<Option<i64>>,
 }
 
-fn resolve_scope(wh: &Warehouse, scope: &PoolScope) -> rusqlite::Result<Scope> {
+pub(super) fn resolve_scope(wh: &Warehouse, scope: &PoolScope) -> rusqlite::Result<Scope> {
     let Some(root) = &scope.archive_root else {
         return Ok(Scope { archive: false, root_id: None });
     };
@@ -67,7 +67,7 @@ fn resolve_scope(wh: &Warehouse, scope: &PoolScope) -> rusqlite::Result<Scope> {
 /// Build the WHERE clause (over alias `s`) and its parameters for one side. `None` when the
 /// filter can match nothing (an archive pool filtered on a run source other than `archive`,
 /// or an archive root never ingested).
-fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value>)> {
+pub(super) fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value>)> {
     let mut conds: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
     if let Some(root) = scope.root_id {

@@ -172,6 +172,17 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// Mark the warehouse at `db` as written by a future binary (schema version 999).
+pub fn mark_newer_schema(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute(
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+         VALUES (999, 'future', '', '0')",
+        [],
+    )
+    .unwrap();
+}
+
 /// A fake `cargo` for tests that must not build anything: `{temp}/fake/cargo` running
 /// `script`, next to `sidecar.json` (a valid sidecar of test `done`) for it to copy. Returns
 /// the `fake` directory.

@@ -256,11 +256,14 @@ fn build_filters(args: &CompareArgs) -> anyhow::Result<(SideFilters, Vec<CommitI
     Ok((SideFilters::build(&shared, &a_only, &b_only), inputs))
 }
 
-pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
+/// The comparison the flags ask for (commit revspecs resolved; warnings on stderr), and the
+/// commit values still to be matched against the pool once the warehouse is open
+/// ([`match_commits`]).
+pub(crate) fn options(args: &CompareArgs) -> anyhow::Result<(CompareOptions, Vec<CommitInput>)> {
     let noise = args.noise.settings()?;
-    let policy = resolve_policy(&args)?;
-    let (filters, commit_inputs) = build_filters(&args)?;
-    let mut options = CompareOptions {
+    let policy = resolve_policy(args)?;
+    let (filters, commit_inputs) = build_filters(args)?;
+    let options = CompareOptions {
         noise,
         policy,
         filters,
@@ -268,6 +271,26 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
         no_average: args.no_average,
         scope: PoolScope { archive_root: args.dir.clone() },
     };
+    Ok((options, commit_inputs))
+}
+
+/// Matches the commit values against the pool's stored ids (warnings on stderr), then checks
+/// again that the sides differ: `abc1234` against its own full id is identical once matched.
+pub(crate) fn match_commits(
+    wh: &crate::warehouse::Warehouse,
+    options: &mut CompareOptions,
+    commit_inputs: &[CommitInput],
+    nothing: impl Fn() -> anyhow::Error,
+) -> anyhow::Result<()> {
+    for w in match_pool(wh, &options.scope, &mut options.filters, commit_inputs)? {
+        eprintln!("{w}");
+    }
+    options.check().map_err(|e| exit_error(e, nothing))?;
+    Ok(())
+}
+
+pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
+    let (mut options, commit_inputs) = options(&args)?;
     // Checked before the warehouse is opened (and refreshed): identical sides need no data.
     let nothing_at_default =
         || no_data(&warehouse::Location::resolve(args.dir.as_deref(), None).root);
@@ -277,11 +300,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     let Some((wh, loc, _)) = warehouse::open_for_read(args.dir.as_deref(), &args.warehouse)? else {
         return Err(nothing_at_default());
     };
-    for w in match_pool(&wh, &options.scope, &mut options.filters, &commit_inputs)? {
-        eprintln!("{w}");
-    }
-    // `abc1234` against its own full id: identical once matched against the pool.
-    options.check().map_err(|e| exit_error(e, nothing_at_default))?;
+    match_commits(&wh, &mut options, &commit_inputs, nothing_at_default)?;
     let outcome = compare::run(&wh, &options).map_err(|e| exit_error(e, || no_data(&loc.root)))?;
     for w in &outcome.warnings {
         eprintln!("{w}");
@@ -298,7 +317,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
 
 /// 1 on a regression; under `--strict`, 3 when every regression is low-n (listed on
 /// stderr); else 0.
-fn exit_for(report: &compare::CompareReport, strict: bool) -> u8 {
+pub(crate) fn exit_for(report: &compare::CompareReport, strict: bool) -> u8 {
     let s = &report.comparison.summary;
     if s.regressions == 0 {
         return exit_code::SUCCESS;
@@ -317,7 +336,7 @@ fn exit_for(report: &compare::CompareReport, strict: bool) -> u8 {
     exit_code::LOW_N_REGRESSION
 }
 
-fn no_data(root: &Path) -> anyhow::Error {
+pub(crate) fn no_data(root: &Path) -> anyhow::Error {
     usage(format!(
         "stats compare: no sidecar data found under {}. Run `cargo ktstr test` to generate \
          runs, or pass --dir to point at an archived sidecar tree.",
@@ -326,7 +345,10 @@ fn no_data(root: &Path) -> anyhow::Error {
 }
 
 /// A comparison that produced no report, as the error the user sees (warnings first).
-fn exit_error(err: CompareError, no_data: impl FnOnce() -> anyhow::Error) -> anyhow::Error {
+pub(crate) fn exit_error(
+    err: CompareError,
+    no_data: impl FnOnce() -> anyhow::Error,
+) -> anyhow::Error {
     match err {
         CompareError::EmptyPool => no_data(),
         CompareError::Usage { message, warnings } => {
