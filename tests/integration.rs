@@ -8,6 +8,7 @@ mod host_confinement;
 mod machine_lock;
 mod macros_ui;
 mod migrations;
+mod query_plan;
 mod read_commands;
 mod test_interrupt;
 mod util;

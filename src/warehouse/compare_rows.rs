@@ -223,6 +223,27 @@ fn attach_ext(
     Ok(())
 }
 
+/// `EXPLAIN QUERY PLAN` of the statements one side runs (the side selection, then its ext
+/// metrics), each as its plan's detail lines; empty when the filter can match nothing. The
+/// query-plan test pins with it which indexes a compare relies on.
+pub fn side_query_plans(
+    wh: &Warehouse,
+    scope: &PoolScope,
+    filter: &SideFilter,
+) -> rusqlite::Result<Vec<Vec<String>>> {
+    let scope = resolve_scope(wh, scope)?;
+    let Some((clause, params)) = where_clause(&scope, filter) else {
+        return Ok(Vec::new());
+    };
+    [side_sql(&clause), ext_sql(&clause)]
+        .iter()
+        .map(|sql| {
+            let mut stmt = wh.conn().prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))?.collect()
+        })
+        .collect()
+}
+
 /// Counts and distinct values of the whole pool (not one side).
 pub fn pool_facts(wh: &Warehouse, scope: &PoolScope) -> rusqlite::Result<PoolFacts> {
     let resolved = resolve_scope(wh, scope)?;
