@@ -10,6 +10,7 @@ mod macros_ui;
 mod migrations;
 mod query_plan;
 mod read_commands;
+mod sched_crate;
 mod test_interrupt;
 mod util;
 mod warehouse_cli;

@@ -88,6 +88,8 @@ pub struct Execution {
     pub unmeasured: Vec<String>,
     /// Thresholds the test set that this backend cannot evaluate.
     pub thresholds_not_evaluated: Vec<String>,
+    /// The sched_ext scheduler the body ran under (`None` under the kernel's own).
+    pub scheduler_run: Option<super::scheduler::SchedulerRun>,
 }
 
 impl Execution {
@@ -159,6 +161,9 @@ fn record_execution(sc: &mut SidecarResult, ex: &Execution) {
     unmeasured.dedup();
     if !unmeasured.is_empty() {
         other.insert("unmeasured".into(), unmeasured.into());
+    }
+    if let Some(run) = &ex.scheduler_run {
+        run.record_into(other);
     }
     if !ex.thresholds_not_evaluated.is_empty() {
         other.insert("thresholds_not_evaluated".into(), ex.thresholds_not_evaluated.clone().into());
@@ -319,6 +324,7 @@ mod tests {
             body_timed_out_after: None,
             unmeasured: vec!["wake_latency".into(), "page_locality".into(), "wake_latency".into()],
             thresholds_not_evaluated: vec!["max_imbalance_ratio".into()],
+            scheduler_run: None,
         }
     }
 

@@ -17,6 +17,7 @@
 //! - [`watchdog`]: the body on its own thread, panics and hangs.
 //! - [`live`]: the registry of a run's live workers and cgroups, and their teardown.
 //! - [`record`]: what a run's scenarios leave behind for its sidecar.
+//! - [`scheduler`]: declared sched_ext schedulers and their lifecycle around a test body.
 
 pub mod cgroup;
 pub(crate) mod contention;
@@ -29,6 +30,7 @@ pub mod measure;
 pub(crate) mod record;
 pub mod runner;
 pub mod scenario;
+pub mod scheduler;
 pub(crate) mod threshold_checks;
 pub mod thresholds;
 pub(crate) mod watchdog;

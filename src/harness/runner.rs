@@ -29,6 +29,8 @@ use super::execution::{Execution, Variant, Verdict, build_sidecar};
 use super::host_cpus::HostShape;
 use super::live::Live;
 use super::machine_lock::MachineLock;
+use super::scheduler::host::{attach_for, euid, host_support, kernel_release};
+use super::scheduler::{EEVDF, SchedExtSysfs};
 use super::threshold_checks::apply_thresholds;
 use super::thresholds::Thresholds;
 use super::watchdog::{BodyOutcome, HANG_GRACE, run_body};
@@ -194,7 +196,8 @@ fn host_load(start: &LoadSample, end: &LoadSample) -> HostLoad {
 }
 
 /// Why the host cannot run this variant, if it cannot: too few CPUs, a required flag
-/// missing, an excluded flag active, or a scheduler other than the kernel's own.
+/// missing, an excluded flag active, or a sched_ext scheduler on a host without sched_ext or
+/// without root.
 fn host_cannot_run(
     entry: &TestEntry,
     variant: &Variant,
@@ -214,12 +217,9 @@ fn host_cannot_run(
     if let Some(f) = entry.excluded_flags.iter().find(|f| flags.iter().any(|a| a == *f)) {
         return Some(format!("excluded flag {f:?} is active"));
     }
-    if entry.scheduler != "eevdf" {
-        return Some(format!(
-            "scheduler {:?} cannot run on the host backend, which only runs the kernel's own \
-             scheduler (eevdf)",
-            entry.scheduler
-        ));
+    if entry.scheduler != EEVDF {
+        let sysfs = SchedExtSysfs::new("/sys");
+        return host_support(entry.scheduler, &sysfs, euid(), &kernel_release()).err();
     }
     None
 }
@@ -256,6 +256,15 @@ fn run_one(entry: &TestEntry, variant: &Variant, hang_grace: Duration) -> Execut
         }
     };
 
+    // Dropping it (an early return below) stops it; `finish` records how it went.
+    let attached = match entry.scheduler_decl.map(|d| attach_for(d, flags)).transpose() {
+        Ok(a) => a,
+        Err(why) => {
+            ex.verdict = Verdict::Failed;
+            ex.reasons = vec![why];
+            return ex;
+        }
+    };
     let live = std::sync::Arc::new(Live::default());
     let ctx = Ctx {
         test_name: entry.name.to_string(),
@@ -332,6 +341,11 @@ fn run_one(entry: &TestEntry, variant: &Variant, hang_grace: Duration) -> Execut
         } else {
             vec![format!("{label}: expect_err is set but the test passed")]
         };
+    }
+    if let Some(run) = attached.map(|a| a.finish()) {
+        verdict.passed &= run.problems.is_empty();
+        verdict.reasons.extend(run.problems.iter().cloned());
+        ex.scheduler_run = Some(run);
     }
     ex.verdict = if verdict.passed { Verdict::Passed } else { Verdict::Failed };
     ex.stats = verdict.stats;
