@@ -188,8 +188,9 @@ fn parse_flags(text: &str) -> Vec<String> {
 
 /// The ext metrics of every row one side's WHERE clause selects, in one statement: the same
 /// clause as the side query, joined to `metric_value` on its primary key (one query per side
-/// rather than one per row). `CROSS JOIN` fixes the join order: SQLite must not start from
-/// `metric` by origin, which would scan every sidecar's values for each ext metric.
+/// rather than one per row). `CROSS JOIN` fixes the join order: left to itself SQLite starts from
+/// `metric` by origin and probes the side's rows once per ext metric name; driving from the
+/// side reads each row's values in one primary-key range.
 fn ext_sql(clause: &str) -> String {
     format!(
         "SELECT v.sidecar_id, m.name, v.value \
