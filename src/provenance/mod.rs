@@ -50,6 +50,8 @@ pub struct RunContext {
     /// `ci` or `local`.
     pub run_source: String,
     pub run_token: String,
+    /// Which repeat of the suite run this is (`KTSTR_JOB=repeat-{i}`), when it was repeated.
+    pub repeat: Option<u32>,
     pub run_id: String,
     /// ISO 8601 UTC, second precision: when the context was taken, just after the body ran.
     pub timestamp: String,
@@ -71,6 +73,7 @@ impl RunContext {
             kernel,
             run_source: run::detect_run_source().to_string(),
             run_token: run::run_token(),
+            repeat: run::repeat_index(),
             run_id: run::next_run_id(),
             timestamp: timefmt::now_iso8601(),
             host,

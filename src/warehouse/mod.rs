@@ -24,6 +24,7 @@
 //! `registry_metric` rows are generated from the registry ([`registry_schema`]), not written
 //! in a migration.
 
+pub mod commit_ids;
 pub mod compare_rows;
 pub mod document;
 mod file_status;

@@ -1,11 +1,15 @@
 //! `cargo ktstr stats …`: one file per subcommand.
 
+pub mod bisect;
+pub mod calibrate;
+mod commit_match;
 pub mod compare;
 pub mod explain_sidecar;
 pub mod ingest;
 pub mod list;
 pub mod list_metrics;
 pub mod list_values;
+mod no_data;
 mod run_lookup;
 pub mod show_host;
 pub mod sql;
@@ -36,6 +40,10 @@ pub enum StatsCommand {
     Compare(Box<compare::CompareArgs>),
     /// Run a read-only SQL query against the warehouse
     Sql(sql::SqlArgs),
+    /// Judge HEAD on one metric for `git bisect run` (exit 0 good, 1 bad, 125 skip)
+    Bisect(bisect::BisectArgs),
+    /// A/A calibration of the noise gate on one commit's repeated runs
+    Calibrate(Box<calibrate::CalibrateArgs>),
 }
 
 pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
@@ -48,5 +56,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
         StatsCommand::ExplainSidecar(a) => explain_sidecar::run(a),
         StatsCommand::Compare(a) => compare::run(*a),
         StatsCommand::Sql(a) => sql::run(a),
+        StatsCommand::Bisect(a) => bisect::run(a),
+        StatsCommand::Calibrate(a) => calibrate::run(*a),
     }
 }
