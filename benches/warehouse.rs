@@ -239,8 +239,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_SIDECARS);
     let tmp = tempfile::tempdir().expect("temp dir");
-    let root = tmp.path().join("runs");
-    let db = tmp.path().join("warehouse.sqlite");
+    // `KTSTR_BENCH_KEEP=DIR`: build the archive and warehouse in DIR and leave them there, so
+    // a profiler can run `stats compare --no-ingest` on the same warehouse afterwards.
+    let kept = std::env::var_os("KTSTR_BENCH_KEEP").map(std::path::PathBuf::from);
+    let base = kept.as_deref().unwrap_or(tmp.path());
+    let root = base.join("runs");
+    let db = base.join("warehouse.sqlite");
 
     let t = Instant::now();
     let json_bytes = generate(&root, n);
@@ -343,7 +347,7 @@ fn main() {
                     .args(["stats", "compare", "--no-ingest", "--json", "--db"])
                     .arg(&db)
                     .args(["--a-project-commit", &commit(0), "--b-project-commit", &commit(1)])
-                    .current_dir(tmp.path())
+                    .current_dir(base)
                     .env("RUST_BACKTRACE", "0")
                     .output()
                     .expect("run cargo-ktstr");
@@ -367,7 +371,7 @@ fn main() {
     );
 
     drop(wh);
-    let db_bytes = dir_bytes(tmp.path()) - dir_bytes(&root);
+    let db_bytes = dir_bytes(base) - dir_bytes(&root);
     println!("database {:.1} MB vs JSON {:.1} MB", db_bytes as f64 / 1e6, json_bytes as f64 / 1e6);
 
     println!();

@@ -15,6 +15,7 @@ mod macros_ui;
 mod migrations;
 mod noise_gate;
 mod pairing_record;
+mod query_plan;
 mod read_commands;
 mod robust_ingest;
 mod sched_crate;

@@ -285,7 +285,7 @@ pub fn select_side(
             row.run_source = Some(ARCHIVE_SOURCE.to_string());
         }
     }
-    attach_ext(wh, &mut rows)?;
+    attach_ext(wh, &clause, &params, &mut rows)?;
     Ok(rows)
 }
 
@@ -297,28 +297,63 @@ fn parse_flags(text: &str) -> Vec<String> {
     })
 }
 
+/// The ext metrics of every row one side's WHERE clause selects, in one statement: the same
+/// clause as the side query, joined to `metric_value` on its primary key (one query per side
+/// rather than one per row). `CROSS JOIN` fixes the join order: left to itself SQLite starts from
+/// `metric` by origin and probes the side's rows once per ext metric name; driving from the
+/// side reads each row's values in one primary-key range.
+fn ext_sql(clause: &str) -> String {
+    format!(
+        "SELECT v.sidecar_id, m.name, v.value \
+         FROM ingested_sidecar s \
+         CROSS JOIN metric_value v ON v.sidecar_id = s.sidecar_id \
+         CROSS JOIN metric m ON m.metric_id = v.metric_id \
+         WHERE m.origin = 'ext' AND {clause}"
+    )
+}
+
 /// Fill each row's ext metrics (origin `ext`); a NULL value (non-finite when written) is
 /// recorded as NaN so compare's sanitizer counts and drops it.
-fn attach_ext(wh: &Warehouse, rows: &mut [Row]) -> rusqlite::Result<()> {
-    let mut stmt = wh.conn().prepare_cached(
-        "SELECT m.name, v.value FROM metric_value v JOIN metric m ON m.metric_id = v.metric_id \
-         WHERE v.sidecar_id = ?1 AND m.origin = 'ext'",
-    )?;
-    let mut cache: HashMap<i64, BTreeMap<String, f64>> = HashMap::new();
+fn attach_ext(
+    wh: &Warehouse,
+    clause: &str,
+    params: &[Value],
+    rows: &mut [Row],
+) -> rusqlite::Result<()> {
+    let mut stmt = wh.conn().prepare(&ext_sql(clause))?;
+    let mut by_sidecar: HashMap<i64, BTreeMap<String, f64>> = HashMap::new();
+    let mut q = stmt.query(params_from_iter(params.iter()))?;
+    while let Some(r) = q.next()? {
+        let value = r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN);
+        by_sidecar.entry(r.get(0)?).or_default().insert(r.get(1)?, value);
+    }
     for row in rows {
-        if let Some(ext) = cache.get(&row.sidecar_id) {
+        if let Some(ext) = by_sidecar.get(&row.sidecar_id) {
             row.ext = ext.clone();
-            continue;
         }
-        let ext: BTreeMap<String, f64> = stmt
-            .query_map([row.sidecar_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Option<f64>>(1)?.unwrap_or(f64::NAN)))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        cache.insert(row.sidecar_id, ext.clone());
-        row.ext = ext;
     }
     Ok(())
+}
+
+/// `EXPLAIN QUERY PLAN` of the statements one side runs (the side selection, then its ext
+/// metrics), each as its plan's detail lines; empty when the filter can match nothing. The
+/// query-plan test pins with it which indexes a compare relies on.
+pub fn side_query_plans(
+    wh: &Warehouse,
+    scope: &PoolScope,
+    filter: &SideFilter,
+) -> rusqlite::Result<Vec<Vec<String>>> {
+    let scope = resolve_scope(wh, scope)?;
+    let Some((clause, params)) = where_clause(&scope, filter) else {
+        return Ok(Vec::new());
+    };
+    [side_sql(&clause), ext_sql(&clause)]
+        .iter()
+        .map(|sql| {
+            let mut stmt = wh.conn().prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))?.collect()
+        })
+        .collect()
 }
 
 /// Counts and distinct values of the whole pool (not one side).

@@ -1,0 +1,112 @@
+//! The indexes `stats compare` relies on, pinned with `EXPLAIN QUERY PLAN` on a warehouse the
+//! real binary built: each side's row selection and its ext-metric attachment must reach the
+//! main table through a named index (a `SEARCH`, never a `SCAN`), so a compare costs the size
+//! of its two sides, not the size of the archive.
+
+use ktstr::compare::{Dim, PoolScope, SideFilter};
+use ktstr::sidecar::SidecarResult;
+use ktstr::warehouse::Warehouse;
+use ktstr::warehouse::compare_rows::side_query_plans;
+
+use crate::util::TestDir;
+
+/// Four commits on two kernels, a few tests each, every sidecar with ext metrics.
+fn archive() -> TestDir {
+    let t = TestDir::new();
+    for (c, commit) in ["aaaaaaa", "bbbbbbb", "ccccccc", "ddddddd"].iter().enumerate() {
+        let kernel = if c < 2 { "6.14.2" } else { "6.15.0" };
+        for n in 0..6 {
+            let mut s = SidecarResult::empty(&format!("test_{n}"));
+            s.scheduler = "scx_rusty".into();
+            s.topology = "1n2l4c1t".into();
+            s.project_commit = Some((*commit).into());
+            s.kernel_version = Some(kernel.into());
+            s.active_flags = if n % 2 == 0 { vec!["llc".into()] } else { Vec::new() };
+            s.stats.worst_spread = n as f64;
+            s.stats.ext_metrics.insert("custom".into(), n as f64);
+            s.stats.ext_metrics.insert("other".into(), 1.0);
+            t.write(&format!("{kernel}-{commit}/test_{n}.ktstr.json"), &s.to_json_pretty());
+        }
+    }
+    t.run(&["stats", "ingest"]).expect_code(0);
+    t
+}
+
+/// The plan lines that touch the main table (alias `s`).
+fn main_table_lines(plan: &[String]) -> Vec<&String> {
+    plan.iter().filter(|l| l.starts_with("SCAN s") || l.starts_with("SEARCH s ")).collect()
+}
+
+/// Every access to the main table is a SEARCH through `index` (a `M.m` kernel filter is two:
+/// the exact release and the `M.m.*` range, a MULTI-INDEX OR on the same index).
+#[track_caller]
+fn assert_searches_with(plan: &[String], index: &str) {
+    let main = main_table_lines(plan);
+    assert!(!main.is_empty(), "the main table is read: {plan:?}");
+    for line in main {
+        let through = |kind: &str| line.starts_with(&format!("SEARCH s USING {kind} {index} ("));
+        assert!(
+            through("INDEX") || through("COVERING INDEX"),
+            "expected a SEARCH through {index}: {plan:?}"
+        );
+    }
+}
+
+#[test]
+fn compare_sides_and_their_ext_metrics_search_named_indexes() {
+    let t = archive();
+    let wh = Warehouse::open_read_only(&t.default_db()).expect("open the built warehouse");
+    let cases = [
+        (
+            SideFilter::default().with(Dim::ProjectCommit, &["aaaaaaa"]),
+            "ingested_sidecar_compare_by_project_commit",
+        ),
+        (
+            SideFilter::default()
+                .with(Dim::ProjectCommit, &["aaaaaaa"])
+                .with(Dim::Kernel, &["6.14"])
+                .with(Dim::Flags, &["llc"]),
+            "ingested_sidecar_compare_by_project_commit",
+        ),
+        (
+            SideFilter::default().with(Dim::Kernel, &["6.14"]),
+            "ingested_sidecar_compare_by_kernel_version",
+        ),
+    ];
+    for (filter, index) in cases {
+        let plans = side_query_plans(&wh, &PoolScope::default(), &filter).unwrap();
+        let [side, ext] = plans.as_slice() else { panic!("two statements per side: {plans:?}") };
+        assert_searches_with(side, index);
+        if filter.get(Dim::Kernel).is_empty() {
+            // The project-commit index also yields the rows in compare's order.
+            assert!(!side.iter().any(|l| l.contains("TEMP B-TREE")), "{filter:?}: {side:?}");
+        }
+        assert_searches_with(ext, index);
+        assert!(
+            ext.iter().any(|l| l == "SEARCH v USING PRIMARY KEY (sidecar_id=?)"),
+            "ext values by the sidecar's primary key: {ext:?}"
+        );
+        assert!(
+            ext.iter().any(|l| l.starts_with("SEARCH m USING INTEGER PRIMARY KEY")),
+            "metric names by id: {ext:?}"
+        );
+        for plan in [side, ext] {
+            assert!(!plan.iter().any(|l| l.starts_with("SCAN")), "{filter:?}: {plan:?}");
+        }
+    }
+}
+
+#[test]
+fn an_archive_scoped_side_still_searches_by_commit() {
+    let t = archive();
+    let wh = Warehouse::open_read_only(&t.default_db()).expect("open the built warehouse");
+    let root = std::fs::canonicalize(t.root()).unwrap();
+    let scope = PoolScope { archive_root: Some(root) };
+    let filter = SideFilter::default().with(Dim::ProjectCommit, &["bbbbbbb"]);
+    let plans = side_query_plans(&wh, &scope, &filter).unwrap();
+    assert_eq!(plans.len(), 2, "{plans:?}");
+    for plan in &plans {
+        assert_searches_with(plan, "ingested_sidecar_compare_by_project_commit");
+        assert!(!plan.iter().any(|l| l.starts_with("SCAN")), "{plan:?}");
+    }
+}
