@@ -4,10 +4,12 @@
 //! the same inputs again costs one read of the inputs and no write.
 //!
 //! This module owns what goes into the archive and the cache of archives; the byte format is
-//! [`newc`], library discovery is [`libs`].
+//! [`newc`], library discovery is [`libs`], and [`strip`] cuts the debug info off the binaries
+//! placed with [`InitramfsBuilder::binary`] (a debug Rust binary is mostly DWARF).
 
 pub mod libs;
 pub mod newc;
+pub mod strip;
 
 use newc::{Entry, EntryKind};
 use std::collections::BTreeSet;
@@ -97,8 +99,11 @@ impl InitramfsBuilder {
                 dirs.insert(dir.to_string_lossy().into_owned());
                 parent = dir.parent();
             }
-            let data = fs::read(&p.host)
+            let mut data = fs::read(&p.host)
                 .map_err(|source| InitramfsError::Read { path: p.host.clone(), source })?;
+            if self.binaries.iter().any(|b| b.guest == p.guest) {
+                data = strip::strip_unloaded(&data);
+            }
             files.push(Entry { path, perm: p.perm, kind: EntryKind::File(data) });
         }
         let mut entries: Vec<Entry> = dirs
@@ -129,7 +134,9 @@ impl InitramfsBuilder {
         let mut tmp = tempfile::NamedTempFile::new_in(cache_dir).map_err(write_err)?;
         io::Write::write_all(&mut tmp, &bytes).map_err(write_err)?;
         // A concurrent builder may have won the race; its archive has the same bytes.
-        tmp.persist(&path).map_err(|e| write_err(e.error))?;
+        let file = tmp.persist(&path).map_err(|e| write_err(e.error))?;
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .map_err(write_err)?;
         Ok(path)
     }
 }
@@ -168,7 +175,10 @@ mod tests {
         let entries = newc::read_archive(&fs::read(&path).unwrap()).unwrap();
         let init = find(&entries, "init").expect("init");
         assert_eq!(init.perm, 0o755);
-        assert_eq!(init.kind, EntryKind::File(fs::read("/bin/sh").unwrap()));
+        assert_eq!(
+            init.kind,
+            EntryKind::File(strip::strip_unloaded(&fs::read("/bin/sh").unwrap()))
+        );
         assert!(entries.iter().any(|e| e.path.contains("libc.so")), "libc is packed");
         assert!(entries.iter().any(|e| e.path.contains("ld-linux")), "the loader is packed");
         assert!(find(&entries, "boot/config-7.3.4-test").is_some());
