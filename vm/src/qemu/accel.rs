@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Environment variable selecting the accelerator when the caller leaves it to the environment.
 pub const ACCEL_ENV: &str = "KTSTR_VM_ACCEL";
@@ -122,30 +122,40 @@ fn probe(qemu: &Qemu, kernel_image: &Path) -> Result<(), String> {
     command.args(launch.args()).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr_file);
     let mut child = QemuChild::spawn(command)
         .map_err(|source| QemuError::Spawn { qemu: qemu.path.clone(), source }.to_string())?;
-    let status = child.wait_timeout(PROBE_TIMEOUT).map_err(|e| e.to_string())?;
-    child.kill().map_err(|e| e.to_string())?;
-    let console = std::fs::read_to_string(&console).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&stderr).unwrap_or_default();
-    judge_probe(status.is_some(), &console, &stderr)
+    // QEMU reports a KVM emulation failure and then sits paused, so watch while waiting.
+    let deadline = Instant::now() + PROBE_TIMEOUT;
+    loop {
+        let finished =
+            child.wait_timeout(Duration::from_millis(100)).map_err(|e| e.to_string())?.is_some();
+        let console = std::fs::read_to_string(&console).unwrap_or_default();
+        let stderr = std::fs::read_to_string(&stderr).unwrap_or_default();
+        if let Some(verdict) = probe_verdict(finished, &console, &stderr) {
+            return verdict;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the probe boot showed no progress within {} s",
+                PROBE_TIMEOUT.as_secs()
+            ));
+        }
+    }
 }
 
-/// Whether the probe's output shows a kernel that ran to the end of its boot.
-fn judge_probe(exited: bool, console: &str, stderr: &str) -> Result<(), String> {
+/// What the probe's output so far says: `Some(Ok)` once the kernel ran to its root-mount
+/// panic, `Some(Err(reason))` once QEMU failed, `None` while undecided.
+fn probe_verdict(finished: bool, console: &str, stderr: &str) -> Option<Result<(), String>> {
     if console.contains("Unable to mount root fs") || console.contains("No working init found") {
-        return Ok(());
+        return Some(Ok(()));
     }
-    if !exited {
-        return Err(format!(
-            "the probe boot showed no progress within {} s",
-            PROBE_TIMEOUT.as_secs()
-        ));
-    }
-    let reason = stderr
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("the probe boot stopped early");
-    Err(reason.trim_start_matches("qemu-system-x86_64: ").to_string())
+    let first_error = || {
+        let line = stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("the probe boot stopped early");
+        line.trim_start_matches("qemu-system-x86_64: ").to_string()
+    };
+    (finished || stderr.contains("KVM internal error")).then(|| Err(first_error()))
 }
 
 #[cfg(test)]
@@ -163,15 +173,22 @@ mod tests {
     #[test]
     fn a_root_mount_panic_proves_kvm_and_anything_else_names_the_reason() {
         let panic = "VFS: Cannot open root device \"\"\nKernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n";
-        assert_eq!(judge_probe(true, panic, ""), Ok(()));
+        assert_eq!(probe_verdict(true, panic, ""), Some(Ok(())));
+        assert_eq!(probe_verdict(false, panic, ""), Some(Ok(())));
+        // QEMU stays alive (paused) after an emulation failure: decide without waiting.
         assert_eq!(
-            judge_probe(true, "", "KVM internal error. Suberror: 1\nemulation failure\n"),
-            Err("KVM internal error. Suberror: 1".into())
+            probe_verdict(false, "", "KVM internal error. Suberror: 1\nextra data[0]: 0x1\n"),
+            Some(Err("KVM internal error. Suberror: 1".into()))
         );
-        assert!(judge_probe(false, "", "").unwrap_err().contains("no progress within 20 s"));
         assert_eq!(
-            judge_probe(true, "", "qemu-system-x86_64: failed to set MSR 0x10a to 0x69\n"),
-            Err("failed to set MSR 0x10a to 0x69".into())
+            probe_verdict(true, "", "qemu-system-x86_64: failed to set MSR 0x10a to 0x69\n"),
+            Some(Err("failed to set MSR 0x10a to 0x69".into()))
+        );
+        assert_eq!(probe_verdict(true, "", ""), Some(Err("the probe boot stopped early".into())));
+        assert_eq!(
+            probe_verdict(false, "Linux version 7.3", "warning: something\n"),
+            None,
+            "still booting"
         );
     }
 

@@ -39,13 +39,19 @@ impl Qemu {
     /// `$KTSTR_QEMU`, else `qemu-system-x86_64` on `PATH`.
     pub fn find() -> Result<Qemu, QemuError> {
         static FOUND: OnceLock<Option<Qemu>> = OnceLock::new();
-        FOUND.get_or_init(Self::locate).clone().ok_or(QemuError::Missing)
+        let locate = || Self::locate(std::env::var_os(QEMU_ENV), std::env::var_os("PATH"));
+        FOUND.get_or_init(locate).clone().ok_or(QemuError::Missing)
     }
 
-    fn locate() -> Option<Qemu> {
-        let path = match std::env::var_os(QEMU_ENV).filter(|v| !v.is_empty()) {
+    /// The QEMU named by `override_path`, else the first on `search_path`; `None` if there is
+    /// none or it does not answer `--version`.
+    fn locate(
+        override_path: Option<std::ffi::OsString>,
+        search_path: Option<std::ffi::OsString>,
+    ) -> Option<Qemu> {
+        let path = match override_path.filter(|v| !v.is_empty()) {
             Some(p) => PathBuf::from(p),
-            None => std::env::var_os("PATH")
+            None => search_path
                 .into_iter()
                 .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
                 .map(|dir| dir.join(QEMU_BINARY))
@@ -243,6 +249,19 @@ mod tests {
         let args = launch(&qemu(7), Backend::QemuKvm, Machine::Pc);
         assert!(has_pair(&args, "-accel", "kvm") && has_pair(&args, "-cpu", "host"));
         assert!(has_pair(&args, "-M", "pc") && has_pair(&args, "-bios", "qboot.rom"));
+    }
+
+    #[test]
+    fn a_missing_qemu_is_none_and_the_error_says_how_to_install_it() {
+        assert_eq!(Qemu::locate(Some("/nonexistent/qemu".into()), None), None);
+        assert_eq!(Qemu::locate(None, Some("/nonexistent-dir".into())), None);
+        assert_eq!(Qemu::locate(Some("/bin/true".into()), None), None, "no version banner");
+        let message = QemuError::Missing.to_string();
+        assert!(
+            message.contains("apt-get install --no-install-recommends qemu-system-x86"),
+            "{message}"
+        );
+        assert!(message.contains("scripts/vm-setup.sh"), "{message}");
     }
 
     #[test]
