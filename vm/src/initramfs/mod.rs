@@ -99,11 +99,13 @@ impl InitramfsBuilder {
                 dirs.insert(dir.to_string_lossy().into_owned());
                 parent = dir.parent();
             }
-            let mut data = fs::read(&p.host)
+            let read = if self.binaries.iter().any(|b| b.guest == p.guest) {
+                strip::read_stripped
+            } else {
+                read_file
+            };
+            let data = read(&p.host)
                 .map_err(|source| InitramfsError::Read { path: p.host.clone(), source })?;
-            if self.binaries.iter().any(|b| b.guest == p.guest) {
-                data = strip::strip_unloaded(&data);
-            }
             files.push(Entry { path, perm: p.perm, kind: EntryKind::File(data) });
         }
         let mut entries: Vec<Entry> = dirs
@@ -139,6 +141,10 @@ impl InitramfsBuilder {
             .map_err(write_err)?;
         Ok(path)
     }
+}
+
+fn read_file(path: &Path) -> io::Result<Vec<u8>> {
+    fs::read(path)
 }
 
 /// `/a/b` → `a/b`, refusing paths the kernel would place somewhere surprising.
