@@ -203,13 +203,8 @@ fn judge(
         return Err(BootError::GuestCrash { signature, console_tail });
     }
     if let Ending::Failed(status) = ending {
-        let stderr = out
-            .stderr
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .last()
-            .unwrap_or("no error output");
+        let stderr =
+            out.stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no error output");
         return Err(BootError::QemuFailed {
             status: status.clone(),
             stderr: stderr.to_string(),
@@ -353,14 +348,14 @@ mod tests {
     }
 
     #[test]
-    fn a_qemu_failure_names_its_status_and_last_stderr_line() {
+    fn a_qemu_failure_names_its_status_and_first_stderr_line() {
         let mut out = output("", Vec::new());
         out.stderr = "qemu-system-x86_64: -smp: bad\nqemu-system-x86_64: terminating\n".into();
         let err =
             judge(&Ending::Failed("exit status: 1".into()), &out, &topo("1n1l1c1t")).unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("QEMU failed (exit status: 1): qemu-system-x86_64: terminating"),
+                .starts_with("QEMU failed (exit status: 1): qemu-system-x86_64: -smp: bad\n"),
             "{err}"
         );
     }

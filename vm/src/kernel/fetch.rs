@@ -206,7 +206,7 @@ impl AptView {
         cwd: Option<&Path>,
     ) -> Result<String, FetchError> {
         let mut all: Vec<&std::ffi::OsStr> = self.options.iter().map(|o| o.as_ref()).collect();
-        all.extend(args.iter().map(|a| std::ffi::OsStr::new(a)));
+        all.extend(args.iter().map(std::ffi::OsStr::new));
         run_tool(tool, &all, cwd)
     }
 

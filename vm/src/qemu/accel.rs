@@ -78,10 +78,12 @@ pub fn choose(
     }
 }
 
+/// Earlier probe answers, by (QEMU binary, kernel image).
+type ProbeAnswers = HashMap<(PathBuf, PathBuf), Result<(), String>>;
+
 /// Probes once per (QEMU, kernel) per process and remembers the answer.
 fn kvm_usable(qemu: &Qemu, kernel_image: &Path) -> Result<(), String> {
-    static PROBED: Mutex<Option<HashMap<(PathBuf, PathBuf), Result<(), String>>>> =
-        Mutex::new(None);
+    static PROBED: Mutex<Option<ProbeAnswers>> = Mutex::new(None);
     let key = (qemu.path.clone(), kernel_image.to_path_buf());
     let mut probed = PROBED.lock().unwrap_or_else(|e| e.into_inner());
     let map = probed.get_or_insert_with(HashMap::new);

@@ -58,7 +58,7 @@ impl Topology {
         if [numa_nodes, llcs, cores_per_llc, threads_per_core].contains(&0) {
             return Err(TopologyError::Zero(t.to_string()));
         }
-        if llcs % numa_nodes != 0 {
+        if !llcs.is_multiple_of(numa_nodes) {
             return Err(TopologyError::UnevenLlcs(t.to_string(), llcs, numa_nodes));
         }
         Ok(t)
