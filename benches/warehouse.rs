@@ -6,8 +6,10 @@
 //! `cargo bench --bench warehouse`; `KTSTR_BENCH_SIDECARS=N` changes the archive size
 //! (default 100,000). Values are pseudo-random but deterministic (a fixed-seed xorshift).
 
-// Generated values read best as one assignment per field.
-#![allow(clippy::field_reassign_with_default)]
+#![expect(
+    clippy::field_reassign_with_default,
+    reason = "generated values read best as one assignment per field"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

@@ -5,6 +5,7 @@ mod cli_test;
 mod compare;
 mod harness_e2e;
 mod macros_ui;
+mod migrations;
 mod read_commands;
 mod test_interrupt;
 mod util;

@@ -222,7 +222,11 @@ mod tests {
     use std::process::Command;
 
     /// A mount on a temp dir, unmounted on drop.
-    struct Mount(#[allow(dead_code)] tempfile::TempDir, std::path::PathBuf);
+    struct Mount(
+        #[expect(dead_code, reason = "held only so the mount point outlives the test")]
+        tempfile::TempDir,
+        std::path::PathBuf,
+    );
 
     impl Drop for Mount {
         fn drop(&mut self) {

@@ -469,7 +469,7 @@ impl Writer {
     }
 
     /// Returns the sidecar id and whether this call inserted it.
-    #[allow(clippy::too_many_arguments)] // the parts of one parsed file, kept unboxed
+    #[expect(clippy::too_many_arguments, reason = "the parts of one parsed file, kept unboxed")]
     fn insert_sidecar(
         &mut self,
         tx: &Transaction<'_>,

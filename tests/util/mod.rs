@@ -5,8 +5,6 @@
 //! variables, because [`TestDir::cmd`] clears them and points `CARGO_TARGET_DIR` at the temp
 //! dir. Assertions on the output are left to the tests.
 
-#![allow(dead_code)] // each test module uses a different subset
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
