@@ -43,14 +43,16 @@ fn topo(s: &str) -> Topology {
 }
 
 /// Holds an exclusive lock so only one test guest runs at a time.
-struct BootSlot(#[allow(dead_code)] File);
+struct BootSlot {
+    _lock: File,
+}
 
 impl BootSlot {
     fn take() -> BootSlot {
         let file = File::create(std::env::temp_dir().join("ktstr-vm-tests.lock")).unwrap();
         // SAFETY: the fd is open; flock blocks until the lock is ours.
         assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
-        BootSlot(file)
+        BootSlot { _lock: file }
     }
 }
 
