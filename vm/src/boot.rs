@@ -38,13 +38,13 @@ pub struct BootOptions {
 }
 
 impl BootOptions {
-    /// Defaults: memory max(512, 64 MiB per vCPU), accelerator from `$KTSTR_VM_ACCEL` (auto),
-    /// a 120 s deadline.
+    /// Defaults: memory max(512, 64 MiB per vCPU), `auto` accelerator (callers that let the
+    /// environment choose use [`Accel::from_env`]), a 120 s deadline.
     pub fn new(topology: Topology) -> Self {
         BootOptions {
             topology,
             memory_mb: 512.max(64 * topology.total_cpus()),
-            accel: Accel::from_env().unwrap_or_default(),
+            accel: Accel::Auto,
             timeout: Duration::from_secs(120),
             kernel_args: Vec::new(),
         }

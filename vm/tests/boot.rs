@@ -177,3 +177,25 @@ fn a_hung_guest_is_killed_at_the_deadline_and_leaves_no_qemu_behind() {
         other => panic!("expected a timeout, got {other}"),
     }
 }
+
+#[test]
+fn a_topology_too_big_for_the_host_is_refused_before_qemu_starts() {
+    let kernel = kernel();
+    let initramfs = initramfs(&kernel);
+    let host_cpus = std::thread::available_parallelism().unwrap().get() as u32;
+    let vcpus = host_cpus * ktstr_vm::topology::MAX_VCPUS_PER_HOST_CPU + 1;
+    let big = topo(&format!("1n{vcpus}l1c1t"));
+    let mut options = BootOptions::new(big);
+    options.memory_mb = 512;
+    let started = std::time::Instant::now();
+    let err = boot(&kernel, &initramfs, &Request::new(big), &options).unwrap_err();
+    assert!(matches!(err, BootError::Topology(_)), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "topology {big} asks for {vcpus} vCPUs; this host has {host_cpus} CPUs"
+        )),
+        "{message}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2), "refused without booting");
+}
