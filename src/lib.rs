@@ -10,7 +10,9 @@
 //!
 //! - [`sidecar`]: the per-test JSON document, byte-compatible with ktstr's, where it lives and
 //!   how it is named, written, read and explained (`explain-sidecar`, `--run` keys).
-//! - [`git`] and [`host`]: facts about the project tree and the machine that go into a sidecar.
+//! - [`provenance`]: facts about where and how a test ran (git commit and dirty state, host
+//!   context, kernel identity, run token, backend), detected by producers before they build a
+//!   sidecar; `sidecar` never imports it.
 //! - [`metric`]: the registry of metrics compare gates on.
 //! - [`warehouse`]: the SQLite index of sidecars; the only module that writes SQL.
 //! - [`compare`]: pure A/B logic over rows the warehouse returns.
@@ -26,11 +28,10 @@ pub use ktstr_macros::ktstr_test;
 pub mod cli;
 pub mod compare;
 pub mod exit_code;
-pub mod git;
 pub mod harness;
-pub mod host;
 pub mod metric;
 pub mod prelude;
+pub mod provenance;
 pub mod report;
 pub mod sidecar;
 pub mod timefmt;

@@ -221,7 +221,7 @@ fn ingest_and_report(loc: &Location) {
         }
     }
     // Name this run's commit, so the compare line can be pasted after a baseline is chosen.
-    let this_run = crate::git::detect_project_commit()
+    let this_run = crate::provenance::git::detect_project_commit()
         .map_or_else(|| "<this-commit>".to_string(), |c| c.sidecar_commit_string());
     let _ = writeln!(
         err,

@@ -6,11 +6,14 @@
 //! - [`measure`]: per-worker measurement and the `CgroupStats`/`ScenarioStats` roll-ups.
 //! - [`worker`]: work types and forked worker processes.
 //! - [`scenario`]: cgroup declarations and canned scenarios for test bodies.
-//! - [`runner`]: [`run_entry`], gating, checks and sidecars.
+//! - [`runner`]: [`run_entry`], gating and checks; yields an [`execution::Execution`] per run.
+//! - [`execution`]: the execution record every runner yields and the one function that builds
+//!   the sidecar from it.
 //! - [`watchdog`]: the body on its own thread, panics and hangs, the live-resource registry.
 
 pub mod cgroup;
 pub mod entry;
+pub mod execution;
 pub mod measure;
 pub mod runner;
 pub mod scenario;

@@ -1,8 +1,10 @@
 //! Running a [`TestEntry`] on the host: capacity and flag gating, the body, threshold checks,
 //! host-load recording, and one sidecar per run (the base run and each gauntlet variant).
 //!
-//! The verdict is decided here; sidecars are written through [`crate::sidecar::write`], and a
-//! write failure is logged as `ktstr_test: {err}` without changing the verdict. The body runs
+//! The verdict is decided here. Each run yields an [`Execution`]; the sidecar is built from it
+//! and the run's [`RunContext`] by [`build_sidecar`] and written as built through
+//! [`crate::sidecar::write`], and a write failure is logged as `ktstr_test: {err}` without
+//! changing the verdict. The body runs
 //! under [`super::watchdog`]: a panic or a hang still gets a failure sidecar (reason and
 //! `provenance.other.body_panic` / `body_timed_out_after_s`), and `run_entry` then fails the
 //! `#[test]`. `cleanup_duration_ms` is the measured teardown time of the run's steps (and of
@@ -13,10 +15,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::entry::{AssertResult, Ctx, GauntletVariant, Skip, TestEntry, Thresholds, Topology};
+use super::execution::{Execution, Variant, Verdict, build_sidecar};
 use super::watchdog::{BodyOutcome, HANG_GRACE, Live, run_body};
-use crate::host::parse_cpu_list;
+use crate::provenance::host::parse_cpu_list;
+use crate::provenance::{Backend, RunContext, run};
 use crate::sidecar::model::{HostLoad, ScenarioStats, SidecarResult};
-use crate::sidecar::write::{WriteOptions, fill_run_context, write_sidecar};
+use crate::sidecar::write::{WriteOptions, write_sidecar};
 
 /// The outcome of one run of an entry.
 #[derive(Debug)]
@@ -33,7 +37,7 @@ pub struct RunOutcome {
 /// The function the generated `#[test]` calls: run the entry and each gauntlet variant,
 /// write their sidecars, print skips, and panic if any run failed.
 pub fn run_entry(entry: &'static TestEntry) {
-    let outcomes = run_entry_outcomes(entry, &WriteOptions::from_env());
+    let outcomes = run_entry_outcomes(entry, &WriteOptions::from_env(run::run_token()));
     let mut failures = Vec::new();
     for o in &outcomes {
         if let Err(e) = &o.written {
@@ -86,31 +90,16 @@ pub(crate) fn run_entry_outcomes_with_grace(
             flags.extend(env_flags.iter().cloned());
             flags.sort();
             flags.dedup();
-            seen.insert((topo, flags.clone())).then_some((label, topo, flags))
+            seen.insert((topo, flags.clone())).then_some(Variant { label, topology: topo, flags })
         })
-        .map(|(label, topo, flags)| {
-            let (mut sc, reasons) = run_one(entry, topo, &flags, &label, hang_grace);
-            fill_run_context(&mut sc);
-            record_running_kernel(&mut sc);
-            let written = write_sidecar(&mut sc, opts).map_err(|e| e.to_string());
-            RunOutcome { label, sidecar: sc, written, reasons }
+        .map(|variant| {
+            let execution = run_one(entry, &variant, hang_grace);
+            let ctx = RunContext::detect(Backend::Host);
+            let sc = build_sidecar(entry, &variant, &execution, &ctx);
+            let written = write_sidecar(&sc, opts).map_err(|e| e.to_string());
+            RunOutcome { label: variant.label, sidecar: sc, written, reasons: execution.reasons }
         })
         .collect()
-}
-
-/// On the host backend the kernel under test is the one running, whatever `KTSTR_KERNEL`
-/// (`cargo ktstr test --kernel`) names: that variable chooses the kernel a VM boots, and no VM
-/// ran here. The running release is recorded; a different requested kernel is kept as
-/// `provenance.kernel_requested`, and a kernel commit read from that other tree is dropped.
-fn record_running_kernel(sc: &mut SidecarResult) {
-    let Some(running) = sc.host.as_ref().and_then(|h| h.kernel_release.clone()) else {
-        return;
-    };
-    if let Some(requested) = sc.kernel_version.take().filter(|k| *k != running) {
-        sc.provenance.other.insert("kernel_requested".into(), requested.into());
-        sc.kernel_commit = None;
-    }
-    sc.kernel_version = Some(running);
 }
 
 fn variant_label(v: &GauntletVariant) -> String {
@@ -207,59 +196,53 @@ fn host_load(start: &LoadSample, end: &LoadSample) -> HostLoad {
     }
 }
 
-fn blank_sidecar(entry: &TestEntry, topo: Topology, flags: &[String]) -> SidecarResult {
-    SidecarResult {
-        topology: topo.to_string(),
-        scheduler: entry.scheduler.to_string(),
-        active_flags: flags.to_vec(),
-        ..SidecarResult::empty(entry.name)
-    }
-}
-
-/// Run one variant; returns the sidecar (without run context) and the failure/skip reasons.
-fn run_one(
+/// Why the host cannot run this variant, if it cannot: too few CPUs, a required flag
+/// missing, an excluded flag active, or a scheduler other than the kernel's own.
+fn host_cannot_run(
     entry: &TestEntry,
-    topo: Topology,
-    flags: &[String],
-    label: &str,
-    hang_grace: Duration,
-) -> (SidecarResult, Vec<String>) {
-    let mut sc = blank_sidecar(entry, topo, flags);
-    sc.provenance.backend = Some("host".to_string());
-    let (host_topo, cpus) = host_topology();
-    sc.provenance.topology_ran = Some(host_topo.to_string());
-    let skip = |mut sc: SidecarResult, why: String| {
-        sc.skipped = true;
-        sc.passed = true;
-        sc.work_type = "skipped".to_string();
-        sc.provenance.skip_reason = Some(why.clone());
-        (sc, vec![why])
-    };
-    if let Err(e) = entry.validate() {
-        sc.passed = false;
-        return (sc, vec![e]);
-    }
-    if topo.total_cpus() as usize > cpus.len() {
-        let why = format!(
-            "topology {topo} needs {} CPUs but this host has {} ({host_topo})",
+    variant: &Variant,
+    host_topo: Topology,
+    cpus: usize,
+) -> Option<String> {
+    let (topo, flags) = (variant.topology, &variant.flags);
+    if topo.total_cpus() as usize > cpus {
+        return Some(format!(
+            "topology {topo} needs {} CPUs but this host has {cpus} ({host_topo})",
             topo.total_cpus(),
-            cpus.len()
-        );
-        return skip(sc, why);
+        ));
     }
     if let Some(f) = entry.required_flags.iter().find(|f| !flags.iter().any(|a| a == *f)) {
-        return skip(sc, format!("required flag {f:?} is not active"));
+        return Some(format!("required flag {f:?} is not active"));
     }
     if let Some(f) = entry.excluded_flags.iter().find(|f| flags.iter().any(|a| a == *f)) {
-        return skip(sc, format!("excluded flag {f:?} is active"));
+        return Some(format!("excluded flag {f:?} is active"));
     }
     if entry.scheduler != "eevdf" {
-        let why = format!(
+        return Some(format!(
             "scheduler {:?} cannot run on the host backend, which only runs the kernel's own \
              scheduler (eevdf)",
             entry.scheduler
-        );
-        return skip(sc, why);
+        ));
+    }
+    None
+}
+
+/// Run one variant on the host and record what happened.
+fn run_one(entry: &TestEntry, variant: &Variant, hang_grace: Duration) -> Execution {
+    let (topo, flags, label) = (variant.topology, &variant.flags, &variant.label);
+    let (host_topo, cpus) = host_topology();
+    let mut ex = Execution { topology_ran: Some(host_topo), ..Execution::default() };
+    let skip = |mut ex: Execution, why: String| {
+        ex.skip(why);
+        ex
+    };
+    if let Err(e) = entry.validate() {
+        ex.verdict = Verdict::Failed;
+        ex.reasons = vec![e];
+        return ex;
+    }
+    if let Some(why) = host_cannot_run(entry, variant, host_topo, cpus.len()) {
+        return skip(ex, why);
     }
 
     let live = std::sync::Arc::new(Live::default());
@@ -278,23 +261,21 @@ fn run_one(
     let load0 = sample_load();
     let outcome = run_body(entry.func, ctx, hang_grace);
     let load1 = sample_load();
-    sc.provenance.host_load = Some(host_load(&load0, &load1));
+    ex.host_load = Some(host_load(&load0, &load1));
     let (result, rec) = match outcome {
         BodyOutcome::Returned(r, rec) => (r, rec),
         BodyOutcome::Panicked(msg, rec) => {
             // Unwinding already dropped the body's steps; this catches anything they missed.
             let problems = live.teardown();
-            sc.provenance.other.insert("body_panic".into(), msg.clone().into());
+            ex.body_panic = Some(msg.clone());
             let mut reasons = vec![format!("test body panicked: {msg}")];
             reasons.extend(problems.into_iter().map(|p| format!("teardown: {p}")));
             (Err(anyhow::anyhow!("{}", reasons.join("; "))), rec)
         }
         BodyOutcome::TimedOut { budget, allowance, teardown_problems } => {
-            sc.provenance
-                .other
-                .insert("body_timed_out_after_s".into(), budget.as_secs_f64().into());
+            ex.body_timed_out_after = Some(budget);
             if let Some(wt) = live.work_type() {
-                sc.work_type = wt;
+                ex.work_type = Some(wt);
             }
             let mut reasons = vec![format!(
                 "test body timed out: no progress for {:.1}s ({:.1}s hold + {:.1}s grace); \
@@ -304,40 +285,31 @@ fn run_one(
                 hang_grace.as_secs_f64()
             )];
             reasons.extend(teardown_problems.into_iter().map(|p| format!("teardown: {p}")));
-            sc.passed = false;
-            sc.cleanup_duration_ms = live.cleanup().map(|d| d.as_millis() as u64);
-            return (sc, reasons);
+            ex.verdict = Verdict::Failed;
+            ex.reasons = reasons;
+            ex.cleanup = live.cleanup();
+            return ex;
         }
     };
-    let panicked = sc.provenance.other.contains_key("body_panic");
-    sc.stimulus_events = rec.events.clone();
+    let panicked = ex.body_panic.is_some();
+    ex.stimulus_events = rec.events.clone();
     if let Some(wt) = rec.work_types.first() {
-        sc.work_type = wt.clone();
+        ex.work_type = Some(wt.clone());
     }
-    if let Some(v) = rec.cgroup_version {
-        sc.provenance.other.insert("cgroup_version".into(), v.into());
-    }
-    let mut unmeasured = rec.unmeasured.clone();
-    unmeasured.sort();
-    unmeasured.dedup();
+    ex.cgroup_version = rec.cgroup_version.map(str::to_string);
 
     let mut verdict = match result {
-        Ok(r) if r.skipped => return skip(sc, r.reasons.join("; ")),
+        Ok(r) if r.skipped => return skip(ex, r.reasons.join("; ")),
         Ok(r) => r,
         Err(e) => match e.downcast_ref::<Skip>() {
-            Some(Skip(why)) => return skip(sc, why.clone()),
+            Some(Skip(why)) => return skip(ex, why.clone()),
             None => AssertResult::fail(ScenarioStats::default(), format!("{e:#}")),
         },
     };
-    sc.cleanup_duration_ms = live.cleanup().map(|d| d.as_millis() as u64);
+    ex.cleanup = live.cleanup();
     let thresholds = Thresholds::default_checks().merge(&entry.thresholds);
-    let not_evaluated = apply_thresholds(&thresholds, &mut verdict, &rec.runs);
-    if !unmeasured.is_empty() {
-        sc.provenance.other.insert("unmeasured".into(), unmeasured.into());
-    }
-    if !not_evaluated.is_empty() {
-        sc.provenance.other.insert("thresholds_not_evaluated".into(), not_evaluated.into());
-    }
+    ex.thresholds_not_evaluated = apply_thresholds(&thresholds, &mut verdict, &rec.runs);
+    ex.unmeasured = rec.unmeasured.clone();
     // A panic is a broken harness or test, never the failure `expect_err` asks for.
     if entry.expect_err && !panicked {
         // The test is supposed to fail; a pass is the failure.
@@ -349,9 +321,10 @@ fn run_one(
             vec![format!("{label}: expect_err is set but the test passed")]
         };
     }
-    sc.passed = verdict.passed;
-    sc.stats = verdict.stats;
-    (sc, verdict.reasons)
+    ex.verdict = if verdict.passed { Verdict::Passed } else { Verdict::Failed };
+    ex.stats = verdict.stats;
+    ex.reasons = verdict.reasons;
+    ex
 }
 
 /// Spread and gap limits `not_starved` implies (ktstr: 15 % / 2000 ms release, 35 % /
@@ -744,24 +717,6 @@ mod tests {
         assert!(sc.provenance.skip_reason.as_deref().unwrap().contains("needs 1024 CPUs"));
         assert_eq!(sc.cleanup_duration_ms, None, "nothing ran, nothing was torn down");
         assert!(out[0].written.is_ok());
-    }
-
-    #[test]
-    fn host_runs_record_the_running_kernel_even_when_another_is_named() {
-        let mut sc = SidecarResult::empty("t");
-        sc.host = Some(crate::sidecar::HostContext {
-            kernel_release: Some("6.1.0-test".into()),
-            ..Default::default()
-        });
-        record_running_kernel(&mut sc);
-        assert_eq!(sc.kernel_version.as_deref(), Some("6.1.0-test"));
-        // A kernel named for a VM is not what a host run measured.
-        sc.kernel_version = Some("7.0".into());
-        sc.kernel_commit = Some("abc1234".into());
-        record_running_kernel(&mut sc);
-        assert_eq!(sc.kernel_version.as_deref(), Some("6.1.0-test"));
-        assert_eq!(sc.kernel_commit, None);
-        assert_eq!(sc.provenance.other["kernel_requested"], "7.0");
     }
 
     #[test]

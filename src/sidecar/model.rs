@@ -14,7 +14,7 @@
 //!   `provenance`. It is omitted when empty, so a file without it is indistinguishable from
 //!   ktstr's, and ktstr's reader ignores it when present.
 //! - Non-finite floats: ktstr's serde writes them as `null`, which its own reader then rejects.
-//!   Our writer replaces them with `0.0` and names the replaced fields in
+//!   Our producers replace them with `0.0` and name the replaced fields in
 //!   `provenance.non_finite_fields` (see [`SidecarResult::sanitize_non_finite`]), so the file
 //!   stays readable by both tools and the warehouse knows those values were never measured.
 //!   Our reader also accepts `null` in a required float (a ktstr file with a NaN) as NaN.
@@ -457,8 +457,8 @@ impl SidecarResult {
     /// Replace every NaN/inf float with `0.0`, record the dotted path of each in
     /// `provenance.non_finite_fields`, and return how many were replaced.
     ///
-    /// Called by the writer: ktstr cannot read a `null` where it expects a number, so a
-    /// non-finite value would otherwise make the whole file unreadable to it.
+    /// Called when a producer builds a document: ktstr cannot read a `null` where it expects a
+    /// number, so a non-finite value would otherwise make the whole file unreadable to it.
     pub fn sanitize_non_finite(&mut self) -> usize {
         let mut bad = Vec::new();
         let mut fix = |path: String, v: &mut f64| {
@@ -548,7 +548,7 @@ impl SidecarResult {
     }
 
     /// Serialize exactly as ktstr does: pretty JSON, 2-space indent, no trailing newline.
-    /// Callers that write files go through [`super::write`], which sanitizes first.
+    /// Documents that reach a file are sanitized when built, before [`super::write`].
     pub fn to_json_pretty(&self) -> String {
         // Serializing plain data with string keys cannot fail.
         serde_json::to_string_pretty(self).expect("sidecar serializes")

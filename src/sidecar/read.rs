@@ -386,7 +386,7 @@ mod tests {
         let fixture = include_str!("../../tests/fixtures/reference-example.ktstr.json");
         let mut sc: SidecarResult = serde_json::from_str(fixture).unwrap();
         sc.active_flags = vec!["steal".into(), "llc".into()];
-        sc.host = Some(crate::host::capture_host_context());
+        sc.host = Some(crate::provenance::host::capture_host_context());
         sc.provenance.dirty_fingerprint = Some("0123456789abcdef".into());
         sc.provenance.other.insert("later_field".into(), json!({"kept": true}));
 
@@ -398,7 +398,7 @@ mod tests {
             lock_timeout: Duration::from_secs(5),
             job: None,
         };
-        let path = write_sidecar(&mut sc, &opts).unwrap();
+        let path = write_sidecar(&sc, &opts).unwrap();
         let back = read_sidecar(&path).unwrap();
         assert_eq!(back, sc);
         assert_eq!(back.to_json_pretty(), fs::read_to_string(&path).unwrap());

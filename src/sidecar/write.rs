@@ -1,5 +1,10 @@
-//! Writing sidecars: stamping the run context onto a result, then putting the file in its run
-//! directory safely (stats-reference §1.5).
+//! Writing sidecars: putting a finished document in its run directory safely
+//! (stats-reference §1.5).
+//!
+//! The document is written as given: producers build it complete (run context, canonical flag
+//! order, non-finite floats replaced) before calling [`write_sidecar`], which only names the
+//! file, locks, pre-clears and writes. Its run directory comes from the document's own
+//! `kernel_version` and `project_commit`.
 //!
 //! On the default path a write creates `{runs_root}/{kernel}-{commit}/`, takes the run
 //! directory's advisory lock, pre-clears the directory if this is the first write of a new
@@ -10,9 +15,10 @@
 //! ktstr pre-clears once per *process*, so under nextest (one process per test) every test
 //! wipes the sidecars of the tests before it. Here the run directory remembers the token of
 //! the run that last cleared it (`{runs_root}/.locks/{leaf}.token`); a write clears only when
-//! its token differs. All processes of one `cargo ktstr test` share a token
-//! (`KTSTR_RUN_TOKEN`, else nextest's `NEXTEST_RUN_ID`), so they keep each other's files, and
-//! the next run replaces the previous run of the same (kernel, commit).
+//! its token differs. All processes of one `cargo ktstr test` share a token (the
+//! producer passes it in [`WriteOptions::run_token`]; it comes from `KTSTR_RUN_TOKEN`, else
+//! nextest's `NEXTEST_RUN_ID`), so they keep each other's files, and the next run replaces the
+//! previous run of the same (kernel, commit).
 //!
 //! # Failures never change a verdict
 //! Callers (the harness) must log a [`WriteError`] and carry on: a test's pass or fail is
@@ -26,12 +32,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::layout::{self, EnvLookup, KernelSpec, process_env};
+use super::layout::{self, EnvLookup, process_env};
 use super::model::SidecarResult;
-use super::name::{canonicalize_flags, sidecar_file_name};
+use super::name::sidecar_file_name;
 use super::read::is_sidecar_filename;
-use crate::git::{self, ProjectCommit};
-use crate::{host, timefmt};
 
 /// How long a write waits for a peer holding the run directory's lock (ktstr's
 /// `RUN_DIR_LOCK_TIMEOUT`).
@@ -58,9 +62,10 @@ pub struct WriteOptions {
 }
 
 impl WriteOptions {
-    /// Options from the process environment (see [`WriteOptions::from_env_with`]).
-    pub fn from_env() -> WriteOptions {
-        let mut opts = WriteOptions::from_env_with(&process_env, layout::runs_root());
+    /// Options from the process environment for the suite run `run_token` (see
+    /// [`WriteOptions::from_env_with`]).
+    pub fn from_env(run_token: String) -> WriteOptions {
+        let mut opts = WriteOptions::from_env_with(&process_env, layout::runs_root(), run_token);
         // Read as `OsString` so a non-UTF-8 override is honoured rather than silently dropped.
         opts.sidecar_dir_override =
             std::env::var_os("KTSTR_SIDECAR_DIR").filter(|v| !v.is_empty()).map(PathBuf::from);
@@ -68,14 +73,18 @@ impl WriteOptions {
     }
 
     /// Options from the given environment: a non-empty `KTSTR_SIDECAR_DIR` overrides the run
-    /// directory; the token is [`run_token_from`]; the lock timeout is 30 s.
-    pub fn from_env_with(env: EnvLookup<'_>, runs_root: PathBuf) -> WriteOptions {
+    /// directory, `KTSTR_JOB` names the job; the lock timeout is 30 s.
+    pub fn from_env_with(
+        env: EnvLookup<'_>,
+        runs_root: PathBuf,
+        run_token: String,
+    ) -> WriteOptions {
         WriteOptions {
             sidecar_dir_override: env("KTSTR_SIDECAR_DIR")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
             runs_root,
-            run_token: run_token_from(env),
+            run_token,
             lock_timeout: RUN_DIR_LOCK_TIMEOUT,
             job: env("KTSTR_JOB").filter(|j| is_job_name(j)),
         }
@@ -90,102 +99,6 @@ fn is_job_name(j: &str) -> bool {
 /// Job subdirectories `cargo ktstr test --repeat` creates; a new run's pre-clear removes the
 /// previous run's, so a run with fewer repeats does not inherit stale ones.
 pub const REPEAT_JOB_PREFIX: &str = "repeat-";
-
-/// The suite-run token: `KTSTR_RUN_TOKEN` (set by `cargo ktstr test`), else `NEXTEST_RUN_ID`,
-/// else one token for this process alone.
-pub fn run_token_from(env: EnvLookup<'_>) -> String {
-    let non_empty = |name: &str| env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    non_empty("KTSTR_RUN_TOKEN")
-        .or_else(|| non_empty("NEXTEST_RUN_ID"))
-        .unwrap_or_else(|| process_token().to_string())
-}
-
-/// `pid-{pid}-{start}`: the pid alone is reused, the pair of pid and process start time
-/// (clock ticks since boot, from /proc/self/stat) is not. Falls back to the wall clock at
-/// first use when /proc is unavailable.
-fn process_token() -> &'static str {
-    static TOKEN: OnceLock<String> = OnceLock::new();
-    TOKEN.get_or_init(|| {
-        let start = fs::read_to_string("/proc/self/stat").ok().and_then(|stat| {
-            // Fields after the parenthesised command name; starttime is field 22 overall.
-            let rest = &stat[stat.rfind(')')? + 1..];
-            rest.split_whitespace().nth(19).map(str::to_string)
-        });
-        let start = start.unwrap_or_else(|| {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-            format!("t{}", now.map_or(0, |d| d.as_nanos()))
-        });
-        format!("pid-{}-{start}", std::process::id())
-    })
-}
-
-/// The environment facts a sidecar records about its run, gathered once and applied by
-/// [`RunContext::apply`]. Separate from [`fill_run_context`] so tests can build one by hand.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunContext {
-    pub project: Option<ProjectCommit>,
-    pub kernel_version: Option<String>,
-    pub kernel_commit: Option<String>,
-    pub run_source: String,
-    pub run_token: String,
-}
-
-impl RunContext {
-    /// Detect everything from the process environment and current directory.
-    pub fn detect() -> RunContext {
-        RunContext {
-            project: git::detect_project_commit(),
-            kernel_version: layout::detect_kernel_version(),
-            kernel_commit: detect_kernel_commit_from(&process_env),
-            run_source: layout::detect_run_source().to_string(),
-            run_token: run_token_from(&process_env),
-        }
-    }
-
-    /// Stamp this context, the current time, a fresh `run_id` and a host snapshot onto `sc`.
-    pub fn apply(&self, sc: &mut SidecarResult) {
-        sc.project_commit = self.project.as_ref().map(ProjectCommit::sidecar_commit_string);
-        sc.provenance.project_commit_id = self.project.as_ref().map(|p| p.id.clone());
-        sc.provenance.dirty_fingerprint =
-            self.project.as_ref().and_then(|p| p.dirty_fingerprint.clone());
-        sc.kernel_version = self.kernel_version.clone();
-        sc.kernel_commit = self.kernel_commit.clone();
-        sc.run_source = Some(self.run_source.clone());
-        sc.timestamp = timefmt::now_iso8601();
-        sc.run_id = next_run_id();
-        sc.host = Some(host::capture_host_context());
-        sc.provenance.run_token = Some(self.run_token.clone());
-    }
-}
-
-/// Fill every run-level field of `sc` from the environment: commits, kernel, run source,
-/// timestamp, run id, host and run token. The harness calls this just before
-/// [`write_sidecar`].
-pub fn fill_run_context(sc: &mut SidecarResult) {
-    RunContext::detect().apply(sc);
-}
-
-/// The kernel commit when `KTSTR_KERNEL` names a directory that is a git tree's root.
-fn detect_kernel_commit_from(env: EnvLookup<'_>) -> Option<String> {
-    match layout::kernel_env(env)? {
-        KernelSpec::Path(dir) => git::detect_kernel_commit(&dir),
-        // Locating a cached kernel's source tree needs ktstr's cache metadata layout, which
-        // the spec does not pin down; those runs record no kernel commit.
-        _ => None,
-    }
-}
-
-/// `{YYYYMMDDTHHMMSSZ}-{n}`: the stamp is fixed at the first call in this process and `n`
-/// counts calls from 0.
-///
-/// As in ktstr the stamp is per *process*, so under nextest it differs between the tests of
-/// one suite run (§7.2 #3); `provenance.run_token` is what groups a run's sidecars.
-pub fn next_run_id() -> String {
-    static STAMP: OnceLock<String> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let stamp = STAMP.get_or_init(timefmt::now_compact);
-    format!("{stamp}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
-}
 
 /// Why a sidecar could not be written. The harness logs it and keeps the test's verdict.
 #[derive(Debug, thiserror::Error)]
@@ -208,16 +121,8 @@ pub enum WriteError {
     Rename { path: PathBuf, source: io::Error },
 }
 
-/// Write `sc` as a sidecar and return its path.
-///
-/// Canonicalizes the flags and replaces non-finite floats first (both change `sc`), records
-/// the run token if `sc` has none, then writes as described in the module docs.
-pub fn write_sidecar(sc: &mut SidecarResult, opts: &WriteOptions) -> Result<PathBuf, WriteError> {
-    canonicalize_flags(&mut sc.active_flags);
-    sc.sanitize_non_finite();
-    if sc.provenance.run_token.is_none() {
-        sc.provenance.run_token = Some(opts.run_token.clone());
-    }
+/// Write `sc` exactly as given and return its path, as described in the module docs.
+pub fn write_sidecar(sc: &SidecarResult, opts: &WriteOptions) -> Result<PathBuf, WriteError> {
     let name = sidecar_file_name(sc);
 
     if let Some(dir) = &opts.sidecar_dir_override {
@@ -405,14 +310,13 @@ mod tests {
     #[test]
     fn default_path_is_kernel_commit_dir_and_file_name_is_the_variant_name() {
         let root = tempfile::tempdir().unwrap();
-        let mut sc = result("alpha");
-        let path = write_sidecar(&mut sc, &opts(root.path(), "run1")).unwrap();
+        let sc = result("alpha");
+        let path = write_sidecar(&sc, &opts(root.path(), "run1")).unwrap();
         assert_eq!(path.parent().unwrap(), root.path().join("6.14.2-abc1234"));
         assert_eq!(path.file_name().unwrap().to_str().unwrap(), sidecar_file_name(&sc));
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(text, sc.to_json_pretty());
         assert!(!text.ends_with('\n'));
-        assert_eq!(sc.provenance.run_token.as_deref(), Some("run1"));
         // No temporary file is left behind, and the lock files live under .locks/.
         assert_eq!(names(path.parent().unwrap()).len(), 1);
         assert_eq!(
@@ -425,23 +329,23 @@ mod tests {
     fn processes_of_one_run_keep_each_others_files() {
         let root = tempfile::tempdir().unwrap();
         // Two nextest test processes share the run token but nothing else.
-        let a = write_sidecar(&mut result("alpha"), &opts(root.path(), "run1")).unwrap();
-        let b = write_sidecar(&mut result("beta"), &opts(root.path(), "run1")).unwrap();
+        let a = write_sidecar(&result("alpha"), &opts(root.path(), "run1")).unwrap();
+        let b = write_sidecar(&result("beta"), &opts(root.path(), "run1")).unwrap();
         assert!(a.exists() && b.exists());
     }
 
     #[test]
     fn a_new_run_replaces_the_previous_run_of_the_same_kernel_and_commit() {
         let root = tempfile::tempdir().unwrap();
-        let a = write_sidecar(&mut result("alpha"), &opts(root.path(), "run1")).unwrap();
-        let b = write_sidecar(&mut result("beta"), &opts(root.path(), "run2")).unwrap();
+        let a = write_sidecar(&result("alpha"), &opts(root.path(), "run1")).unwrap();
+        let b = write_sidecar(&result("beta"), &opts(root.path(), "run2")).unwrap();
         assert!(!a.exists(), "the previous run's sidecar is cleared");
         assert!(b.exists());
 
         // A different commit is a different directory and is left alone.
         let mut other = result("gamma");
         other.project_commit = Some("def5678".into());
-        let c = write_sidecar(&mut other, &opts(root.path(), "run3")).unwrap();
+        let c = write_sidecar(&other, &opts(root.path(), "run3")).unwrap();
         assert!(b.exists() && c.exists());
     }
 
@@ -456,7 +360,7 @@ mod tests {
         fs::write(run.join("stale-0000000000000002.ktstr.json"), "{}").unwrap();
         fs::create_dir_all(run.join("dir.ktstr.json")).unwrap();
 
-        write_sidecar(&mut result("alpha"), &opts(root.path(), "run1")).unwrap();
+        write_sidecar(&result("alpha"), &opts(root.path(), "run1")).unwrap();
         let left = names(&run);
         assert!(!left.contains(&"stale-0000000000000002.ktstr.json".to_string()));
         for kept in ["job1", "notes.txt", "data.json", "dir.ktstr.json"] {
@@ -471,15 +375,15 @@ mod tests {
         let run = root.path().join("6.14.2-abc1234");
         let job =
             |token: &str, j: &str| WriteOptions { job: Some(j.into()), ..opts(root.path(), token) };
-        write_sidecar(&mut result("alpha"), &job("run1", "repeat-0")).unwrap();
-        write_sidecar(&mut result("alpha"), &job("run1", "repeat-1")).unwrap();
-        write_sidecar(&mut result("alpha"), &job("run1", "repeat-2")).unwrap();
+        write_sidecar(&result("alpha"), &job("run1", "repeat-0")).unwrap();
+        write_sidecar(&result("alpha"), &job("run1", "repeat-1")).unwrap();
+        write_sidecar(&result("alpha"), &job("run1", "repeat-2")).unwrap();
         assert_eq!(names(&run), ["repeat-0", "repeat-1", "repeat-2"]);
         assert_eq!(names(&run.join("repeat-1")).len(), 1);
         fs::write(run.join("repeat-2/notes.txt"), "keep").unwrap();
 
         // The next run has one repeat: repeat-1 goes, repeat-2 keeps only the foreign file.
-        write_sidecar(&mut result("beta"), &job("run2", "repeat-0")).unwrap();
+        write_sidecar(&result("beta"), &job("run2", "repeat-0")).unwrap();
         assert_eq!(names(&run), ["repeat-0", "repeat-2"]);
         assert_eq!(names(&run.join("repeat-0")).len(), 1);
         assert!(names(&run.join("repeat-0"))[0].starts_with("beta-"));
@@ -492,6 +396,7 @@ mod tests {
             WriteOptions::from_env_with(
                 &move |k: &str| (k == "KTSTR_JOB").then(|| v.to_string()),
                 "/r".into(),
+                "tok".into(),
             )
             .job
         };
@@ -512,7 +417,7 @@ mod tests {
             o.sidecar_dir_override = Some(dir.clone());
             let mut sc = result(&format!("t_{token}"));
             sc.project_commit = None;
-            let path = write_sidecar(&mut sc, &o).unwrap();
+            let path = write_sidecar(&sc, &o).unwrap();
             assert_eq!(path.parent().unwrap(), dir);
         }
         assert_eq!(names(&dir).len(), 3);
@@ -529,14 +434,14 @@ mod tests {
 
         let mut o = opts(root.path(), "run1");
         o.lock_timeout = Duration::from_millis(100);
-        let err = write_sidecar(&mut result("alpha"), &o).unwrap_err();
+        let err = write_sidecar(&result("alpha"), &o).unwrap_err();
         assert!(matches!(err, WriteError::LockTimeout { .. }), "{err:?}");
         let msg = err.to_string();
         assert!(msg.contains(&root.path().join(leaf).display().to_string()), "{msg}");
         assert!(msg.contains("peer `cargo ktstr test`"), "{msg}");
 
         drop(held);
-        write_sidecar(&mut result("alpha"), &o).unwrap();
+        write_sidecar(&result("alpha"), &o).unwrap();
     }
 
     #[test]
@@ -545,95 +450,53 @@ mod tests {
         let file = root.path().join("plain-file");
         fs::write(&file, "x").unwrap();
         // Running as root defeats permission bits; a path under a regular file cannot exist.
-        let err = write_sidecar(&mut result("alpha"), &opts(&file, "run1")).unwrap_err();
+        let err = write_sidecar(&result("alpha"), &opts(&file, "run1")).unwrap_err();
         assert!(matches!(err, WriteError::CreateDir { .. }), "{err:?}");
         assert!(err.to_string().starts_with("cannot create sidecar directory "), "{err}");
         assert!(err.to_string().contains("plain-file"), "{err}");
 
         let mut o = opts(root.path(), "run1");
         o.sidecar_dir_override = Some(file.join("sub"));
-        let err = write_sidecar(&mut result("alpha"), &o).unwrap_err();
+        let err = write_sidecar(&result("alpha"), &o).unwrap_err();
         assert!(matches!(err, WriteError::CreateDir { .. }), "{err:?}");
     }
 
     #[test]
-    fn write_canonicalizes_flags_and_sanitizes_non_finite_values() {
+    fn the_document_is_written_as_given() {
         let root = tempfile::tempdir().unwrap();
         let mut sc = result("alpha");
-        sc.active_flags = vec!["steal".into(), "zz".into(), "llc".into()];
-        sc.stats.worst_spread = f64::NAN;
-        let path = write_sidecar(&mut sc, &opts(root.path(), "run1")).unwrap();
+        // Canonical order is the builder's job; the writer keeps whatever it is handed.
+        sc.active_flags = vec!["steal".into(), "llc".into()];
+        let path = write_sidecar(&sc, &opts(root.path(), "run1")).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), sc.to_json_pretty());
         let back = read_sidecar(&path).unwrap();
-        assert_eq!(back.active_flags, ["llc", "steal", "zz"]);
-        assert_eq!(back.stats.worst_spread, 0.0);
-        assert_eq!(back.provenance.non_finite_fields, ["stats.worst_spread"]);
+        assert_eq!(back, sc);
+        assert_eq!(back.provenance.run_token, None, "the writer's token is not stamped on");
+        // The name depends only on the flag set, so it is the canonical variant's name.
+        let mut canonical = sc.clone();
+        canonical.active_flags = vec!["llc".into(), "steal".into()];
+        assert_eq!(path.file_name().unwrap().to_str().unwrap(), sidecar_file_name(&canonical));
         assert_eq!(run_dir_sidecar_paths(path.parent().unwrap()), [path]);
     }
 
     #[test]
-    fn run_token_prefers_ktstr_then_nextest_then_the_process() {
+    fn options_from_the_environment() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
         };
-        let both = env(&[("KTSTR_RUN_TOKEN", "k"), ("NEXTEST_RUN_ID", "n")]);
-        assert_eq!(run_token_from(&both), "k");
-        let nextest = env(&[("KTSTR_RUN_TOKEN", ""), ("NEXTEST_RUN_ID", "n")]);
-        assert_eq!(run_token_from(&nextest), "n");
-        let none = env(&[]);
-        let own = run_token_from(&none);
-        assert!(own.starts_with(&format!("pid-{}-", std::process::id())), "{own}");
-        assert_eq!(run_token_from(&none), own, "stable within the process");
-
-        let o = WriteOptions::from_env_with(&env(&[("KTSTR_SIDECAR_DIR", "")]), "/r".into());
+        let o = WriteOptions::from_env_with(
+            &env(&[("KTSTR_SIDECAR_DIR", "")]),
+            "/r".into(),
+            "tok".into(),
+        );
         assert_eq!(o.sidecar_dir_override, None);
         assert_eq!(o.lock_timeout, RUN_DIR_LOCK_TIMEOUT);
-        let o = WriteOptions::from_env_with(&env(&[("KTSTR_SIDECAR_DIR", "/s")]), "/r".into());
+        assert_eq!(o.run_token, "tok");
+        let o = WriteOptions::from_env_with(
+            &env(&[("KTSTR_SIDECAR_DIR", "/s")]),
+            "/r".into(),
+            "tok".into(),
+        );
         assert_eq!(o.sidecar_dir_override, Some(PathBuf::from("/s")));
-    }
-
-    #[test]
-    fn run_ids_share_the_process_stamp_and_count_up() {
-        let a = next_run_id();
-        let b = next_run_id();
-        let (stamp_a, n_a) = a.rsplit_once('-').unwrap();
-        let (stamp_b, n_b) = b.rsplit_once('-').unwrap();
-        assert_eq!(stamp_a, stamp_b);
-        assert_eq!(stamp_a.len(), 16);
-        assert!(n_b.parse::<u64>().unwrap() > n_a.parse::<u64>().unwrap());
-    }
-
-    #[test]
-    fn applying_a_context_fills_every_run_level_field() {
-        let ctx = RunContext {
-            project: Some(ProjectCommit {
-                id: "0123456789abcdef0123456789abcdef01234567".into(),
-                short: "0123456".into(),
-                dirty: true,
-                dirty_fingerprint: Some("feedfacecafebeef".into()),
-            }),
-            kernel_version: Some("6.14.2".into()),
-            kernel_commit: Some("fedcba9".into()),
-            run_source: "ci".into(),
-            run_token: "tok".into(),
-        };
-        let mut sc = SidecarResult::empty("alpha");
-        ctx.apply(&mut sc);
-        assert_eq!(sc.project_commit.as_deref(), Some("0123456-dirty"));
-        assert_eq!(sc.provenance.project_commit_id.as_deref(), Some(&*ctx.project.unwrap().id));
-        assert_eq!(sc.provenance.dirty_fingerprint.as_deref(), Some("feedfacecafebeef"));
-        assert_eq!(sc.kernel_version.as_deref(), Some("6.14.2"));
-        assert_eq!(sc.kernel_commit.as_deref(), Some("fedcba9"));
-        assert_eq!(sc.run_source.as_deref(), Some("ci"));
-        assert_eq!(sc.timestamp.len(), 20);
-        assert!(sc.timestamp.ends_with('Z'));
-        assert!(sc.run_id.contains('-'));
-        assert!(sc.host.is_some());
-        assert_eq!(sc.provenance.run_token.as_deref(), Some("tok"));
-
-        let none = RunContext { project: None, ..RunContext::detect() };
-        let mut sc = SidecarResult::empty("beta");
-        none.apply(&mut sc);
-        assert_eq!(sc.project_commit, None);
-        assert_eq!(sc.provenance.project_commit_id, None);
     }
 }
