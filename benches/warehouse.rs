@@ -3,6 +3,10 @@
 //! JSON walk, database size vs JSON bytes, and a commit-vs-commit compare from the database
 //! vs the same compare from a JSON walk, each printed next to its target.
 //!
+//! Both compares call `ktstr::compare::run`, the function `stats compare` calls; they differ
+//! only in the row source (the warehouse, or a walk of the sidecar files), so the benchmark
+//! measures the command's own pipeline and cannot drift from it.
+//!
 //! `cargo bench --bench warehouse`; `KTSTR_BENCH_SIDECARS=N` changes the archive size
 //! (default 100,000). Values are pseudo-random but deterministic (a fixed-seed xorshift).
 
@@ -12,6 +16,7 @@
 )]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,17 +24,17 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use ktstr::compare::{
-    ComparisonPolicy, Dim, Row, SideFilter, SideFilters, average, average_side, compare_groups,
-    sanitize_rows, slicing, verdict::Comparison,
+    self, CompareOptions, CompareReport, Dim, PoolFacts, PoolScope, Row, RowSource, SideFilter,
+    SideFilters,
 };
+use ktstr::dimension::ARCHIVE_SOURCE;
 use ktstr::metric::METRICS;
 use ktstr::sidecar::SidecarResult;
 use ktstr::sidecar::model::{CgroupStats, MonitorSummary, ScxEventDeltas};
 use ktstr::sidecar::read::{parse_bytes, pool_sidecar_paths, read_bytes};
 use ktstr::warehouse::Warehouse;
-use ktstr::warehouse::compare_rows::{self, PoolScope};
 use ktstr::warehouse::ingest::ingest_root;
-use ktstr::warehouse::values::dimension_values;
+use ktstr::warehouse::values::{dimension_values, test_names};
 
 const DEFAULT_SIDECARS: usize = 100_000;
 /// Each run executes the same suite of 200 tests (identity depends only on the position in the
@@ -251,7 +256,7 @@ fn values_from_db(wh: &Warehouse) -> Values {
         v.0.entry(k).or_default().extend(vals.into_iter().flatten());
     }
     let required = [
-        ("test_name", test_names(wh)),
+        ("test_name", test_names(wh).expect("test-name query runs")),
         ("topology", d.topology),
         ("scheduler", d.scheduler),
         ("work_type", d.work_type),
@@ -264,65 +269,86 @@ fn values_from_db(wh: &Warehouse) -> Values {
     v
 }
 
-/// `list-values` does not list test names; read them through the test-name index (one seek
-/// per distinct name) so the JSON side's set is checked in full.
-fn test_names(wh: &Warehouse) -> Vec<String> {
-    let sql = "WITH RECURSIVE v(x) AS (SELECT min(test_name) FROM ingested_sidecar UNION ALL \
-               SELECT (SELECT min(test_name) FROM ingested_sidecar WHERE test_name > v.x) \
-               FROM v WHERE v.x IS NOT NULL) SELECT x FROM v WHERE x IS NOT NULL";
-    let mut stmt = wh.conn().prepare_cached(sql).expect("test-name query prepares");
-    stmt.query_map([], |r| r.get(0)).expect("test-name query runs").flatten().collect()
-}
-
-/// The A/B contrast both compare paths run: two project commits on the same kernel.
-fn compare_filters() -> SideFilters {
+/// The A/B contrast both compare paths run: two project commits on the same kernel, with the
+/// command's defaults for everything else.
+fn compare_options() -> CompareOptions {
     let a = SideFilter::default().with(Dim::ProjectCommit, &[&commit(0)]);
     let b = SideFilter::default().with(Dim::ProjectCommit, &[&commit(1)]);
-    SideFilters { a, b }
+    CompareOptions { filters: SideFilters { a, b }, ..Default::default() }
 }
 
-/// The steps of `stats compare` after rows are loaded: sanitize, drop stale dirty states,
-/// average per pairing key, gate.
-fn gate_rows(mut a: Vec<Row>, mut b: Vec<Row>, pairing: &[Dim]) -> (usize, usize, Comparison) {
-    sanitize_rows(&mut a);
-    sanitize_rows(&mut b);
-    let (a, _) = average::drop_stale_dirty_states(a, pairing);
-    let (b, _) = average::drop_stale_dirty_states(b, pairing);
-    let (ga, gb) = (average_side(&a, pairing), average_side(&b, pairing));
-    (a.len(), b.len(), compare_groups(&ga, &gb, &ComparisonPolicy::default(), None))
+/// Compare through the warehouse: one indexed query per side, then `stats compare`'s steps.
+fn compare_from_db(wh: &Warehouse, options: &CompareOptions) -> CompareReport {
+    compare::run(wh, options).expect("compare through the warehouse").report
 }
 
-/// Compare through the warehouse: one indexed query per side.
-fn compare_from_db(wh: &Warehouse, filters: &SideFilters) -> (usize, usize, Comparison) {
-    let pairing = slicing::pairing_dims(&slicing::derive_slicing_dims(filters));
-    let scope = PoolScope::default();
-    let a = compare_rows::select_side(wh, &scope, &filters.a).expect("side A loads");
-    let b = compare_rows::select_side(wh, &scope, &filters.b).expect("side B loads");
-    gate_rows(a, b, &pairing)
+/// The no-database pool: every sidecar of a runs root, walked and parsed up front.
+struct WalkedPool {
+    rows: Vec<Row>,
 }
 
-/// Compare the no-database way: walk and parse the whole pool, filter each side, order the
-/// rows as the warehouse does (test identity, timestamp, walk order), then the same steps.
-fn compare_from_json(root: &Path, filters: &SideFilters) -> (usize, usize, Comparison) {
-    let pairing = slicing::pairing_dims(&slicing::derive_slicing_dims(filters));
-    let rows: Vec<Row> = pool_sidecar_paths(root)
-        .into_par_iter()
-        .enumerate()
-        .filter_map(|(i, p)| {
-            let doc = read_bytes(&p).ok().and_then(|b| parse_bytes(&p, &b).ok())?;
-            Some(row_of(i as i64 + 1, &doc))
+impl WalkedPool {
+    fn walk(root: &Path) -> WalkedPool {
+        let rows = pool_sidecar_paths(root)
+            .into_par_iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let doc = read_bytes(&p).ok().and_then(|b| parse_bytes(&p, &b).ok())?;
+                Some(row_of(i as i64 + 1, &doc))
+            })
+            .collect();
+        WalkedPool { rows }
+    }
+
+    /// The pool as `scope` sees it: one walked root is the whole pool, relabelled under
+    /// `--dir` as the warehouse does.
+    fn scoped(&self, scope: &PoolScope) -> impl Iterator<Item = Row> + '_ {
+        let archive = scope.archive_root.is_some();
+        self.rows.iter().cloned().map(move |mut r| {
+            if archive {
+                r.run_source = Some(ARCHIVE_SOURCE.to_string());
+            }
+            r
         })
-        .collect();
-    let side = |f: &SideFilter| {
-        let mut out: Vec<Row> = rows.iter().filter(|r| f.matches(r)).cloned().collect();
+    }
+}
+
+impl RowSource for WalkedPool {
+    type Error = Infallible;
+
+    /// Filter in memory and order the rows as the warehouse does (test identity, timestamp,
+    /// walk order).
+    fn select_side(&self, scope: &PoolScope, f: &SideFilter) -> Result<Vec<Row>, Infallible> {
+        let mut out: Vec<Row> = self.scoped(scope).filter(|r| f.matches(r)).collect();
         out.sort_by(|x, y| {
             (&x.scenario, &x.topology, &x.scheduler, &x.work_type, &x.timestamp, x.sidecar_id).cmp(
                 &(&y.scenario, &y.topology, &y.scheduler, &y.work_type, &y.timestamp, y.sidecar_id),
             )
         });
-        out
-    };
-    gate_rows(side(&filters.a), side(&filters.b), &pairing)
+        Ok(out)
+    }
+
+    fn pool_facts(&self, scope: &PoolScope) -> Result<PoolFacts, Infallible> {
+        let mut facts = PoolFacts::default();
+        for r in self.scoped(scope) {
+            facts.total += 1;
+            facts.project_commits.extend(r.project_commit);
+            facts.kernel_commits.extend(r.kernel_commit);
+            match r.run_source {
+                Some(s) => {
+                    facts.run_sources.insert(s);
+                }
+                None => facts.null_run_sources += 1,
+            }
+        }
+        Ok(facts)
+    }
+}
+
+/// Compare the no-database way: walk and parse the whole pool, then the same `compare::run`.
+fn compare_from_json(root: &Path, options: &CompareOptions) -> CompareReport {
+    let pool = WalkedPool::walk(root);
+    compare::run(&pool, options).expect("compare over the walked pool").report
 }
 
 /// A parsed sidecar as compare sees it, by the rules ingest stores it with: a non-finite or
@@ -441,23 +467,32 @@ fn main() {
     );
 
     // Warm once (statement cache, pages), then the median of five.
-    let filters = compare_filters();
-    let (db_a, db_b, from_db) = compare_from_db(&wh, &filters);
+    let options = compare_options();
+    let from_db = compare_from_db(&wh, &options);
     let mut db_times: Vec<Duration> = (0..5)
         .map(|_| {
             let t = Instant::now();
-            let out = compare_from_db(&wh, &filters);
+            let out = compare_from_db(&wh, &options);
             let d = t.elapsed();
-            assert_eq!(out.2.summary, from_db.summary, "repeated compares agree");
+            assert_eq!(
+                out.comparison.summary, from_db.comparison.summary,
+                "repeated compares agree"
+            );
             d
         })
         .collect();
     db_times.sort();
     let db_compare_time = db_times[db_times.len() / 2];
     let t = Instant::now();
-    let (json_a, json_b, from_json) = compare_from_json(&root, &filters);
+    let from_json = compare_from_json(&root, &options);
     let json_compare_time = t.elapsed();
-    assert_eq!((db_a, db_b), (json_a, json_b), "both compare paths select the same rows");
+    let (db_a, db_b) = (from_db.rows_a, from_db.rows_b);
+    assert_eq!(
+        (db_a, db_b),
+        (from_json.rows_a, from_json.rows_b),
+        "both paths select the same rows"
+    );
+    let (from_db, from_json) = (from_db.comparison, from_json.comparison);
     assert_eq!(from_db.summary, from_json.summary, "both compare paths reach the same verdicts");
     assert_eq!(from_db.findings.len(), from_json.findings.len(), "same findings");
     let s = &from_db.summary;

@@ -3,7 +3,7 @@
 # sample archive so you can see what a comparison looks like.
 #
 #   ./scripts/setup.sh              everything
-#   ./scripts/setup.sh --deps-only  system packages and toolchain only (what the tests need)
+#   ./scripts/setup.sh --deps-only  system packages, toolchain and scripts/deps/* only (what the tests need)
 #
 # Safe to re-run: each step is skipped when its result is already there.
 set -euo pipefail
@@ -37,6 +37,15 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
+
+# What the tests need beyond the toolchain (QEMU and a sched_ext kernel, a scheduler,
+# a headless browser): one idempotent installer per need in scripts/deps/, run in name order.
+# Each is fast when its result is already there.
+for dep in scripts/deps/*.sh; do
+    [ -e "$dep" ] || continue
+    echo "== $dep"
+    bash "$dep"
+done
 
 if $deps_only; then
     exit 0

@@ -14,6 +14,7 @@
 //!   context, kernel identity, run token, backend), detected by producers before they build a
 //!   sidecar; `sidecar` never imports it.
 //! - [`metric`]: the registry of metrics compare gates on.
+//! - [`dimension`]: the filterable dimensions and their spellings (compare, list-values, SQL).
 //! - [`warehouse`]: the SQLite index of sidecars; the only module that writes SQL.
 //! - [`compare`]: pure A/B logic over rows the warehouse returns.
 //! - [`report`]: rendering of typed results as human text or JSON.
@@ -27,6 +28,7 @@ pub use ktstr_macros::ktstr_test;
 
 pub mod cli;
 pub mod compare;
+pub mod dimension;
 pub mod exit_code;
 pub mod harness;
 pub mod metric;

@@ -3,8 +3,10 @@
 //! a sidecar.
 //!
 //! This module knows nothing about storage or comparison. The warehouse stores each
-//! registry metric's [`MetricDef::extract`] value per sidecar; compare reads the thresholds
-//! and polarity from here.
+//! registry metric's [`MetricDef::extract`] value per sidecar, in a column named as the metric
+//! (its INSERT, its views and its `registry_metric` rows are generated from [`METRICS`]; a new
+//! metric also needs a migration adding its column, which a warehouse test enforces); compare
+//! reads the thresholds and polarity from here.
 
 use serde::Serialize;
 

@@ -5,10 +5,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use ktstr::report::compare::JsonReport;
-use ktstr::sidecar::SidecarResult;
+use ktstr::report::host_delta::{JsonHostChange, JsonHostDelta};
+use ktstr::sidecar::{HostContext, SidecarResult};
 use tempfile::TempDir;
 
-use crate::util::git;
+use crate::util::{git, output_into_closed_pipe};
 
 /// A repo with two commits; returns the short ids (older first).
 fn repo(dir: &Path) -> [String; 2] {
@@ -25,7 +26,20 @@ fn repo(dir: &Path) -> [String; 2] {
 }
 
 fn sidecar(dir: &Path, commit: &str, name: &str, p99: f64, run: usize) {
+    sidecar_on(dir, commit, name, p99, run, None);
+}
+
+/// A sidecar that recorded the host it ran on.
+fn sidecar_on(
+    dir: &Path,
+    commit: &str,
+    name: &str,
+    p99: f64,
+    run: usize,
+    host: Option<HostContext>,
+) {
     let mut s = SidecarResult::empty(name);
+    s.host = host;
     s.project_commit = Some(commit.to_string());
     s.kernel_version = Some("6.14.2".into());
     s.stats.worst_p99_wake_latency_us = p99;
@@ -155,21 +169,17 @@ fn a_reader_that_stops_early_does_not_turn_a_regression_into_success() {
     // Ingest first, so the run below does nothing but write its report.
     let warm = compare(dir, &["--a-project-commit", &old, "--b-project-commit", &new]);
     assert_eq!(warm.status.code(), Some(1));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-ktstr"))
-        .args(["stats", "compare", "--no-ingest", "--a-project-commit", &old])
-        .args(["--b-project-commit", &new])
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", dir.join("target"))
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("KTSTR_DB")
-        .env_remove("KTSTR_KERNEL")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     // Close the read end before the report is written, as `| head -0` would.
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    let out = output_into_closed_pipe(
+        Command::new(env!("CARGO_BIN_EXE_cargo-ktstr"))
+            .args(["stats", "compare", "--no-ingest", "--a-project-commit", &old])
+            .args(["--b-project-commit", &new])
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", dir.join("target"))
+            .env("RUST_BACKTRACE", "0")
+            .env_remove("KTSTR_DB")
+            .env_remove("KTSTR_KERNEL"),
+    );
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -184,4 +194,44 @@ fn an_empty_commit_range_is_an_error_not_an_unconstrained_side() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--b-project-commit HEAD..HEAD resolves to no commits"), "{stderr}");
+}
+
+#[test]
+fn json_carries_the_host_delta_when_hosts_differ() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    let [old, new] = repo(dir);
+    let host = |cpu: &str, cpus: usize| HostContext {
+        arch: Some("x86_64".into()),
+        cpu_model: Some(cpu.into()),
+        online_cpus: Some(cpus),
+        ..Default::default()
+    };
+    sidecar_on(dir, &old, "sched_basic", 100.0, 0, Some(host("AMD EPYC 9654", 16)));
+    sidecar_on(dir, &new, "sched_basic", 100.0, 0, Some(host("Intel Xeon 8480", 16)));
+    sidecar_on(dir, &new, "sched_steady", 100.0, 1, Some(host("Intel Xeon 8480", 8)));
+
+    let text = compare(dir, &["--a-project-commit", &old, "--b-project-commit", &new]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert_eq!(text.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&text.stderr));
+    let want = format!(
+        "\nhost delta ('{old}' → '{new}'):\n  cpu_model: AMD EPYC 9654 → Intel Xeon 8480\n"
+    );
+    assert!(stdout.ends_with(&want), "{stdout}");
+
+    let json = compare(
+        dir,
+        &["--a-project-commit", &old, "--b-project-commit", &new, "--json", "--no-ingest"],
+    );
+    assert_eq!(json.status.code(), Some(0));
+    let doc: JsonReport = serde_json::from_slice(&json.stdout).unwrap();
+    let change = JsonHostChange {
+        field: "cpu_model".into(),
+        a: "AMD EPYC 9654".into(),
+        b: "Intel Xeon 8480".into(),
+    };
+    assert_eq!(doc.host_delta, Some(JsonHostDelta::Differs { changes: vec![change] }));
+    let raw: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(raw["host_delta"]["state"], "differs", "{raw}");
+    assert_eq!(raw["host_delta"]["changes"][0]["field"], "cpu_model");
 }

@@ -14,6 +14,7 @@ const FROZEN: &[(&str, &str)] = &[
         "V3__document_dictionary.sql",
         "d19347b7c0f7bbdaa89ebba1dcf06e3c3823b5f3425b098a11d9be2cf717832e",
     ),
+    ("V4__run_dir_state.sql", "15eb3d12ce495058b6ee9a383819465c9665c70a85b729f25f9a4d1025ed450f"),
 ];
 
 fn migrations() -> Vec<(u32, String, Vec<u8>)> {

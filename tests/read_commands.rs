@@ -7,6 +7,8 @@ use std::process::Command;
 use ktstr::sidecar::{HostContext, SidecarResult};
 use tempfile::TempDir;
 
+use crate::util::output_into_closed_pipe;
+
 /// A temporary `CARGO_TARGET_DIR` whose default runs root is `{tmp}/ktstr`.
 struct Env {
     tmp: TempDir,
@@ -19,6 +21,22 @@ struct Out {
 }
 
 impl Env {
+    /// Run with stdout closed before the command writes, as `| head -0` would.
+    fn run_into_closed_pipe(&self, args: &[&str]) -> Out {
+        let out = output_into_closed_pipe(
+            Command::new(env!("CARGO_BIN_EXE_cargo-ktstr"))
+                .args(args)
+                .env("CARGO_TARGET_DIR", self.tmp.path())
+                .env("RUST_BACKTRACE", "0")
+                .env_remove("KTSTR_DB"),
+        );
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::new(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+
     fn new() -> Env {
         Env { tmp: TempDir::new().unwrap() }
     }
@@ -361,4 +379,22 @@ fn documents_compressed_with_a_trained_dictionary_come_back_exactly() {
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(json["_walk"]["valid"], 80, "{}", out.stdout);
     assert_eq!(json["_walk"]["errors"], serde_json::json!([]), "{}", out.stdout);
+}
+
+#[test]
+fn a_closed_stdout_ends_the_output_quietly() {
+    let env = Env::new();
+    env.write("6.14.2-abc1234/t.ktstr.json", &with_host(sidecar("t", Some("6.14.2"), &[])));
+    assert_eq!(env.run(&["stats", "list"]).code, 0, "ingest first, so reads only write");
+    for args in [
+        &["stats", "list-metrics"][..],
+        &["stats", "list-metrics", "--json"],
+        &["stats", "list", "--no-ingest"],
+        &["stats", "list-values", "--json", "--no-ingest"],
+        &["stats", "show-host", "--run", "6.14.2-abc1234", "--no-ingest"],
+        &["stats", "sql", "--no-ingest", "SELECT test_name FROM sidecar"],
+    ] {
+        let out = env.run_into_closed_pipe(args);
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{args:?}");
+    }
 }

@@ -3,8 +3,9 @@
 //!
 //! A fake `cargo` (via `CARGO`) stands in for nextest: it writes one sidecar, plays a test
 //! process that dies leaving a `ktstr-<pid>-0` tree with a live "worker" inside, and then
-//! waits to be interrupted. Needs root to mount a cgroup2 hierarchy on a temp dir (pointed to
-//! by `KTSTR_CGROUP_ROOT`); skipped otherwise.
+//! waits to be interrupted. Needs root to mount a cgroup2 hierarchy on a temp dir; skipped
+//! otherwise. That hierarchy is the machine's one, where tests running beside this one create
+//! their own `ktstr-*` trees, so `KTSTR_CGROUP_ROOT` points at a cgroup of this test's own.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,8 +13,12 @@ use std::time::{Duration, Instant};
 
 use crate::util::{SidecarSpec, TestDir, sidecar_json};
 
-/// A cgroup2 mount on a temp dir, unmounted on drop.
-struct Cgroup2(PathBuf);
+/// A cgroup2 mount on a temp dir with a cgroup of this test's own in it (`root`), removed and
+/// unmounted on drop.
+struct Cgroup2 {
+    mount: PathBuf,
+    root: PathBuf,
+}
 
 impl Cgroup2 {
     fn mount(at: &Path) -> Option<Cgroup2> {
@@ -25,13 +30,44 @@ impl Cgroup2 {
             .status()
             .ok()?
             .success();
-        ok.then(|| Cgroup2(at.to_path_buf()))
+        if !ok {
+            return None;
+        }
+        let cg = Cgroup2 {
+            mount: at.to_path_buf(),
+            root: at.join(format!("interrupt-test-{}", std::process::id())),
+        };
+        std::fs::create_dir(&cg.root).ok()?;
+        Some(cg)
     }
 }
 
 impl Drop for Cgroup2 {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
+        remove_cgroup(&self.root);
+        let _ = Command::new("umount").arg(&self.mount).status();
+    }
+}
+
+/// Remove `dir` and the cgroups below it, killing what runs there first (a failed run may
+/// have left the tree and its worker).
+fn remove_cgroup(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_cgroup(&e.path());
+        }
+    }
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+        // SAFETY: kill has no memory preconditions; these are this test's leftover workers.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    // A killed process leaves its cgroup a moment after the signal.
+    for _ in 0..100 {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -89,7 +125,7 @@ fn sigint_keeps_written_sidecars_and_leaves_no_workers_or_cgroups() {
         .cmd()
         .arg("test")
         .env("CARGO", &cargo)
-        .env("KTSTR_CGROUP_ROOT", &cg.0)
+        .env("KTSTR_CGROUP_ROOT", &cg.root)
         .env("FAKE_DIR", &fake)
         .env("SIDECAR_DIR", t.root().join("6.14.2-abc1234"))
         .stdout(Stdio::piped())
@@ -101,7 +137,7 @@ fn sigint_keeps_written_sidecars_and_leaves_no_workers_or_cgroups() {
         std::fs::read_to_string(fake.join("worker.pid")).unwrap().trim().parse().unwrap();
     assert!(alive(worker), "the leftover worker should be running before the interrupt");
     let tops = || -> Vec<PathBuf> {
-        std::fs::read_dir(&cg.0)
+        std::fs::read_dir(&cg.root)
             .unwrap()
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().starts_with("ktstr-"))

@@ -5,6 +5,10 @@
 //! only `key = value` pairs, known keys, the right literal kind per key, no zero where a
 //! positive number is required, `llcs % numa_nodes == 0`, `min_* <= max_*`, known topology
 //! strings and gauntlet presets. Turning the result into tokens is [`crate::expand`]'s job.
+//!
+//! The threshold keys and their literal kinds, the topology rules and their wording, and the
+//! preset table are `ktstr-decl`'s, which the runtime uses too; the other keys are this
+//! module's.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
@@ -12,35 +16,13 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Error, Expr, Lit, Meta, Token};
 
-use crate::presets::{self, Dims};
+use ktstr_decl::presets;
+use ktstr_decl::thresholds::{self, ValueKind};
+use ktstr_decl::topology::{DIM_KEYS, Topology};
 
-/// Keys of [`Thresholds`](../ktstr/harness/struct.Thresholds.html) by literal kind.
-const THRESHOLD_BOOLS: &[&str] = &["not_starved", "isolation", "fail_on_stall"];
-const THRESHOLD_INTS: &[(&str, IntTy)] = &[
-    ("max_gap_ms", IntTy::U64),
-    ("max_local_dsq_depth", IntTy::U32),
-    ("sustained_samples", IntTy::Usize),
-    ("max_p99_wake_latency_ns", IntTy::U64),
-];
-const THRESHOLD_FLOATS: &[&str] = &[
-    "max_spread_pct",
-    "max_imbalance_ratio",
-    "max_throughput_cv",
-    "min_work_rate",
-    "max_fallback_rate",
-    "max_keep_last_rate",
-    "max_wake_latency_cv",
-    "min_iteration_rate",
-    "max_migration_ratio",
-    "min_page_locality",
-    "max_cross_node_migration_ratio",
-    "max_slow_tier_ratio",
-];
 /// Gauntlet constraints: `(key, is_max)`; `requires_smt` is the one bool.
 const CONSTRAINT_INTS: &[&str] =
     &["min_numa_nodes", "max_numa_nodes", "min_llcs", "max_llcs", "min_cpus", "max_cpus"];
-/// Topology dimensions in `Dims` order.
-const DIMS: [&str; 4] = ["numa_nodes", "llcs", "cores", "threads"];
 const OTHER_KEYS: &[&str] = &[
     "topology",
     "memory_mb",
@@ -56,13 +38,6 @@ const OTHER_KEYS: &[&str] = &[
     "gauntlet_profiles",
 ];
 
-#[derive(Clone, Copy)]
-enum IntTy {
-    U32,
-    U64,
-    Usize,
-}
-
 /// A flag as written: a string literal or a path to a `&'static str` const.
 pub struct Flag {
     pub tokens: TokenStream,
@@ -73,14 +48,14 @@ pub struct Flag {
 /// One resolved gauntlet run.
 pub struct Variant {
     pub preset: String,
-    pub dims: Dims,
+    pub topology: Topology,
     pub flags: Vec<String>,
 }
 
 /// Everything the attribute declared; `None` / empty means "use `TestEntry::DEFAULT`'s".
 #[derive(Default)]
 pub struct Attrs {
-    pub topology: Option<Dims>,
+    pub topology: Option<Topology>,
     pub memory_mb: Option<u32>,
     pub scheduler: Option<String>,
     pub duration_s: Option<u64>,
@@ -96,14 +71,19 @@ pub struct Attrs {
     pub gauntlet: Vec<Variant>,
 }
 
-/// Valid keys, for the unknown-key message.
+/// Valid keys, for the unknown-key message: thresholds grouped bools, integers, floats.
 fn all_keys() -> Vec<&'static str> {
-    let mut keys: Vec<&str> = DIMS.to_vec();
+    let mut keys: Vec<&str> = DIM_KEYS.to_vec();
     keys.extend(OTHER_KEYS);
     keys.extend(CONSTRAINT_INTS);
-    keys.extend(THRESHOLD_BOOLS);
-    keys.extend(THRESHOLD_INTS.iter().map(|(k, _)| *k));
-    keys.extend(THRESHOLD_FLOATS);
+    let group = |k: ValueKind| match k {
+        ValueKind::Bool => 0,
+        ValueKind::U32 | ValueKind::U64 | ValueKind::Usize => 1,
+        ValueKind::F64 => 2,
+    };
+    for g in 0..3 {
+        keys.extend(thresholds::THRESHOLDS.iter().filter(|t| group(t.kind) == g).map(|t| t.name));
+    }
     keys
 }
 
@@ -138,7 +118,7 @@ pub fn parse(args: TokenStream) -> syn::Result<Attrs> {
 struct Raw {
     attrs: Attrs,
     dims: [Option<(u32, Span)>; 4],
-    topology: Option<(Dims, Span)>,
+    topology: Option<(Topology, Span)>,
     constraint_vals: Vec<(String, u64, Span)>,
     gauntlet: Option<Vec<(String, Option<String>, Span)>>,
     profiles: Option<(Vec<String>, Span)>,
@@ -147,23 +127,18 @@ struct Raw {
 impl Raw {
     fn take(&mut self, key: &str, v: &Expr) -> syn::Result<()> {
         let a = &mut self.attrs;
-        if let Some(i) = DIMS.iter().position(|d| *d == key) {
+        if let Some(i) = DIM_KEYS.iter().position(|d| *d == key) {
             let n: u32 = positive(key, v)?;
             self.dims[i] = Some((n, v.span()));
-        } else if THRESHOLD_BOOLS.contains(&key) {
-            let b = bool_lit(key, v)?;
-            a.thresholds.push((key.to_string(), quote!(#b)));
-        } else if let Some((_, ty)) = THRESHOLD_INTS.iter().find(|(k, _)| *k == key) {
-            let lit = int_lit(key, v)?;
-            let tokens = match ty {
-                IntTy::U32 => lit.base10_parse::<u32>().map(|n| quote!(#n)),
-                IntTy::U64 => lit.base10_parse::<u64>().map(|n| quote!(#n)),
-                IntTy::Usize => lit.base10_parse::<usize>().map(|n| quote!(#n)),
+        } else if let Some(t) = thresholds::find(key) {
+            let tokens = match t.kind {
+                ValueKind::Bool => bool_lit(key, v).map(|b| quote!(#b)),
+                ValueKind::U32 => int_lit(key, v)?.base10_parse::<u32>().map(|n| quote!(#n)),
+                ValueKind::U64 => int_lit(key, v)?.base10_parse::<u64>().map(|n| quote!(#n)),
+                ValueKind::Usize => int_lit(key, v)?.base10_parse::<usize>().map(|n| quote!(#n)),
+                ValueKind::F64 => float_lit(key, v).map(|f| quote!(#f)),
             }?;
             a.thresholds.push((key.to_string(), tokens));
-        } else if THRESHOLD_FLOATS.contains(&key) {
-            let f = float_lit(key, v)?;
-            a.thresholds.push((key.to_string(), quote!(#f)));
         } else if CONSTRAINT_INTS.contains(&key) {
             let n: u32 = int_lit(key, v)?.base10_parse()?;
             if key.starts_with("max_") {
@@ -183,8 +158,9 @@ impl Raw {
                 }
                 "topology" => {
                     let s = str_lit(key, v)?;
-                    let dims = presets::parse_topology(&s).map_err(|e| Error::new(v.span(), e))?;
-                    self.topology = Some((dims, v.span()));
+                    let topology: Topology =
+                        s.parse().map_err(|e| Error::new(v.span(), format!("{e}")))?;
+                    self.topology = Some((topology, v.span()));
                 }
                 "memory_mb" => a.memory_mb = Some(positive(key, v)?),
                 "duration_s" => a.duration_s = Some(positive(key, v)?),
@@ -223,29 +199,30 @@ impl Raw {
 
     fn finish(mut self) -> syn::Result<Attrs> {
         let any_dim = self.dims.iter().any(Option::is_some);
-        if let Some((dims, span)) = self.topology {
+        if let Some((topology, span)) = self.topology {
             if any_dim {
                 return Err(Error::new(
                     span,
                     "`topology` cannot be combined with `numa_nodes`, `llcs`, `cores` or `threads`",
                 ));
             }
-            self.attrs.topology = Some(dims);
+            self.attrs.topology = Some(topology);
         } else if any_dim {
-            // Unset dimensions take `TestEntry::DEFAULT`'s topology, 1n1l2c1t.
-            let defaults = [1, 1, 2, 1];
-            let dims: Dims = std::array::from_fn(|i| self.dims[i].map_or(defaults[i], |d| d.0));
-            if !dims[1].is_multiple_of(dims[0]) {
+            // Unset dimensions take `TestEntry::DEFAULT`'s topology.
+            let d = Topology::DEFAULT;
+            let dim = |i: usize, default: u32| self.dims[i].map_or(default, |d| d.0);
+            let topology = Topology::new(
+                dim(0, d.numa_nodes),
+                dim(1, d.llcs),
+                dim(2, d.cores_per_llc),
+                dim(3, d.threads_per_core),
+            );
+            // Zero dimensions were rejected as they were read, so only the LLC spread is left.
+            if let Err(why) = topology.check() {
                 let span = self.dims[1].or(self.dims[0]).map_or(Span::call_site(), |d| d.1);
-                return Err(Error::new(
-                    span,
-                    format!(
-                        "`llcs` ({}) must be a multiple of `numa_nodes` ({})",
-                        dims[1], dims[0]
-                    ),
-                ));
+                return Err(Error::new(span, why.to_string()));
             }
-            self.attrs.topology = Some(dims);
+            self.attrs.topology = Some(topology);
         }
         for dim in ["numa_nodes", "llcs", "cpus"] {
             let get = |k: String| self.constraint_vals.iter().find(|c| c.0 == k);
@@ -273,7 +250,8 @@ impl Raw {
         let default_profiles = vec!["default".to_string()];
         let profiles = self.profiles.as_ref().map_or(&default_profiles, |p| &p.0);
         for (preset, profile, span) in self.gauntlet.take().unwrap_or_default() {
-            let dims = presets::resolve(&preset).map_err(|e| Error::new(span, e))?;
+            let topology =
+                presets::resolve(&preset).map_err(|e| Error::new(span, e.to_string()))?;
             let chosen = profile.map_or_else(|| profiles.clone(), |p| vec![p]);
             for profile in chosen {
                 let flags = profile_flags(&profile).map_err(|e| Error::new(span, e))?;
@@ -289,7 +267,7 @@ impl Raw {
                         format!("gauntlet variant {preset}:{profile} is listed twice"),
                     ));
                 }
-                self.attrs.gauntlet.push(Variant { preset: preset.clone(), dims, flags });
+                self.attrs.gauntlet.push(Variant { preset: preset.clone(), topology, flags });
             }
         }
         Ok(self.attrs)

@@ -8,6 +8,8 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 use syn::{Error, FnArg, ItemFn, ReturnType, Type};
 
+use ktstr_decl::Topology;
+
 use crate::attrs::Attrs;
 
 /// Rejects anything that is not `fn name(ctx: &Ctx) -> Result<AssertResult>`. The argument
@@ -81,8 +83,9 @@ pub fn expand(attrs: Attrs, mut f: ItemFn) -> TokenStream {
 
 fn entry_fields(a: &Attrs) -> Vec<TokenStream> {
     let mut out = Vec::new();
-    if let Some([n, l, c, t]) = a.topology {
-        out.push(quote!(topology: ::ktstr::harness::Topology::new(#n, #l, #c, #t)));
+    if let Some(t) = &a.topology {
+        let t = topology_tokens(t);
+        out.push(quote!(topology: #t));
     }
     if !a.constraints.is_empty() {
         let fields = a.constraints.iter().map(|(k, v)| {
@@ -131,14 +134,19 @@ fn entry_fields(a: &Attrs) -> Vec<TokenStream> {
     }
     if !a.gauntlet.is_empty() {
         let variants = a.gauntlet.iter().map(|v| {
-            let (preset, [n, l, c, t], flags) = (&v.preset, v.dims, &v.flags);
+            let (preset, topology, flags) = (&v.preset, topology_tokens(&v.topology), &v.flags);
             quote!(::ktstr::harness::GauntletVariant {
                 preset: #preset,
-                topology: ::ktstr::harness::Topology::new(#n, #l, #c, #t),
+                topology: #topology,
                 flags: &[#(#flags),*],
             })
         });
         out.push(quote!(gauntlet: &[#(#variants),*]));
     }
     out
+}
+
+fn topology_tokens(t: &Topology) -> TokenStream {
+    let Topology { numa_nodes, llcs, cores_per_llc, threads_per_core } = *t;
+    quote!(::ktstr::harness::Topology::new(#numa_nodes, #llcs, #cores_per_llc, #threads_per_core))
 }

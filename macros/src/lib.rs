@@ -1,14 +1,14 @@
 //! `#[ktstr_test]`: declares a scheduler test for the ktstr harness.
 //!
-//! This crate owns the attribute's syntax and compile-time validation ([`attrs`]), the
-//! gauntlet preset table ([`presets`]) and the expansion ([`expand`]). Running a test is the
-//! library's job (`ktstr::harness::run_entry`); use the macro through `ktstr::prelude`.
+//! This crate owns the attribute's syntax and compile-time validation ([`attrs`]) and the
+//! expansion ([`expand`]). What the values mean (topology strings and their rules, gauntlet
+//! presets, the threshold list) is `ktstr-decl`'s, shared with the runtime. Running a test is
+//! the library's job (`ktstr::harness::run_entry`); use the macro through `ktstr::prelude`.
 
 use proc_macro::TokenStream;
 
 mod attrs;
 mod expand;
-mod presets;
 
 /// Turns `fn name(ctx: &Ctx) -> anyhow::Result<AssertResult>` into a ktstr test.
 ///

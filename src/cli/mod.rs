@@ -4,6 +4,7 @@
 //! Each subcommand lives in its own file and reads as four steps: build options, open the
 //! warehouse, call the library, render. Nothing below `cli` parses arguments or prints.
 
+pub mod interrupt;
 pub mod output;
 pub mod stats;
 pub mod test;

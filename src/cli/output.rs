@@ -1,9 +1,15 @@
-//! Output context: whether stdout gets colour, decided once per command.
+//! Output context: whether stdout gets colour, decided once per command, and the one way a
+//! command writes its product to stdout.
 //!
 //! Colour is used only when stdout is a terminal and `NO_COLOR` is unset or empty
 //! (<https://no-color.org>). Everything else writes plain text.
+//!
+//! A reader that stops early (`| head`) closes the pipe under us. That ends the output and
+//! nothing else: the command's exit code stays what its result decided, so a `stats compare`
+//! that found a regression exits 1 whatever became of the table. Warnings and errors go to
+//! stderr, never through here.
 
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal, Write};
 
 use crate::report::Styles;
 
@@ -11,4 +17,22 @@ use crate::report::Styles;
 pub fn stdout_styles() -> Styles {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     if !no_color && std::io::stdout().is_terminal() { Styles::colored() } else { Styles::plain() }
+}
+
+/// Write a command's product as JSON (`--json`) or as text.
+pub fn emit(
+    json: bool,
+    as_json: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    as_text: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    write_stdout(|out| if json { as_json(out) } else { as_text(out) })
+}
+
+/// Write to stdout and flush; a closed stdout ([`io::ErrorKind::BrokenPipe`]) is not an error.
+pub fn write_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        written => written,
+    }
 }

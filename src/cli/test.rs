@@ -12,14 +12,13 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Args;
 
-use crate::cli::ExitError;
 use crate::cli::warehouse::{Location, ingest_quietly};
+use crate::cli::{ExitError, interrupt};
 use crate::exit_code;
 use crate::sidecar::write::REPEAT_JOB_PREFIX;
 use crate::warehouse::Warehouse;
@@ -43,22 +42,20 @@ pub struct TestArgs {
     pub nextest_args: Vec<OsString>,
 }
 
-/// Set by the SIGINT handler; stops further repeats.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-/// The running nextest's pid, for forwarding a SIGINT that was sent to us alone.
-static CHILD: AtomicI32 = AtomicI32::new(0);
-
 pub fn run(args: TestArgs) -> anyhow::Result<u8> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     check_nextest(&cargo)?;
     let token = run_token();
     let loc = Location::resolve(None, args.db.as_deref());
-    install_sigint_forwarder();
+    // nextest runs in its own process group (below), so no SIGINT reaches it except the one
+    // we forward: each SIGINT we get, from a terminal or `kill`, is passed on once. We note it
+    // and keep running, to sweep leftovers and ingest what was written.
+    interrupt::install(&[libc::SIGINT])?;
 
     let mut code = exit_code::SUCCESS;
     for i in 0..args.repeat {
         // A Ctrl-C between two repeats must not start the next one.
-        if INTERRUPTED.load(Ordering::SeqCst) {
+        if interrupt::requested() {
             break;
         }
         let mut cmd = Command::new(&cargo);
@@ -81,7 +78,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<u8> {
         if this != 0 {
             code = this;
         }
-        if INTERRUPTED.load(Ordering::SeqCst) {
+        if interrupt::requested() {
             eprintln!("ktstr: interrupted; sidecars written so far are kept and ingested");
             break;
         }
@@ -90,7 +87,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<u8> {
     sweep_leftover_cgroups();
     ingest_and_report(&loc);
     // An interrupted run is not a clean one, even if the repeat that was running passed.
-    if INTERRUPTED.load(Ordering::SeqCst) && code == exit_code::SUCCESS {
+    if interrupt::requested() && code == exit_code::SUCCESS {
         code = INTERRUPTED_EXIT;
     }
     Ok(code)
@@ -145,10 +142,9 @@ fn run_token() -> String {
 
 fn spawn_and_wait(cmd: &mut Command) -> anyhow::Result<ExitStatus> {
     let mut child = cmd.spawn().context("starting `cargo nextest run`")?;
-    // Invariant: a live child's pid fits in pid_t.
-    CHILD.store(child.id() as i32, Ordering::SeqCst);
+    interrupt::forward_to(Some(child.id()));
     let status = child.wait().context("waiting for `cargo nextest run`");
-    CHILD.store(0, Ordering::SeqCst);
+    interrupt::forward_to(None);
     status
 }
 
@@ -159,29 +155,6 @@ fn status_code(status: ExitStatus) -> u8 {
         (Some(c), _) => c.clamp(0, 255) as u8,
         (None, Some(sig)) => (128 + sig).clamp(0, 255) as u8,
         (None, None) => exit_code::USAGE_OR_DATA_ERROR,
-    }
-}
-
-/// nextest runs in its own process group (see `run`), so no SIGINT reaches it except the one
-/// this handler forwards: each SIGINT we get, from a terminal or `kill`, is passed on once.
-/// We note it and keep running, to sweep leftovers and ingest what was written.
-fn install_sigint_forwarder() {
-    extern "C" fn on_sigint(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
-        INTERRUPTED.store(true, Ordering::SeqCst);
-        let child = CHILD.load(Ordering::SeqCst);
-        if child > 0 {
-            // SAFETY: kill is async-signal-safe.
-            unsafe { libc::kill(child, libc::SIGINT) };
-        }
-    }
-    // SAFETY: plain sigaction installation with a handler that only touches atomics and
-    // calls async-signal-safe functions.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_sigint as *const () as usize;
-        sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-        libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
     }
 }
 

@@ -1,13 +1,11 @@
 //! Messages about the data rather than the verdict: the zero-match diagnostic (§4.10), the
-//! dirty-build warning (§4.9), the stale-dirty-state warning (ours) and the host delta
-//! (§4.12). All return text; the CLI decides where it goes.
+//! dirty-build warning (§4.9) and the stale-dirty-state warning (ours). All return text; the
+//! caller decides where it goes. The host delta is typed data, in [`super::host_delta`].
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::{Dim, Row, Side, SideFilter};
-use crate::sidecar::HostContext;
-use crate::warehouse::compare_rows::PoolFacts;
+use super::{Dim, PoolFacts, Row, Side, SideFilter};
 
 /// The error for a side whose filter matched nothing, with `hint:` lines.
 pub fn zero_match_diagnostic(side: Side, filter: &SideFilter, facts: &PoolFacts) -> String {
@@ -17,15 +15,13 @@ pub fn zero_match_diagnostic(side: Side, filter: &SideFilter, facts: &PoolFacts)
         side.letter(),
         facts.total
     );
-    let commit_dims = [
-        (Dim::ProjectCommit, &facts.project_commits, "project-commit"),
-        (Dim::KernelCommit, &facts.kernel_commits, "kernel-commit"),
-    ];
-    for (dim, present, flag) in commit_dims {
+    let commit_dims =
+        [(Dim::ProjectCommit, &facts.project_commits), (Dim::KernelCommit, &facts.kernel_commits)];
+    for (dim, present) in commit_dims {
         for v in filter.get(dim) {
             let dirty = format!("{v}-dirty");
             if present.contains(&dirty) {
-                let _ = write!(out, "\nhint: did you mean --{flag} {dirty}?");
+                let _ = write!(out, "\nhint: did you mean --{} {dirty}?", dim.option());
             }
         }
     }
@@ -90,6 +86,15 @@ pub fn dirty_warning(rows_a: &[Row], rows_b: &[Row]) -> Option<String> {
     Some(out)
 }
 
+/// The warning when sanitizing replaced `replaced` values, or `None`.
+pub fn non_finite_warning(replaced: usize) -> Option<String> {
+    (replaced > 0).then(|| {
+        format!(
+            "warning: stats compare: {replaced} non-finite or missing metric value(s) read as 0"
+        )
+    })
+}
+
 /// Our warning when older uncommitted states of a commit were left out of a side.
 pub fn stale_dirty_warning(side: Side, label: &str, dropped: usize) -> Option<String> {
     (dropped > 0).then(|| {
@@ -100,116 +105,6 @@ pub fn stale_dirty_warning(side: Side, label: &str, dropped: usize) -> Option<St
             side.letter()
         )
     })
-}
-
-/// The host section: text starting with a newline, or empty when neither side has a host.
-pub fn host_delta(
-    label_a: &str,
-    label_b: &str,
-    a: Option<&HostContext>,
-    b: Option<&HostContext>,
-) -> String {
-    match (a, b) {
-        (None, None) => String::new(),
-        (Some(_), None) => format!("\nhost: captured in '{label_a}' only, delta unavailable"),
-        (None, Some(_)) => format!("\nhost: captured in '{label_b}' only, delta unavailable"),
-        (Some(a), Some(b)) => {
-            let lines = host_diff(a, b);
-            if lines.is_empty() {
-                match (&a.arch, &b.arch) {
-                    (Some(x), Some(y)) if x == y => {
-                        format!("\nhost: identical between '{label_a}' and '{label_b}' (arch: {x})")
-                    }
-                    _ => format!("\nhost: identical between '{label_a}' and '{label_b}'"),
-                }
-            } else {
-                let mut out = format!("\nhost delta ('{label_a}' → '{label_b}'):");
-                for l in lines {
-                    out.push('\n');
-                    out.push_str(&l);
-                }
-                out
-            }
-        }
-    }
-}
-
-fn opt<T: ToString>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "(unknown)".to_string(), T::to_string)
-}
-
-fn host_diff(a: &HostContext, b: &HostContext) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut field = |name: &str, x: String, y: String| {
-        if x != y {
-            out.push(format!("  {name}: {x} → {y}"));
-        }
-    };
-    field("kernel_name", opt(&a.kernel_name), opt(&b.kernel_name));
-    field("kernel_release", opt(&a.kernel_release), opt(&b.kernel_release));
-    field("arch", opt(&a.arch), opt(&b.arch));
-    field("cpu_model", opt(&a.cpu_model), opt(&b.cpu_model));
-    field("cpu_vendor", opt(&a.cpu_vendor), opt(&b.cpu_vendor));
-    field("total_memory_kb", opt(&a.total_memory_kb), opt(&b.total_memory_kb));
-    field("hugepages_total", opt(&a.hugepages_total), opt(&b.hugepages_total));
-    field("hugepages_free", opt(&a.hugepages_free), opt(&b.hugepages_free));
-    field("hugepages_size_kb", opt(&a.hugepages_size_kb), opt(&b.hugepages_size_kb));
-    field("online_cpus", opt(&a.online_cpus), opt(&b.online_cpus));
-    field("numa_nodes", opt(&a.numa_nodes), opt(&b.numa_nodes));
-    field("thp_enabled", opt(&a.thp_enabled), opt(&b.thp_enabled));
-    field("thp_defrag", opt(&a.thp_defrag), opt(&b.thp_defrag));
-    field("kernel_cmdline", opt(&a.kernel_cmdline), opt(&b.kernel_cmdline));
-    let cpus: BTreeSet<u32> =
-        a.cpufreq_governor.keys().chain(b.cpufreq_governor.keys()).copied().collect();
-    let absent = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(absent)".to_string());
-    for cpu in cpus {
-        let (x, y) = (absent(a.cpufreq_governor.get(&cpu)), absent(b.cpufreq_governor.get(&cpu)));
-        if x != y {
-            out.push(format!("  cpufreq_governor.cpu{cpu}: {x} → {y}"));
-        }
-    }
-    match (&a.sched_tunables, &b.sched_tunables) {
-        (Some(x), Some(y)) => {
-            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-            for k in keys {
-                let (vx, vy) = (absent(x.get(k)), absent(y.get(k)));
-                if vx != vy {
-                    out.push(format!("  sched_tunables.{k}: {vx} → {vy}"));
-                }
-            }
-        }
-        (None, None) => {}
-        (x, y) => {
-            let describe = |m: &Option<std::collections::BTreeMap<String, String>>| match m {
-                None => "(unknown)".to_string(),
-                Some(m) if m.is_empty() => "(empty)".to_string(),
-                Some(m) if m.len() == 1 => "(1 entry)".to_string(),
-                Some(m) => format!("({} entries)", m.len()),
-            };
-            out.push(format!("  sched_tunables: {} → {}", describe(x), describe(y)));
-        }
-    }
-    match (&a.heap_state, &b.heap_state) {
-        (Some(x), Some(y)) if x != y => {
-            out.push("  heap_state:".to_string());
-            let pairs = [
-                ("active_bytes", opt(&x.active_bytes), opt(&y.active_bytes)),
-                ("allocated_bytes", opt(&x.allocated_bytes), opt(&y.allocated_bytes)),
-                ("resident_bytes", opt(&x.resident_bytes), opt(&y.resident_bytes)),
-                ("mapped_bytes", opt(&x.mapped_bytes), opt(&y.mapped_bytes)),
-                ("narenas", opt(&x.narenas), opt(&y.narenas)),
-            ];
-            for (k, vx, vy) in pairs {
-                if vx != vy {
-                    out.push(format!("    {k}: {vx} → {vy}"));
-                }
-            }
-        }
-        (Some(_), None) => out.push("  heap_state: (present) → (unknown)".to_string()),
-        (None, Some(_)) => out.push("  heap_state: (unknown) → (present)".to_string()),
-        _ => {}
-    }
-    out
 }
 
 #[cfg(test)]
@@ -256,41 +151,5 @@ mod tests {
         assert!(lines[3].starts_with("  - project: bbb-dirty "));
         assert_eq!(lines.len(), 6);
         assert!(dirty_warning(&[Row::new("t")], &[]).is_none());
-    }
-
-    #[test]
-    fn format_host_delta_identical_partial_arch_falls_back() {
-        let a = HostContext { arch: Some("x86_64".into()), ..Default::default() };
-        let b = HostContext { arch: Some("x86_64".into()), ..Default::default() };
-        assert_eq!(
-            host_delta("A", "B", Some(&a), Some(&b)),
-            "\nhost: identical between 'A' and 'B' (arch: x86_64)"
-        );
-        let none = HostContext::default();
-        assert_eq!(
-            host_delta("A", "B", Some(&none), Some(&none)),
-            "\nhost: identical between 'A' and 'B'"
-        );
-        assert_eq!(
-            host_delta("A", "B", None, Some(&a)),
-            "\nhost: captured in 'B' only, delta unavailable"
-        );
-        assert_eq!(host_delta("A", "B", None, None), "");
-    }
-
-    #[test]
-    fn host_delta_shapes() {
-        let mut a = HostContext { online_cpus: Some(4), ..Default::default() };
-        a.cpufreq_governor.insert(0, "performance".into());
-        a.sched_tunables = Some([("x".to_string(), "1".to_string())].into());
-        let mut b = HostContext { online_cpus: None, ..Default::default() };
-        b.cpufreq_governor.insert(1, "powersave".into());
-        let d = host_delta("6.14", "6.15", Some(&a), Some(&b));
-        assert_eq!(
-            d,
-            "\nhost delta ('6.14' → '6.15'):\n  online_cpus: 4 → (unknown)\n  \
-             cpufreq_governor.cpu0: performance → (absent)\n  cpufreq_governor.cpu1: (absent) \
-             → powersave\n  sched_tunables: (1 entry) → (unknown)"
-        );
     }
 }

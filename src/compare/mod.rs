@@ -8,74 +8,40 @@
 //! - [`gate`]: the comparison policy and the dual (absolute and relative) gate.
 //! - [`verdict`]: walking the pairs into counters and findings.
 //! - [`revspec`]: turning `HEAD~1`, branches and ranges into commit filter values (gix).
-//! - [`diagnostics`]: zero-match messages, the dirty-build warning and the host delta.
+//! - [`diagnostics`]: zero-match messages, the dirty-build and stale-dirty warnings.
+//! - [`host_delta`]: how the two sides' hosts differ, field by field.
+//! - [`source`]: the [`RowSource`] seam rows come through, and the pool's scope and facts.
+//! - [`pipeline`]: [`run`], the whole comparison from options to report.
 //!
-//! Loading rows is the warehouse's job (`crate::warehouse::compare_rows`); rendering is
-//! `crate::report::compare`; the command line is `crate::cli::stats::compare`.
+//! Loading rows is a [`RowSource`]'s job (the warehouse implements it in
+//! `crate::warehouse::compare_rows`); rendering is `crate::report::compare`; the command
+//! line is `crate::cli::stats::compare`.
 
 pub mod average;
 pub mod diagnostics;
 pub mod filter;
 pub mod gate;
+pub mod host_delta;
 pub mod pairing;
+pub mod pipeline;
 pub mod revspec;
 pub mod slicing;
+pub mod source;
 pub mod verdict;
 
 use std::collections::BTreeMap;
 
 use crate::metric::METRICS;
 
+pub use crate::dimension::Dim;
 pub use average::{Group, Grouped, average_side, check_no_average_duplicates};
 pub use filter::{SideFilter, SideFilters};
 pub use gate::ComparisonPolicy;
+pub use host_delta::{HostDelta, HostFieldChange};
 pub use pairing::PairingKey;
+pub use pipeline::{CompareError, CompareOptions, CompareOutcome, CompareReport, run};
+pub use source::{PoolFacts, PoolScope, RowSource};
 pub use verdict::{Comparison, Finding, Summary, compare_groups};
-
-/// The eight filterable dimensions, in ktstr's canonical order (§4.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Dim {
-    Kernel,
-    Scheduler,
-    Topology,
-    WorkType,
-    ProjectCommit,
-    KernelCommit,
-    RunSource,
-    Flags,
-}
-
-impl Dim {
-    /// Every dimension in canonical order.
-    pub const ALL: [Dim; 8] = [
-        Dim::Kernel,
-        Dim::Scheduler,
-        Dim::Topology,
-        Dim::WorkType,
-        Dim::ProjectCommit,
-        Dim::KernelCommit,
-        Dim::RunSource,
-        Dim::Flags,
-    ];
-
-    /// The name used in output and in flag spellings (`--a-{name}` except `flags`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Dim::Kernel => "kernel",
-            Dim::Scheduler => "scheduler",
-            Dim::Topology => "topology",
-            Dim::WorkType => "work-type",
-            Dim::ProjectCommit => "project-commit",
-            Dim::KernelCommit => "kernel-commit",
-            Dim::RunSource => "run-source",
-            Dim::Flags => "flags",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// Which side of the contrast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

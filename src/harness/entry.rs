@@ -7,103 +7,22 @@
 //! flag gating, checks, sidecars) is [`super::runner`]'s job; running workloads is
 //! [`super::scenario`]'s. Field names follow ktstr's `#[ktstr_test]` attribute keys
 //! (harness-reference §1.1) so the macro can map keys one to one.
+//!
+//! Nothing here runs anything, so this module imports no runtime (runner, watchdog,
+//! scenarios, workers). A [`Ctx`] carries two pieces of run state the runtime fills in, each
+//! a leaf module of its own: the run's record ([`super::record`]) and its registry of live
+//! workers and cgroups ([`super::live`]).
 
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
-use crate::sidecar::model::{ScenarioStats, StimulusEvent};
+use crate::sidecar::model::ScenarioStats;
 
 /// The signature of a test body.
 pub type TestFn = fn(&Ctx) -> anyhow::Result<AssertResult>;
 
-/// A CPU topology: `numa_nodes` nodes holding `llcs` last-level caches in total, each with
-/// `cores_per_llc` cores of `threads_per_core` hardware threads. Renders as `{n}n{l}l{c}c{t}t`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Topology {
-    pub numa_nodes: u32,
-    pub llcs: u32,
-    pub cores_per_llc: u32,
-    pub threads_per_core: u32,
-}
-
-impl Topology {
-    /// ktstr's default when neither the test nor its scheduler says otherwise: `1n1l2c1t`.
-    pub const DEFAULT: Topology = Topology::new(1, 1, 2, 1);
-
-    pub const fn new(
-        numa_nodes: u32,
-        llcs: u32,
-        cores_per_llc: u32,
-        threads_per_core: u32,
-    ) -> Self {
-        Topology { numa_nodes, llcs, cores_per_llc, threads_per_core }
-    }
-
-    /// Logical CPUs this topology has (saturating, so a silly declaration cannot overflow).
-    pub const fn total_cpus(&self) -> u32 {
-        self.llcs.saturating_mul(self.cores_per_llc).saturating_mul(self.threads_per_core)
-    }
-
-    /// Why this topology is impossible, if it is (zero dimensions, LLCs not divisible by nodes).
-    pub fn validate(&self) -> Result<(), String> {
-        let dims = [
-            ("numa_nodes", self.numa_nodes),
-            ("llcs", self.llcs),
-            ("cores_per_llc", self.cores_per_llc),
-            ("threads_per_core", self.threads_per_core),
-        ];
-        if let Some((name, _)) = dims.iter().find(|(_, v)| *v == 0) {
-            return Err(format!("topology {self}: {name} must be greater than 0"));
-        }
-        if !self.llcs.is_multiple_of(self.numa_nodes) {
-            return Err(format!(
-                "topology {self}: llcs ({}) must be a multiple of numa_nodes ({})",
-                self.llcs, self.numa_nodes
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl Default for Topology {
-    fn default() -> Self {
-        Topology::DEFAULT
-    }
-}
-
-impl fmt::Display for Topology {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}n{}l{}c{}t",
-            self.numa_nodes, self.llcs, self.cores_per_llc, self.threads_per_core
-        )
-    }
-}
-
-impl FromStr for Topology {
-    type Err = String;
-
-    /// Parses `{n}n{l}l{c}c{t}t`, e.g. `1n2l4c2t`.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid topology {s:?}: expected the form 1n2l4c2t");
-        let mut rest = s;
-        let mut dims = [0u32; 4];
-        for (dim, suffix) in dims.iter_mut().zip(['n', 'l', 'c', 't']) {
-            let end = rest.find(suffix).ok_or_else(bad)?;
-            *dim = rest[..end].parse().map_err(|_| bad())?;
-            rest = &rest[end + 1..];
-        }
-        if !rest.is_empty() {
-            return Err(bad());
-        }
-        let topo = Topology::new(dims[0], dims[1], dims[2], dims[3]);
-        topo.validate()?;
-        Ok(topo)
-    }
-}
+pub use super::thresholds::Thresholds;
+pub use ktstr_decl::{Topology, TopologyError};
 
 /// Limits on which gauntlet presets a test accepts (ktstr's `TopologyConstraints`). `None`
 /// for a `max_*` means unlimited.
@@ -143,113 +62,6 @@ impl TopologyConstraints {
 impl Default for TopologyConstraints {
     fn default() -> Self {
         TopologyConstraints::DEFAULT
-    }
-}
-
-/// Assertion thresholds, named as ktstr's attribute keys. `None` means "inherit": the runner
-/// merges [`Thresholds::default_checks`] with the test's own values ([`Thresholds::merge`]).
-///
-/// Checks that need ktstr's VM monitor or sched_ext (`isolation` aside, every field from
-/// `fail_on_stall` to `max_keep_last_rate` and the NUMA ones) cannot be evaluated by the host
-/// backend; when such a threshold is set, the sidecar's provenance says it was not evaluated
-/// rather than pretending it passed.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Thresholds {
-    /// Every worker did some work, spread and gap are under the default limits.
-    pub not_starved: Option<bool>,
-    /// Workers only ran on CPUs of their cgroup's cpuset.
-    pub isolation: Option<bool>,
-    /// Fail when the monitor saw a stall (VM monitor only).
-    pub fail_on_stall: Option<bool>,
-    /// Longest wall-clock gap between two checkpoints of one worker, ms.
-    pub max_gap_ms: Option<u64>,
-    /// Deepest sched_ext local DSQ (VM monitor only).
-    pub max_local_dsq_depth: Option<u32>,
-    /// Consecutive monitor samples needed before a monitor threshold fails (VM monitor only).
-    pub sustained_samples: Option<usize>,
-    /// Largest allowed p99 wake latency of any cgroup, ns.
-    pub max_p99_wake_latency_ns: Option<u64>,
-    /// Largest allowed max−min off-CPU percentage within a cgroup.
-    pub max_spread_pct: Option<f64>,
-    /// max/min runqueue length across CPUs (VM monitor only).
-    pub max_imbalance_ratio: Option<f64>,
-    /// Largest allowed coefficient of variation of per-worker iteration rates in a cgroup.
-    pub max_throughput_cv: Option<f64>,
-    /// Smallest allowed per-worker work rate, iterations per CPU-second.
-    pub min_work_rate: Option<f64>,
-    /// sched_ext fallback dispatches per second (VM monitor only).
-    pub max_fallback_rate: Option<f64>,
-    /// sched_ext keep-last dispatches per second (VM monitor only).
-    pub max_keep_last_rate: Option<f64>,
-    /// Largest allowed wake-latency CV of any cgroup.
-    pub max_wake_latency_cv: Option<f64>,
-    /// Smallest allowed per-worker iteration rate, iterations per wall-clock second.
-    pub min_iteration_rate: Option<f64>,
-    /// Largest allowed migrations per iteration of any cgroup.
-    pub max_migration_ratio: Option<f64>,
-    /// Smallest fraction of pages on the local node (NUMA; not measured on the host).
-    pub min_page_locality: Option<f64>,
-    /// Largest cross-node migration ratio (NUMA; not measured on the host).
-    pub max_cross_node_migration_ratio: Option<f64>,
-    /// Largest share of memory on a slow tier (NUMA; not measured on the host).
-    pub max_slow_tier_ratio: Option<f64>,
-}
-
-impl Thresholds {
-    /// Nothing set: inherit everything.
-    pub const NONE: Thresholds = Thresholds {
-        not_starved: None,
-        isolation: None,
-        fail_on_stall: None,
-        max_gap_ms: None,
-        max_local_dsq_depth: None,
-        sustained_samples: None,
-        max_p99_wake_latency_ns: None,
-        max_spread_pct: None,
-        max_imbalance_ratio: None,
-        max_throughput_cv: None,
-        min_work_rate: None,
-        max_fallback_rate: None,
-        max_keep_last_rate: None,
-        max_wake_latency_cv: None,
-        min_iteration_rate: None,
-        max_migration_ratio: None,
-        min_page_locality: None,
-        max_cross_node_migration_ratio: None,
-        max_slow_tier_ratio: None,
-    };
-
-    /// ktstr's `Assert::default_checks()` as far as the host can judge: `not_starved` on.
-    /// The spread and gap limits `not_starved` implies live in [`super::runner`].
-    pub const fn default_checks() -> Thresholds {
-        Thresholds { not_starved: Some(true), ..Thresholds::NONE }
-    }
-
-    /// `self` overridden by every field `over` sets.
-    pub fn merge(&self, over: &Thresholds) -> Thresholds {
-        Thresholds {
-            not_starved: over.not_starved.or(self.not_starved),
-            isolation: over.isolation.or(self.isolation),
-            fail_on_stall: over.fail_on_stall.or(self.fail_on_stall),
-            max_gap_ms: over.max_gap_ms.or(self.max_gap_ms),
-            max_local_dsq_depth: over.max_local_dsq_depth.or(self.max_local_dsq_depth),
-            sustained_samples: over.sustained_samples.or(self.sustained_samples),
-            max_p99_wake_latency_ns: over.max_p99_wake_latency_ns.or(self.max_p99_wake_latency_ns),
-            max_spread_pct: over.max_spread_pct.or(self.max_spread_pct),
-            max_imbalance_ratio: over.max_imbalance_ratio.or(self.max_imbalance_ratio),
-            max_throughput_cv: over.max_throughput_cv.or(self.max_throughput_cv),
-            min_work_rate: over.min_work_rate.or(self.min_work_rate),
-            max_fallback_rate: over.max_fallback_rate.or(self.max_fallback_rate),
-            max_keep_last_rate: over.max_keep_last_rate.or(self.max_keep_last_rate),
-            max_wake_latency_cv: over.max_wake_latency_cv.or(self.max_wake_latency_cv),
-            min_iteration_rate: over.min_iteration_rate.or(self.min_iteration_rate),
-            max_migration_ratio: over.max_migration_ratio.or(self.max_migration_ratio),
-            min_page_locality: over.min_page_locality.or(self.min_page_locality),
-            max_cross_node_migration_ratio: over
-                .max_cross_node_migration_ratio
-                .or(self.max_cross_node_migration_ratio),
-            max_slow_tier_ratio: over.max_slow_tier_ratio.or(self.max_slow_tier_ratio),
-        }
     }
 }
 
@@ -359,24 +171,10 @@ pub struct Ctx {
     pub(crate) active_flags: Vec<String>,
     /// Where per-test cgroups are created; `None` = detect the system hierarchy.
     pub(crate) cgroup_root: Option<PathBuf>,
-    pub(crate) record: std::cell::RefCell<RunRecord>,
-    /// Workers and cgroups alive right now, for the watchdog (see [`super::watchdog`]).
-    pub(crate) live: std::sync::Arc<super::watchdog::Live>,
-}
-
-/// What scenarios run under a [`Ctx`] leave behind for the sidecar.
-#[derive(Debug, Default)]
-pub(crate) struct RunRecord {
-    pub events: Vec<StimulusEvent>,
-    pub work_types: Vec<String>,
-    /// Things that were not measured, for `provenance`.
-    pub unmeasured: Vec<String>,
-    /// Raw reports of every step, in order, for per-worker checks.
-    pub runs: Vec<super::scenario::CgroupRun>,
-    /// `v1` or `v2`, once a scenario has run.
-    pub cgroup_version: Option<&'static str>,
-    /// Top directories of every cgroup tree created (all removed by the time a step returns).
-    pub cgroup_tops: Vec<PathBuf>,
+    /// What the body's scenarios leave for the sidecar.
+    pub(crate) record: std::cell::RefCell<super::record::RunRecord>,
+    /// Workers and cgroups alive right now, for the watchdog (see [`super::live`]).
+    pub(crate) live: std::sync::Arc<super::live::Live>,
 }
 
 impl Ctx {
@@ -488,19 +286,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn topology_round_trips() {
-        let t: Topology = "2n4l4c2t".parse().unwrap();
-        assert_eq!(t, Topology::new(2, 4, 4, 2));
-        assert_eq!(t.to_string(), "2n4l4c2t");
-        assert_eq!(t.total_cpus(), 32);
-        assert!("1n3l2c1t".parse::<Topology>().is_ok());
-        assert!("2n3l2c1t".parse::<Topology>().unwrap_err().contains("multiple of numa_nodes"));
-        assert!("1n0l2c1t".parse::<Topology>().unwrap_err().contains("llcs"));
-        assert!("1n1l2c".parse::<Topology>().is_err());
-        assert!("1n1l2c1tx".parse::<Topology>().is_err());
-    }
-
-    #[test]
     fn constraints_filter_presets() {
         let c = TopologyConstraints::DEFAULT;
         assert!(c.accepts(&Topology::new(1, 4, 4, 2)));
@@ -508,17 +293,6 @@ mod tests {
         assert!(!c.accepts(&Topology::new(1, 15, 8, 2)), "15 LLCs exceed max_llcs=12");
         let smt = TopologyConstraints { requires_smt: true, ..c };
         assert!(!smt.accepts(&Topology::new(1, 1, 4, 1)));
-    }
-
-    #[test]
-    fn thresholds_merge_prefers_override() {
-        let base = Thresholds::default_checks();
-        let over =
-            Thresholds { max_gap_ms: Some(10), not_starved: Some(false), ..Thresholds::NONE };
-        let m = base.merge(&over);
-        assert_eq!(m.not_starved, Some(false));
-        assert_eq!(m.max_gap_ms, Some(10));
-        assert_eq!(base.merge(&Thresholds::NONE), base);
     }
 
     fn body(_: &Ctx) -> anyhow::Result<AssertResult> {

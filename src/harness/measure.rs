@@ -7,6 +7,11 @@
 //! synthesized: a value that could not be read is `None` in the report, and the roll-up says
 //! so through [`Unmeasured`] so the runner can name it in the sidecar's provenance. Forking,
 //! pipes and the work loops themselves belong to [`super::worker`].
+//!
+//! A worker is a child forked from a process that may have other threads, so after the fork
+//! it must not allocate (see [`super::worker`]). [`Meter::new`] therefore allocates all the
+//! room a report can need up front, in the parent; [`Meter::begin`], the recording methods
+//! and [`Meter::finish`] only write into it and make plain system calls.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -61,8 +66,22 @@ pub fn parse_schedstat(text: &str) -> Option<(u64, u64, u64)> {
     Some((it.next()??, it.next()??, it.next()??))
 }
 
+/// Reads `/proc/self/schedstat` into a stack buffer: no allocation, so a forked worker may.
 fn read_schedstat() -> Option<(u64, u64, u64)> {
-    parse_schedstat(&std::fs::read_to_string("/proc/self/schedstat").ok()?)
+    let mut buf = [0u8; 128];
+    // SAFETY: open with a NUL-terminated path, read into a buffer of the length given, close
+    // the fd opened here.
+    let n = unsafe {
+        let fd = libc::open(c"/proc/self/schedstat".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return None;
+        }
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        n
+    };
+    let text = std::str::from_utf8(buf.get(..usize::try_from(n).ok()?)?).ok()?;
+    parse_schedstat(text)
 }
 
 fn thread_cpu_ns() -> u64 {
@@ -81,6 +100,29 @@ fn current_cpu() -> usize {
     cpu.max(0) as usize
 }
 
+/// CPU ids a `cpu_set_t` can name: the most a report's `cpus_used` lists. A worker on a
+/// higher CPU does not record it (nor could it be pinned there).
+pub(crate) const CPU_IDS: usize = libc::CPU_SETSIZE as usize;
+
+/// A set of CPU ids below [`CPU_IDS`] that needs no allocation.
+#[derive(Clone, Copy)]
+struct CpuBits([u64; CPU_IDS / 64]);
+
+impl CpuBits {
+    const EMPTY: CpuBits = CpuBits([0; CPU_IDS / 64]);
+
+    fn insert(&mut self, cpu: usize) {
+        if cpu < CPU_IDS {
+            self.0[cpu / 64] |= 1 << (cpu % 64);
+        }
+    }
+
+    /// Members in ascending order.
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..CPU_IDS).filter(|&c| self.0[c / 64] & (1 << (c % 64)) != 0)
+    }
+}
+
 /// The in-worker recorder. Work loops call [`Meter::add_units`] as they go and
 /// [`Meter::record_wake`] around blocking calls; [`Meter::finish`] produces the report.
 pub struct Meter {
@@ -91,28 +133,54 @@ pub struct Meter {
     last_cpu: usize,
     units_since_checkpoint: u64,
     rng: u64,
+    /// Its vectors hold room for every sample and CPU from [`Meter::new`] on.
     report: WorkerReport,
-    cpus: BTreeSet<usize>,
+    cpus: CpuBits,
 }
 
 impl Meter {
-    /// Start measuring now (call it after the start signal, right before the loop).
-    pub fn start() -> Meter {
-        let start_schedstat = read_schedstat();
-        let start_cpu_ns = thread_cpu_ns();
+    /// A recorder with room for [`RESERVOIR_CAP`] wake samples and every CPU, not yet
+    /// measuring: the one allocating step, for the parent to take before forking.
+    pub fn new() -> Meter {
         let now = Instant::now();
-        let cpu = current_cpu();
         Meter {
             start: now,
-            start_cpu_ns,
-            start_schedstat,
+            start_cpu_ns: 0,
+            start_schedstat: None,
             last_checkpoint: now,
-            last_cpu: cpu,
+            last_cpu: 0,
             units_since_checkpoint: 0,
-            rng: 0x9E37_79B9_7F4A_7C15 ^ (std::process::id() as u64),
-            report: WorkerReport::default(),
-            cpus: BTreeSet::from([cpu]),
+            rng: 0,
+            report: WorkerReport {
+                cpus_used: Vec::with_capacity(CPU_IDS),
+                resume_latencies_ns: Vec::with_capacity(RESERVOIR_CAP),
+                ..WorkerReport::default()
+            },
+            cpus: CpuBits::EMPTY,
         }
+    }
+
+    /// Start measuring now, on a fresh meter (call it after the start signal, right before
+    /// the loop). Does not allocate.
+    pub fn begin(&mut self) {
+        self.start_schedstat = read_schedstat();
+        self.start_cpu_ns = thread_cpu_ns();
+        let now = Instant::now();
+        let cpu = current_cpu();
+        self.start = now;
+        self.last_checkpoint = now;
+        self.last_cpu = cpu;
+        self.units_since_checkpoint = 0;
+        self.rng = 0x9E37_79B9_7F4A_7C15 ^ (std::process::id() as u64);
+        self.cpus = CpuBits::EMPTY;
+        self.cpus.insert(cpu);
+    }
+
+    /// [`Meter::new`] and [`Meter::begin`] at once, for measuring in-process.
+    pub fn start() -> Meter {
+        let mut m = Meter::new();
+        m.begin();
+        m
     }
 
     /// Count `units` of work and one completed iteration, taking a checkpoint each time
@@ -170,7 +238,8 @@ impl Meter {
         x
     }
 
-    /// Stop measuring and produce the report.
+    /// Stop measuring and produce the report. Does not allocate: the report's vectors are the
+    /// ones [`Meter::new`] made.
     pub fn finish(mut self, completed: bool) -> WorkerReport {
         self.checkpoint();
         let wall = self.start.elapsed().as_nanos() as u64;
@@ -180,7 +249,10 @@ impl Meter {
         r.wall_time_ns = wall;
         r.cpu_time_ns = cpu;
         r.off_cpu_ns = wall.saturating_sub(cpu);
-        r.cpus_used = self.cpus.into_iter().collect();
+        // Within the capacity `new` reserved: no allocation.
+        for cpu in self.cpus.iter() {
+            r.cpus_used.push(cpu);
+        }
         if let (Some(a), Some(b)) = (self.start_schedstat, end_schedstat) {
             r.schedstat_cpu_time_ns = Some(b.0.saturating_sub(a.0));
             r.schedstat_run_delay_ns = Some(b.1.saturating_sub(a.1));
@@ -188,6 +260,12 @@ impl Meter {
         }
         r.completed = completed;
         r
+    }
+}
+
+impl Default for Meter {
+    fn default() -> Meter {
+        Meter::new()
     }
 }
 

@@ -6,17 +6,27 @@
 //! - [`measure`]: per-worker measurement and the `CgroupStats`/`ScenarioStats` roll-ups.
 //! - [`worker`]: work types and forked worker processes.
 //! - [`scenario`]: cgroup declarations and canned scenarios for test bodies.
+//! - [`thresholds`]: the `Thresholds` a test declares, from `ktstr-decl`'s threshold list.
+//! - `threshold_checks`: judging a run against its thresholds on the host.
 //! - [`runner`]: [`run_entry`], gating and checks; yields an [`execution::Execution`] per run.
 //! - [`execution`]: the execution record every runner yields and the one function that builds
 //!   the sidecar from it.
-//! - [`watchdog`]: the body on its own thread, panics and hangs, the live-resource registry.
+//! - `contention`: whether a failed run's host was busy with others' work, for its hint.
+//! - [`watchdog`]: the body on its own thread, panics and hangs.
+//! - [`live`]: the registry of a run's live workers and cgroups, and their teardown.
+//! - [`record`]: what a run's scenarios leave behind for its sidecar.
 
 pub mod cgroup;
+pub(crate) mod contention;
 pub mod entry;
 pub mod execution;
+pub(crate) mod live;
 pub mod measure;
+pub(crate) mod record;
 pub mod runner;
 pub mod scenario;
+pub(crate) mod threshold_checks;
+pub mod thresholds;
 pub(crate) mod watchdog;
 pub mod worker;
 

@@ -8,15 +8,21 @@
 //! under [`super::watchdog`]: a panic or a hang still gets a failure sidecar (reason and
 //! `provenance.other.body_panic` / `body_timed_out_after_s`), and `run_entry` then fails the
 //! `#[test]`. `cleanup_duration_ms` is the measured teardown time of the run's steps (and of
-//! the watchdog's teardown), null when nothing was torn down. Running the workloads is
+//! the watchdog's teardown), null when nothing was torn down. The `#[test]`'s failure message
+//! lists each failed run's reasons and, after a scheduling check's failure on a host that was
+//! busy with others' work, says so (`harness::contention`). Running the workloads is
 //! [`super::scenario`]'s job.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::entry::{AssertResult, Ctx, GauntletVariant, Skip, TestEntry, Thresholds, Topology};
+use super::contention;
+use super::entry::{AssertResult, Ctx, GauntletVariant, Skip, TestEntry, Topology};
 use super::execution::{Execution, Variant, Verdict, build_sidecar};
-use super::watchdog::{BodyOutcome, HANG_GRACE, Live, run_body};
+use super::live::Live;
+use super::threshold_checks::apply_thresholds;
+use super::thresholds::Thresholds;
+use super::watchdog::{BodyOutcome, HANG_GRACE, run_body};
 use crate::provenance::host::parse_cpu_list;
 use crate::provenance::{Backend, RunContext, run};
 use crate::sidecar::model::{HostLoad, ScenarioStats, SidecarResult};
@@ -38,20 +44,34 @@ pub struct RunOutcome {
 /// write their sidecars, print skips, and panic if any run failed.
 pub fn run_entry(entry: &'static TestEntry) {
     let outcomes = run_entry_outcomes(entry, &WriteOptions::from_env(run::run_token()));
-    let mut failures = Vec::new();
     for o in &outcomes {
         if let Err(e) = &o.written {
             eprintln!("ktstr_test: {e}");
         }
         if o.sidecar.skipped {
             eprintln!("ktstr_test: {} [{}] skipped: {}", entry.name, o.label, o.reasons.join("; "));
-        } else if !o.sidecar.passed {
-            failures.push(format!("[{}] {}", o.label, o.reasons.join("; ")));
         }
     }
-    if !failures.is_empty() {
-        panic!("ktstr test {} failed: {}", entry.name, failures.join(" | "));
+    if let Some(message) = failure_message(entry.name, &outcomes) {
+        panic!("{message}");
     }
+}
+
+/// What the failing `#[test]` panics with (the text nextest shows): every failed run's label
+/// and reasons, each followed by a hint when its host was contended (see [`contention`]).
+fn failure_message(name: &str, outcomes: &[RunOutcome]) -> Option<String> {
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.sidecar.skipped && !o.sidecar.passed)
+        .map(|o| {
+            let line = format!("[{}] {}", o.label, o.reasons.join("; "));
+            match contention::hint(&o.sidecar, &o.reasons) {
+                Some(hint) => format!("{line} ({hint})"),
+                None => line,
+            }
+        })
+        .collect();
+    (!failures.is_empty()).then(|| format!("ktstr test {name} failed: {}", failures.join(" | ")))
 }
 
 /// Run every variant of `entry` and write sidecars with `opts`; never panics on a verdict
@@ -325,145 +345,6 @@ fn run_one(entry: &TestEntry, variant: &Variant, hang_grace: Duration) -> Execut
     ex.stats = verdict.stats;
     ex.reasons = verdict.reasons;
     ex
-}
-
-/// Spread and gap limits `not_starved` implies (ktstr: 15 % / 2000 ms release, 35 % /
-/// 3000 ms debug builds).
-fn starvation_limits() -> (f64, u64) {
-    if cfg!(debug_assertions) { (35.0, 3000) } else { (15.0, 2000) }
-}
-
-/// Fail `verdict` for each threshold the stats break; return the names of set thresholds the
-/// host backend cannot evaluate.
-pub(crate) fn apply_thresholds(
-    t: &Thresholds,
-    verdict: &mut AssertResult,
-    runs: &[super::scenario::CgroupRun],
-) -> Vec<String> {
-    let s = verdict.stats.clone();
-    if t.not_starved == Some(true) {
-        let (spread, gap) = starvation_limits();
-        for r in runs {
-            for (i, w) in r.reports.iter().enumerate() {
-                verdict.check(w.work_units > 0, || {
-                    format!(
-                        "not_starved: worker {i} of cgroup {} in step {} did no work",
-                        r.name, r.step
-                    )
-                });
-            }
-        }
-        verdict.check(s.worst_spread < spread, || {
-            format!("not_starved: spread {:.1}% is not below {spread}%", s.worst_spread)
-        });
-        verdict.check(s.worst_gap_ms < gap, || {
-            format!(
-                "not_starved: gap {} ms on CPU {} is not below {gap} ms",
-                s.worst_gap_ms, s.worst_gap_cpu
-            )
-        });
-    }
-    if t.isolation == Some(true) {
-        for r in runs {
-            if let Some(allowed) = &r.cpus {
-                for w in &r.reports {
-                    let bad: Vec<usize> =
-                        w.cpus_used.iter().copied().filter(|c| !allowed.contains(c)).collect();
-                    verdict.check(bad.is_empty(), || {
-                        format!(
-                            "isolation: cgroup {} in step {} ran on CPUs {bad:?} outside \
-                             {allowed:?}",
-                            r.name, r.step
-                        )
-                    });
-                }
-            }
-        }
-    }
-    if let Some(max) = t.max_gap_ms {
-        verdict.check(s.worst_gap_ms <= max, || format!("max_gap_ms: {} > {max}", s.worst_gap_ms));
-    }
-    if let Some(max) = t.max_spread_pct {
-        verdict.check(s.worst_spread <= max, || {
-            format!("max_spread_pct: {:.2} > {max}", s.worst_spread)
-        });
-    }
-    if let Some(max) = t.max_p99_wake_latency_ns {
-        let p99_ns = s.worst_p99_wake_latency_us * 1000.0;
-        verdict.check(p99_ns <= max as f64, || {
-            format!("max_p99_wake_latency_ns: {p99_ns:.0} > {max}")
-        });
-    }
-    if let Some(max) = t.max_wake_latency_cv {
-        verdict.check(s.worst_wake_latency_cv <= max, || {
-            format!("max_wake_latency_cv: {:.3} > {max}", s.worst_wake_latency_cv)
-        });
-    }
-    if let Some(max) = t.max_migration_ratio {
-        verdict.check(s.worst_migration_ratio <= max, || {
-            format!("max_migration_ratio: {:.4} > {max}", s.worst_migration_ratio)
-        });
-    }
-    let per_worker = |f: fn(&super::measure::WorkerReport) -> f64| -> Vec<(String, f64)> {
-        runs.iter().flat_map(|r| r.reports.iter().map(|w| (r.name.clone(), f(w)))).collect()
-    };
-    if let Some(min) = t.min_iteration_rate {
-        for (cg, rate) in per_worker(|w| w.iterations as f64 / (w.wall_time_ns.max(1) as f64 / 1e9))
-        {
-            verdict.check(rate >= min, || {
-                format!("min_iteration_rate: cgroup {cg}: {rate:.1}/s < {min}")
-            });
-        }
-    }
-    if let Some(min) = t.min_work_rate {
-        for (cg, rate) in per_worker(|w| w.work_units as f64 / (w.cpu_time_ns.max(1) as f64 / 1e9))
-        {
-            verdict.check(rate >= min, || {
-                format!("min_work_rate: cgroup {cg}: {rate:.1}/cpu-s < {min}")
-            });
-        }
-    }
-    if let Some(max) = t.max_throughput_cv {
-        for r in runs {
-            let rates: Vec<f64> = r
-                .reports
-                .iter()
-                .map(|w| w.iterations as f64 / (w.wall_time_ns.max(1) as f64 / 1e9))
-                .collect();
-            let cv = f64_cv(&rates);
-            verdict.check(cv <= max, || {
-                format!("max_throughput_cv: cgroup {}: {cv:.3} > {max}", r.name)
-            });
-        }
-    }
-    // Monitor, sched_ext and NUMA checks: the host backend has no data for them.
-    let mut not_evaluated = Vec::new();
-    let mut note = |set: bool, name: &str| {
-        if set {
-            not_evaluated.push(name.to_string());
-        }
-    };
-    note(t.fail_on_stall == Some(true), "fail_on_stall");
-    note(t.max_local_dsq_depth.is_some(), "max_local_dsq_depth");
-    note(t.max_imbalance_ratio.is_some(), "max_imbalance_ratio");
-    note(t.max_fallback_rate.is_some(), "max_fallback_rate");
-    note(t.max_keep_last_rate.is_some(), "max_keep_last_rate");
-    note(t.min_page_locality.is_some(), "min_page_locality");
-    note(t.max_cross_node_migration_ratio.is_some(), "max_cross_node_migration_ratio");
-    note(t.max_slow_tier_ratio.is_some(), "max_slow_tier_ratio");
-    not_evaluated
-}
-
-fn f64_cv(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    if mean == 0.0 {
-        return 0.0;
-    }
-    (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt() / mean
 }
 
 #[cfg(test)]
@@ -791,23 +672,62 @@ mod tests {
         assert!(out[0].sidecar.passed, "{:?}", out[0].reasons);
     }
 
+    /// A body whose returned stats break `not_starved`'s spread limit, without running workers.
+    fn spread_too_wide(_: &Ctx) -> anyhow::Result<AssertResult> {
+        Ok(AssertResult::pass(ScenarioStats { worst_spread: 90.0, ..ScenarioStats::default() }))
+    }
+
     #[test]
-    fn thresholds_fail_and_report_unevaluable() {
-        let mut v = AssertResult::pass(ScenarioStats {
-            worst_gap_ms: 50,
-            worst_spread: 40.0,
-            ..ScenarioStats::default()
+    fn a_scheduling_failure_on_a_contended_host_says_so_in_the_failure_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = TestEntry { name: "wide", func: spread_too_wide, ..TestEntry::DEFAULT };
+        let mut out = run_entry_outcomes(&entry, &opts(dir.path()));
+        let o = &mut out[0];
+        assert!(!o.sidecar.passed, "{:?}", o.reasons);
+        let cpus: u32 = o
+            .sidecar
+            .provenance
+            .topology_ran
+            .as_deref()
+            .unwrap()
+            .parse::<Topology>()
+            .unwrap()
+            .total_cpus();
+        let (spread, _) = crate::harness::threshold_checks::starvation_limits();
+        let reason = format!("[base] not_starved: spread 90.0% is not below {spread}%");
+
+        // What this host recorded is whatever it was; pin both ends instead.
+        o.sidecar.provenance.host_load = Some(HostLoad {
+            loadavg_1m_start: Some(0.0),
+            loadavg_1m_end: Some(0.1),
+            steal_pct: Some(0.0),
+            cpu_pressure_some_avg10: Some(0.0),
+            ..HostLoad::default()
         });
-        let t = Thresholds {
-            max_gap_ms: Some(10),
-            max_imbalance_ratio: Some(2.0),
-            ..Thresholds::default_checks()
-        };
-        let ne = apply_thresholds(&t, &mut v, &[]);
-        assert!(!v.passed);
-        assert!(v.reasons.iter().any(|r| r.starts_with("max_gap_ms: 50 > 10")));
-        assert!(v.reasons.iter().any(|r| r.starts_with("not_starved: spread")));
-        assert_eq!(ne, vec!["max_imbalance_ratio".to_string()]);
+        let idle = failure_message(entry.name, &out).unwrap();
+        assert_eq!(idle, format!("ktstr test wide failed: {reason}"));
+
+        let load = f64::from(cpus) * 3.0;
+        out[0].sidecar.provenance.host_load = Some(HostLoad {
+            loadavg_1m_start: Some(load),
+            loadavg_1m_end: Some(load + 0.5),
+            steal_pct: Some(0.0),
+            cpu_pressure_some_avg10: Some(38.0),
+            ..HostLoad::default()
+        });
+        let unit = if cpus == 1 { "CPU" } else { "CPUs" };
+        let contended = failure_message(entry.name, &out).unwrap();
+        assert_eq!(
+            contended,
+            format!(
+                "ktstr test wide failed: {reason} (host was contended: cpu pressure 38 %, load \
+                 {load:.1} on {cpus} {unit}; rerun on an idle machine or with fewer tests in \
+                 parallel)"
+            )
+        );
+        // A pass has no failure message at all.
+        out[0].sidecar.passed = true;
+        assert_eq!(failure_message(entry.name, &out), None);
     }
 
     #[test]

@@ -13,8 +13,9 @@ use anyhow::Context as _;
 
 use super::cgroup::{CgroupSpec, CgroupTree, Hierarchy};
 use super::entry::{AssertResult, Ctx, Skip};
-use super::measure::{Unmeasured, WorkerReport, cgroup_stats, scenario_stats};
-use super::watchdog::Live;
+use super::live::Live;
+use super::measure::{Unmeasured, cgroup_stats, scenario_stats};
+use super::record::CgroupRun;
 use super::worker::{StartGate, WorkType, WorkerSet};
 use crate::sidecar::model::{ScenarioStats, StimulusEvent};
 
@@ -51,16 +52,6 @@ impl CgroupDef {
         self.weight = Some(w);
         self
     }
-}
-
-/// Per-cgroup raw reports of one step, kept for checks that need per-worker data.
-#[derive(Debug, Clone)]
-pub(crate) struct CgroupRun {
-    /// Index of the step within the body (as in the `StepStart[i]` event).
-    pub step: usize,
-    pub name: String,
-    pub cpus: Option<Vec<usize>>,
-    pub reports: Vec<WorkerReport>,
 }
 
 impl Ctx {

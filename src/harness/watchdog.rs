@@ -1,34 +1,32 @@
-//! Running a test body under a watchdog, and the registry of what a body has alive.
+//! Running a test body under a watchdog.
 //!
 //! [`run_body`] runs the body on its own thread inside `catch_unwind` and waits for it with a
 //! deadline that moves with the body's progress. A running step announces how long it holds
-//! ([`Live::step_started`]), and is hung once `hold + grace` has passed since it started; a
-//! body between steps is hung once it has gone `duration + grace` without starting one. The
-//! grace, [`HANG_GRACE`] in production, covers creating the cgroups, forking, stopping,
-//! reaping and cgroup removal. A panic or a hang is reported, never propagated.
+//! ([`Live::step_started`](super::live::Live::step_started)), and is hung once
+//! `hold + grace` has passed since it started; a body between steps is hung once it has gone
+//! `duration + grace` without starting one. The grace, [`HANG_GRACE`] in production, covers
+//! creating the cgroups, forking, stopping, reaping and cgroup removal. A panic or a hang is
+//! reported, never propagated.
 //!
-//! [`Live`] is the registry every scenario step records its worker pids and cgroup
-//! directories in while they exist. On a hang the runner thread cannot reach the stuck
-//! body's `WorkerSet` or `CgroupTree`, so [`Live::teardown`] kills and reaps the registered
-//! workers and removes the registered cgroups itself. Worker reaping goes through
-//! [`Live::reap`] under the same lock, so a pid is never signalled after it was reaped (when
-//! it could belong to an unrelated process).
+//! On a hang the watchdog tears down what the run's [`super::live`] registry holds: it kills
+//! and reaps the registered workers and removes the registered cgroups.
 //!
 //! What happens to a hung body's thread: it is left running (a thread cannot be killed).
-//! Its workers are gone, its cgroups are removed, and [`Live::close`] makes any further
-//! scenario step it starts fail at once. The thread ends when the test process exits: the
-//! runner fails the `#[test]`, and under nextest every test is its own process, which exits
-//! right after. Under plain `cargo test` it lingers until the whole test binary exits.
+//! Its workers are gone, its cgroups are removed, and the teardown closed the run, so any
+//! further scenario step it starts fails at once. The thread ends when the test process
+//! exits: the runner fails the `#[test]`, and under nextest every test is its own process,
+//! which exits right after. Under plain `cargo test` it lingers until the whole test binary
+//! exits.
 //!
 //! Building sidecars from the outcome is [`super::runner`]'s job.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{RecvTimeoutError, channel};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::entry::{AssertResult, Ctx, RunRecord, TestFn};
+use super::entry::{AssertResult, Ctx, TestFn};
+use super::record::RunRecord;
 
 /// How long past a running step's hold (between steps: past the declared duration) a body
 /// may go without progress before it is declared hung and its workers are killed.
@@ -36,177 +34,6 @@ pub const HANG_GRACE: Duration = Duration::from_secs(10);
 
 /// How often [`run_body`] looks at the deadline again while the body runs.
 const DEADLINE_POLL: Duration = Duration::from_millis(50);
-
-/// Worker pids and cgroup directories currently alive for one run, plus its teardown time.
-#[derive(Debug)]
-pub struct Live {
-    inner: Mutex<LiveInner>,
-}
-
-#[derive(Debug)]
-struct LiveInner {
-    /// Forked, not yet reaped.
-    pids: Vec<i32>,
-    /// Created, not yet removed; in removal order (children before their parents).
-    cgroup_dirs: Vec<PathBuf>,
-    /// Total time spent tearing scenario steps down; `None` until a teardown ran.
-    cleanup: Option<Duration>,
-    /// Start of the body, or the last step start or end.
-    progress: Instant,
-    /// How long the running step holds; `None` between steps.
-    hold: Option<Duration>,
-    /// Work type of the step that started last (for a hung body's sidecar).
-    work_type: Option<String>,
-    /// Set once the watchdog gave up on the body.
-    closed: bool,
-}
-
-impl Default for Live {
-    fn default() -> Live {
-        Live {
-            inner: Mutex::new(LiveInner {
-                pids: Vec::new(),
-                cgroup_dirs: Vec::new(),
-                cleanup: None,
-                progress: Instant::now(),
-                hold: None,
-                work_type: None,
-                closed: false,
-            }),
-        }
-    }
-}
-
-impl Live {
-    fn lock(&self) -> MutexGuard<'_, LiveInner> {
-        // A panic while holding this lock leaves plain data behind; keep using it.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A worker was forked.
-    pub fn add_pid(&self, pid: i32) {
-        self.lock().pids.push(pid);
-    }
-
-    /// Run `reap` (which kills and waits for `pid`) unless the watchdog already reaped it.
-    pub fn reap(&self, pid: i32, reap: impl FnOnce()) {
-        let mut g = self.lock();
-        if let Some(i) = g.pids.iter().position(|&p| p == pid) {
-            reap();
-            g.pids.swap_remove(i);
-        }
-    }
-
-    /// Cgroup directories were created (`dirs` in removal order).
-    pub fn add_cgroups(&self, dirs: &[PathBuf]) {
-        self.lock().cgroup_dirs.extend(dirs.iter().cloned());
-    }
-
-    /// Cgroup directories were removed by their owner.
-    pub fn remove_cgroups(&self, dirs: &[PathBuf]) {
-        self.lock().cgroup_dirs.retain(|d| !dirs.contains(d));
-    }
-
-    /// A step (of `work_type`) started and will hold for `hold`: it is hung once
-    /// `hold + grace` has passed, however long the test's declared duration is.
-    pub fn step_started(&self, work_type: Option<&str>, hold: Duration) {
-        let mut g = self.lock();
-        g.progress = Instant::now();
-        g.hold = Some(hold);
-        if let Some(w) = work_type {
-            g.work_type = Some(w.to_string());
-        }
-    }
-
-    /// The body started or a step ended: the body is between steps until the next
-    /// [`Live::step_started`].
-    pub fn step_ended(&self) {
-        let mut g = self.lock();
-        g.progress = Instant::now();
-        g.hold = None;
-    }
-
-    /// When the body counts as hung if nothing happens first, and the allowance before the
-    /// grace that deadline is based on (the running step's hold, else `between_steps`).
-    fn deadline(&self, between_steps: Duration, grace: Duration) -> (Instant, Duration) {
-        let g = self.lock();
-        let allowance = g.hold.unwrap_or(between_steps);
-        (g.progress + allowance + grace, allowance)
-    }
-
-    /// Add the duration of one teardown (stop, reap, remove cgroups).
-    pub fn add_cleanup(&self, d: Duration) {
-        let mut g = self.lock();
-        g.cleanup = Some(g.cleanup.unwrap_or_default() + d);
-    }
-
-    /// Total teardown time; `None` when no teardown ran.
-    pub fn cleanup(&self) -> Option<Duration> {
-        self.lock().cleanup
-    }
-
-    /// Work type of the last step started, if any.
-    pub fn work_type(&self) -> Option<String> {
-        self.lock().work_type.clone()
-    }
-
-    /// Whether the watchdog gave up on this run: no new step may start.
-    pub fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
-
-    /// Close the run, SIGKILL and reap every registered worker, and remove every registered
-    /// cgroup; the time taken is added to the cleanup time. Returns what could not be
-    /// removed. Does nothing (and records no time) when nothing is registered.
-    pub fn teardown(&self) -> Vec<String> {
-        let mut g = self.lock();
-        g.closed = true;
-        if g.pids.is_empty() && g.cgroup_dirs.is_empty() {
-            return Vec::new();
-        }
-        let t = Instant::now();
-        for &pid in &g.pids {
-            // SAFETY: signals to our own unreaped children (and their process groups); an
-            // unreaped pid cannot have been reused.
-            unsafe {
-                libc::killpg(pid, libc::SIGKILL);
-                libc::kill(pid, libc::SIGKILL);
-            }
-        }
-        let mut problems = Vec::new();
-        for pid in std::mem::take(&mut g.pids) {
-            if !reap_killed(pid) {
-                problems.push(format!("worker pid {pid} did not exit after SIGKILL"));
-            }
-        }
-        for dir in std::mem::take(&mut g.cgroup_dirs) {
-            if let Err(e) = super::cgroup::kill_and_remove_dir(&dir) {
-                problems.push(format!("cgroup {}: {e}", dir.display()));
-            }
-        }
-        g.cleanup = Some(g.cleanup.unwrap_or_default() + t.elapsed());
-        problems
-    }
-}
-
-/// Wait (up to 2 s) for a SIGKILLed child; `false` if it is still there.
-fn reap_killed(pid: i32) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid on our own child with a valid status pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid
-            || (r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR))
-        {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 /// How a body run ended.
 #[derive(Debug)]
@@ -286,7 +113,6 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 mod tests {
     use super::*;
     use crate::sidecar::model::ScenarioStats;
-    use std::path::Path;
 
     fn ctx(ms: u64) -> Ctx {
         Ctx::new(vec![0], Duration::from_millis(ms), 1)
@@ -359,27 +185,5 @@ mod tests {
             "{o:?}"
         );
         assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "{took:?}");
-    }
-
-    #[test]
-    fn teardown_kills_registered_workers_and_skips_reaped_ones() {
-        let live = Live::default();
-        // SAFETY: the child only sleeps and leaves via _exit.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            unsafe {
-                libc::sleep(30);
-                libc::_exit(0);
-            }
-        }
-        live.add_pid(pid);
-        assert!(live.cleanup().is_none());
-        assert!(live.teardown().is_empty());
-        assert!(live.cleanup().is_some() && live.is_closed());
-        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "worker survived teardown");
-        // Already reaped by the watchdog: the owner's reap must not run again.
-        let mut ran = false;
-        live.reap(pid, || ran = true);
-        assert!(!ran);
     }
 }

@@ -10,30 +10,16 @@ use std::io::{self, Write};
 use serde::{Deserialize, Serialize};
 
 use super::Styles;
-use crate::compare::average::PassCounts;
+use super::host_delta::{JsonHostDelta, host_delta_text};
+pub use crate::compare::CompareReport;
+use crate::compare::Summary;
 use crate::compare::verdict::SampleStats;
-use crate::compare::{Comparison, Summary};
 
-/// The JSON document's version; bump on any incompatible change.
+/// The JSON document's version; bump on any incompatible change (a field removed, renamed or
+/// retyped). Adding a field is compatible and keeps the version: readers ignore fields they
+/// do not know, and a field a reader needs but an older document lacks is optional
+/// (`host_delta`, added in version 1).
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// Everything the report shows, computed by the caller.
-#[derive(Debug, Clone)]
-pub struct CompareReport {
-    pub slicing: Vec<&'static str>,
-    pub pairing: Vec<&'static str>,
-    pub label_a: String,
-    pub label_b: String,
-    /// Typed-filtered sample counts per side (before grouping and `-E`).
-    pub rows_a: usize,
-    pub rows_b: usize,
-    /// Whether groups were averaged (no `--no-average`).
-    pub averaged: bool,
-    pub comparison: Comparison,
-    pub pass_counts: PassCounts,
-    /// The host section as produced by `compare::diagnostics::host_delta`.
-    pub host_delta: String,
-}
 
 /// Write the text report.
 pub fn write_text(out: &mut dyn Write, r: &CompareReport, styles: Styles) -> io::Result<()> {
@@ -93,8 +79,9 @@ pub fn write_text(out: &mut dyn Write, r: &CompareReport, styles: Styles) -> io:
             s.removed_from_a, r.label_a, r.label_b
         )?;
     }
-    if !r.host_delta.is_empty() {
-        writeln!(out, "{}", r.host_delta)?;
+    let host = host_delta_text(&r.host_delta, &r.label_a, &r.label_b);
+    if !host.is_empty() {
+        writeln!(out, "{host}")?;
     }
     Ok(())
 }
@@ -163,6 +150,10 @@ pub struct JsonReport {
     pub averaged: bool,
     pub summary: JsonSummary,
     pub findings: Vec<JsonFinding>,
+    /// How the two sides' hosts differ; `None` only in a document written before the field
+    /// existed.
+    #[serde(default)]
+    pub host_delta: Option<JsonHostDelta>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,6 +236,7 @@ pub fn to_json(r: &CompareReport) -> JsonReport {
                 b_samples: f.b_samples.into(),
             })
             .collect(),
+        host_delta: Some(JsonHostDelta::from(&r.host_delta)),
     }
 }
 
@@ -258,7 +250,8 @@ pub fn write_json(out: &mut dyn Write, r: &CompareReport) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::compare::verdict::Finding;
-    use crate::compare::{PairingKey, Summary};
+    use crate::compare::{Comparison, HostDelta, HostFieldChange, PairingKey, Summary};
+    use crate::report::host_delta::JsonHostChange;
 
     fn report() -> CompareReport {
         let s = SampleStats { n: 2, mean: 10.0, median: 10.0 };
@@ -294,7 +287,7 @@ mod tests {
                 [Some((2, 2)), None],
             )]
             .into(),
-            host_delta: "\nhost: identical between 'aaaaaaa' and 'bbbbbbb'".into(),
+            host_delta: HostDelta::Identical { arch: None },
         }
     }
 
@@ -339,5 +332,40 @@ host: identical between 'aaaaaaa' and 'bbbbbbb'
         assert_eq!(back.findings[0].verdict, "regression");
         assert_eq!(back.findings[0].a_samples.n, 2);
         assert_eq!(back.summary.new_in_b, 1);
+    }
+
+    #[test]
+    fn the_host_delta_is_in_both_the_text_and_the_json() {
+        let mut r = report();
+        r.host_delta = HostDelta::Differs(vec![HostFieldChange {
+            field: "cpu_model".into(),
+            a: "EPYC".into(),
+            b: "Xeon".into(),
+        }]);
+        let mut buf = Vec::new();
+        write_text(&mut buf, &r, Styles::plain()).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert!(
+            text.ends_with("\n\nhost delta ('aaaaaaa' → 'bbbbbbb'):\n  cpu_model: EPYC → Xeon\n"),
+            "{text}"
+        );
+        let mut buf = Vec::new();
+        write_json(&mut buf, &r).unwrap();
+        let back: JsonReport = serde_json::from_slice(&buf).unwrap();
+        let change =
+            JsonHostChange { field: "cpu_model".into(), a: "EPYC".into(), b: "Xeon".into() };
+        assert_eq!(back.host_delta, Some(JsonHostDelta::Differs { changes: vec![change] }));
+        r.host_delta = HostDelta::NotRecorded;
+        let mut buf = Vec::new();
+        write_text(&mut buf, &r, Styles::plain()).unwrap();
+        assert!(!String::from_utf8(buf).unwrap().contains("host"), "no host section at all");
+    }
+
+    #[test]
+    fn a_document_written_before_host_delta_still_reads() {
+        let mut doc = serde_json::to_value(to_json(&report())).unwrap();
+        doc.as_object_mut().unwrap().remove("host_delta").expect("the field is written");
+        let back: JsonReport = serde_json::from_value(doc).unwrap();
+        assert_eq!((back.schema_version, back.host_delta), (SCHEMA_VERSION, None));
     }
 }

@@ -29,6 +29,7 @@ impl Styles {
 
 pub mod explain;
 pub mod host;
+pub mod host_delta;
 pub mod metrics;
 pub mod runs;
 pub mod table;

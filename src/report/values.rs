@@ -12,30 +12,9 @@ const UNKNOWN: &str = "unknown";
 /// Text sentinel for a dimension with no values.
 const EMPTY: &str = "(no sidecars in pool)";
 
-fn opt(xs: &[Option<String>]) -> Vec<Option<&str>> {
-    xs.iter().map(|x| x.as_deref()).collect()
-}
-
-fn req(xs: &[String]) -> Vec<Option<&str>> {
-    xs.iter().map(|x| Some(x.as_str())).collect()
-}
-
-fn dims(v: &DimensionValues) -> [(&'static str, Vec<Option<&str>>); 8] {
-    [
-        ("kernel", opt(&v.kernel)),
-        ("commit", opt(&v.commit)),
-        ("kernel_commit", opt(&v.kernel_commit)),
-        ("source", opt(&v.source)),
-        ("scheduler", req(&v.scheduler)),
-        ("topology", req(&v.topology)),
-        ("work_type", req(&v.work_type)),
-        ("flags", req(&v.flags)),
-    ]
-}
-
 /// `{dim}:` then `  {value}` lines (or a sentinel), then a blank line, per dimension.
 pub fn write_text(out: &mut dyn Write, v: &DimensionValues) -> io::Result<()> {
-    for (dim, values) in dims(v) {
+    for (dim, values) in v.labelled() {
         writeln!(out, "{dim}:")?;
         if values.is_empty() {
             writeln!(out, "  {EMPTY}")?;
@@ -50,7 +29,8 @@ pub fn write_text(out: &mut dyn Write, v: &DimensionValues) -> io::Result<()> {
 
 /// One pretty object, keys alphabetical (as ktstr's output is), nulls as `null`, then `\n`.
 pub fn write_json(out: &mut dyn Write, v: &DimensionValues) -> io::Result<()> {
-    let map: BTreeMap<&str, Vec<Value>> = dims(v)
+    let map: BTreeMap<&str, Vec<Value>> = v
+        .labelled()
         .into_iter()
         .map(|(dim, values)| {
             let values = values.into_iter().map(|x| x.map_or(Value::Null, Value::from)).collect();

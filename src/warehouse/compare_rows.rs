@@ -1,42 +1,33 @@
 //! Loading the rows `stats compare` works on: one query per side, filtered in SQL on the
-//! indexed dimension columns, plus the pool facts the zero-match diagnostic needs.
+//! indexed dimension columns, plus the pool facts the zero-match diagnostic needs. This is the
+//! warehouse's [`RowSource`], the seam [`crate::compare::run`] reads through.
 //!
 //! The filter rules are [`crate::compare::SideFilter::matches`]'s, expressed in SQL: values of
 //! one dimension are alternatives (`IN`), a null never matches a populated list, a `M.m`
 //! kernel also matches `M.m.*` (as an index range), and every listed flag must be present
 //! (`EXISTS` per flag on `sidecar_flag`'s primary key). Comparison logic is not here.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 
 use super::Warehouse;
 use crate::compare::filter::kernel_prefix;
-use crate::compare::{Dim, Row, SideFilter};
+use crate::compare::{Dim, PoolFacts, PoolScope, Row, RowSource, SideFilter};
+use crate::dimension::ARCHIVE_SOURCE;
 use crate::metric::METRICS;
 
-/// The run-source label every row gets under `--dir` (ktstr's archive override).
-pub const ARCHIVE_SOURCE: &str = "archive";
+impl RowSource for Warehouse {
+    type Error = rusqlite::Error;
 
-/// Which sidecars form the pool.
-#[derive(Debug, Clone, Default)]
-pub struct PoolScope {
-    /// `--dir`: only sidecars ingested from this runs root (canonical path), including those
-    /// whose files a later run pre-cleared (the warehouse keeps history), all relabelled
-    /// `run_source = "archive"`. `None`: every sidecar in the warehouse, history
-    /// included.
-    pub archive_root: Option<std::path::PathBuf>,
-}
+    fn select_side(&self, scope: &PoolScope, filter: &SideFilter) -> rusqlite::Result<Vec<Row>> {
+        select_side(self, scope, filter)
+    }
 
-/// What the pool holds, for diagnostics.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PoolFacts {
-    pub total: usize,
-    pub project_commits: BTreeSet<String>,
-    pub kernel_commits: BTreeSet<String>,
-    pub run_sources: BTreeSet<String>,
-    pub null_run_sources: usize,
+    fn pool_facts(&self, scope: &PoolScope) -> rusqlite::Result<PoolFacts> {
+        pool_facts(self, scope)
+    }
 }
 
 /// A resolved scope: the archive root's id when `--dir` was given.
@@ -86,10 +77,11 @@ fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value
                 }
             }
             Dim::Kernel => {
+                let col = dim.column();
                 let mut alts = Vec::new();
                 for w in wanted {
                     params.push(Value::Text(w.clone()));
-                    alts.push(format!("s.kernel_version = ?{}", params.len()));
+                    alts.push(format!("s.{col} = ?{}", params.len()));
                     if let Some(prefix) = kernel_prefix(w) {
                         // `6.1.` <= v < `6.1/` ('/' follows '.'): the `6.1.*` releases, as an
                         // index range rather than a LIKE (which is case-folding and wildcarded).
@@ -99,7 +91,7 @@ fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value
                         params.push(Value::Text(prefix));
                         params.push(Value::Text(upper));
                         alts.push(format!(
-                            "(s.kernel_version >= ?{} AND s.kernel_version < ?{})",
+                            "(s.{col} >= ?{} AND s.{col} < ?{})",
                             params.len() - 1,
                             params.len()
                         ));
@@ -108,15 +100,7 @@ fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value
                 conds.push(format!("({})", alts.join(" OR ")));
             }
             _ => {
-                let col = match dim {
-                    Dim::Scheduler => "scheduler",
-                    Dim::Topology => "topology",
-                    Dim::WorkType => "work_type",
-                    Dim::ProjectCommit => "project_commit",
-                    Dim::KernelCommit => "kernel_commit",
-                    Dim::RunSource => "run_source",
-                    Dim::Kernel | Dim::Flags => unreachable!("handled above"),
-                };
+                let col = dim.column();
                 let mut marks = Vec::new();
                 for w in wanted {
                     params.push(Value::Text(w.clone()));

@@ -4,7 +4,8 @@
 //! Owns the stat walk, the `source_file` records it is compared with, and `run_dir_state`: a
 //! digest per run directory of its files' names, sizes and mtimes, stored when ingest last
 //! *settled* it (every file ingested, a duplicate, or known corrupt; none pending). Not here:
-//! reading, parsing or writing sidecars ([`super::ingest`]).
+//! reading, parsing or writing sidecars ([`super::ingest`]), which
+//! decides each file's [`FileStatus`].
 //!
 //! A run directory whose digest is unchanged is skipped without reading its `source_file`
 //! rows, so a no-op ingest of a large root costs its stat walk and little else. Every file is
@@ -26,6 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 use rusqlite::{CachedStatement, Connection, Transaction, params};
 
+use super::file_status::FileStatus;
 use crate::sidecar::read::{run_dir_sidecar_paths, run_dirs};
 
 /// Files modified this close to the walk do not settle their run directory when their
@@ -237,7 +239,7 @@ fn settled_by(known: &HashMap<String, Known>, files: &[(String, i64, i64)]) -> O
 
 fn known_rows_statement(conn: &Connection) -> rusqlite::Result<CachedStatement<'_>> {
     conn.prepare_cached(
-        "SELECT rel_path, size, mtime_ns, status = 'pending', status = 'corrupt', present \
+        "SELECT rel_path, size, mtime_ns, status, present \
          FROM source_file WHERE root_id = ?1 AND rel_path >= ?2 AND rel_path < ?3",
     )
 }
@@ -250,14 +252,15 @@ fn known_in_run(
 ) -> rusqlite::Result<HashMap<String, Known>> {
     // Every rel_path under `run` starts with "run/"; '0' is the byte after '/'.
     let rows = stmt.query_map(params![root_id, format!("{run}/"), format!("{run}0")], |r| {
+        let status: FileStatus = r.get(3)?;
         Ok((
             r.get::<_, String>(0)?,
             Known {
                 size: r.get(1)?,
                 mtime_ns: r.get(2)?,
-                pending: r.get(3)?,
-                corrupt: r.get(4)?,
-                present: r.get(5)?,
+                pending: status == FileStatus::Pending,
+                corrupt: status == FileStatus::Corrupt,
+                present: r.get(4)?,
             },
         ))
     })?;

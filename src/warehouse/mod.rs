@@ -4,6 +4,7 @@
 //! - [`open`]: pragmas, migrations, version check ([`Warehouse`], [`OpenError`]).
 //! - [`ingest`]: runs root → parsed sidecars → rows, idempotent and incremental.
 //! - [`incremental`]: which files changed since the last ingest (stat walk, run digests).
+//! - [`file_status`]: what ingest concluded about each file (`source_file.status`).
 //! - [`document`]: the original sidecar bytes, compressed with a trained dictionary.
 //! - [`values`]: distinct values per filterable dimension (`stats list-values`).
 //! - [`runs`]: per-run summaries, host contexts and stored documents (`stats list`,
@@ -14,17 +15,22 @@
 //!
 //! # Schema
 //! `migrations/V1__initial_schema.sql` documents the tables; later migrations add to them
-//! (V3: compression dictionaries, V4: per-run-directory digests for incremental ingest).
-//! Users query the stable views `sidecar` (one row per ingested sidecar) and `sample` (one row
-//! per sidecar × metric); tables may change between versions, the views keep their columns. Registered metrics are
-//! typed REAL columns of `ingested_sidecar` named exactly as in [`crate::metric::METRICS`];
-//! other metrics (stats `ext_metrics`, payload metrics) are rows of `metric_value`.
+//! (V3: compression dictionaries, V4: per-run-directory digests for incremental ingest, V5: the
+//! `source_file.status` CHECK constraint). Users query the stable views `sidecar` (one row per
+//! ingested sidecar) and `sample` (one row per sidecar × metric); tables may change between
+//! versions, the views keep their columns. Registered metrics are typed REAL columns of
+//! `ingested_sidecar` named exactly as in [`crate::metric::METRICS`], in its order; other
+//! metrics (stats `ext_metrics`, payload metrics) are rows of `metric_value`. The views and the
+//! `registry_metric` rows are generated from the registry ([`registry_schema`]), not written
+//! in a migration.
 
 pub mod compare_rows;
 pub mod document;
+mod file_status;
 mod incremental;
 pub mod ingest;
 pub mod open;
+mod registry_schema;
 pub mod runs;
 pub mod sql;
 pub mod values;

@@ -9,7 +9,9 @@
 //! schema nor trip over the journal-mode change.
 //!
 //! # Compatibility
-//! The schema version is the highest refinery migration applied. A database whose version is
+//! The schema version is the highest refinery migration applied. The objects generated from
+//! the metric registry (views, `registry_metric` rows) are brought up to date after the
+//! migrations on every writable open (see [`super::registry_schema`]). A database whose version is
 //! higher than this binary knows is refused with [`OpenError::NewerSchema`] before anything is
 //! written, never migrated "down" or half-read.
 
@@ -139,8 +141,9 @@ impl Warehouse {
         self.path.as_deref()
     }
 
-    /// The underlying connection, for the warehouse's own query modules.
-    pub fn conn(&self) -> &Connection {
+    /// The underlying connection, for the warehouse's own query modules; everything outside
+    /// the warehouse goes through their functions.
+    pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }
 
@@ -194,15 +197,16 @@ impl Warehouse {
         if found > known {
             return Err(OpenError::NewerSchema { path, found, known });
         }
-        if found == known {
-            return Ok(());
-        }
         // File-backed warehouses get here holding the setup lock (see `open`).
-        embedded::migrations::runner()
-            .set_grouped(true)
-            .run(&mut self.conn)
-            .map_err(|e| OpenError::Migration { path, reason: e.to_string() })?;
-        Ok(())
+        if found < known {
+            embedded::migrations::runner()
+                .set_grouped(true)
+                .run(&mut self.conn)
+                .map_err(|e| OpenError::Migration { path: path.clone(), reason: e.to_string() })?;
+        }
+        // After the migrations, which own the tables: what the metric registry generates.
+        super::registry_schema::reconcile(&mut self.conn)
+            .map_err(|e| OpenError::Migration { path, reason: e.to_string() })
     }
 }
 
@@ -287,6 +291,95 @@ mod tests {
         let present: i64 =
             wh.conn.query_row("SELECT present FROM source_file", [], |r| r.get(0)).unwrap();
         assert_eq!(present, 0);
+    }
+
+    /// Every row of `table`, every column, in the order of its first column.
+    fn dump(conn: &Connection, table: &str) -> Vec<Vec<rusqlite::types::Value>> {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap();
+        let n = stmt.column_count();
+        stmt.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_version_4_warehouse_gets_the_status_check_and_keeps_its_files_and_views() {
+        use super::super::registry_schema::{sample_view_sql, sidecar_view_sql};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("warehouse.sqlite");
+        let root = dir.path().join("runs");
+        let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        let put = |rel: &str, body: &str, old: bool| {
+            let path = root.join(rel);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, body).unwrap();
+            if old {
+                File::options().write(true).open(&path).unwrap().set_modified(an_hour_ago).unwrap();
+            }
+        };
+        let body = crate::sidecar::SidecarResult::empty("t").to_json_pretty();
+        put("r1/t.ktstr.json", &body, true);
+        put("r2/copy.ktstr.json", &body, true);
+        put("r2/bad.ktstr.json", "{ nope", true);
+        put("r3/late.ktstr.json", &body[..body.len() / 2], false);
+        // A database as schema-4 binaries left it, filled by a real ingest: one file of each
+        // status (ingested, duplicate, corrupt, pending).
+        let mut conn = Connection::open(&db).unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(4))
+            .run(&mut conn)
+            .unwrap();
+        let mut old = Warehouse { conn, path: Some(db.clone()) };
+        old.configure().unwrap();
+        super::super::ingest::ingest_root(&mut old, &root, None).unwrap();
+        let statuses: Vec<String> = old
+            .conn
+            .prepare("SELECT status FROM source_file ORDER BY status")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(statuses, ["corrupt", "duplicate", "ingested", "pending"]);
+        let files = dump(&old.conn, "source_file");
+        let runs = dump(&old.conn, "run_dir_state");
+        drop(old);
+
+        let mut wh = Warehouse::open(&db).unwrap();
+        assert_eq!(wh.schema_version().unwrap(), known_schema_version());
+        assert_eq!(dump(&wh.conn, "source_file"), files);
+        assert_eq!(dump(&wh.conn, "run_dir_state"), runs);
+        let check = |sql: &str| -> Vec<String> {
+            let mut stmt = wh.conn.prepare(sql).unwrap();
+            stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        };
+        assert_eq!(check("PRAGMA integrity_check"), ["ok"]);
+        assert!(check("SELECT \"table\" FROM pragma_foreign_key_check").is_empty());
+        assert_eq!(
+            check("SELECT \"table\" FROM pragma_foreign_key_list('source_file') ORDER BY 1"),
+            ["ingested_sidecar", "runs_root"]
+        );
+        let mut explain = wh
+            .conn
+            .prepare("EXPLAIN QUERY PLAN SELECT 1 FROM source_file WHERE sidecar_id = 1")
+            .unwrap();
+        let plan: Vec<String> =
+            explain.query_map([], |r| r.get(3)).unwrap().collect::<Result<_, _>>().unwrap();
+        drop(explain);
+        assert!(plan.iter().any(|l| l.contains("source_file_sidecar")), "{plan:?}");
+        let views = check("SELECT sql FROM sqlite_master WHERE type = 'view' ORDER BY name");
+        assert_eq!(views, [sample_view_sql(), sidecar_view_sql()]);
+        assert_eq!(check("SELECT test_name FROM sidecar"), ["t"]);
+        let err = wh
+            .conn
+            .execute("UPDATE source_file SET status = 'gone' WHERE status = 'corrupt'", [])
+            .unwrap_err();
+        assert!(err.to_string().contains("CHECK constraint failed"), "{err}");
+
+        // The settled run directories are still settled; the pending file is read again.
+        let again = super::super::ingest::ingest_root(&mut wh, &root, None).unwrap();
+        assert_eq!((again.unchanged, again.parsed, again.known_corrupt), (3, 1, 1));
     }
 
     #[test]

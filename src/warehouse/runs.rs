@@ -253,8 +253,8 @@ pub struct StoredDocument {
 impl StoredDocument {
     /// The original file bytes, checked against the hash ingest recorded: zstd frames carry
     /// no checksum, so damage could otherwise decode to wrong bytes without an error.
-    pub fn original(&self, conn: &rusqlite::Connection) -> Result<Vec<u8>, DecodeError> {
-        let bytes = decode(conn, &self.codec, self.dict_id, &self.document)?;
+    pub fn original(&self, wh: &Warehouse) -> Result<Vec<u8>, DecodeError> {
+        let bytes = decode(wh.conn(), &self.codec, self.dict_id, &self.document)?;
         if blake3::hash(&bytes).as_bytes()[..] != self.content_hash[..] {
             return Err(DecodeError::Damaged("it does not match its recorded hash".into()));
         }
@@ -351,7 +351,7 @@ mod tests {
 
         let docs = stored_documents(&wh, root, "r2", None).unwrap();
         assert_eq!(docs.len(), 1);
-        let bytes = docs[0].original(wh.conn()).unwrap();
+        let bytes = docs[0].original(&wh).unwrap();
         assert!(String::from_utf8(bytes).unwrap().contains("\"z\""));
         assert_eq!(stored_documents(&wh, root, "r1", Some("job")).unwrap().len(), 1);
     }
@@ -388,7 +388,7 @@ mod tests {
             )
             .unwrap();
         let docs = stored_documents(&wh, root, "r1", None).unwrap();
-        let err = docs[0].original(wh.conn()).unwrap_err();
+        let err = docs[0].original(&wh).unwrap_err();
         assert!(err.to_string().contains("does not match its recorded hash"), "{err}");
     }
 

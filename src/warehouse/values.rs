@@ -8,13 +8,14 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
 use super::open::Warehouse;
 use super::runs::in_root_sql;
+use crate::dimension::{ARCHIVE_SOURCE, Dim};
 
-/// Sorted, deduplicated values per dimension. The four optional dimensions put `None`
-/// (a null in the sidecar) first.
+/// Sorted, deduplicated values per dimension, one field per [`Dim`] (named by its
+/// [`Dim::label`]). The four optional dimensions put `None` (a null in the sidecar) first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DimensionValues {
     pub kernel: Vec<Option<String>>,
@@ -27,35 +28,12 @@ pub struct DimensionValues {
     pub flags: Vec<String>,
 }
 
-/// The source label `--dir` gives every sidecar, as ktstr does for archived pools.
-pub const ARCHIVE_SOURCE: &str = "archive";
-
-/// One query per dimension over `dimension_value`, which ingest keeps (one row per distinct
-/// value, so a query costs the number of values, not of sidecars). `ORDER BY` on the
-/// `(dim, value)` index reads it in order instead of sorting; NULL sorts first and text
-/// compares bytewise, matching Rust's `Option<String>` order.
-pub(crate) const QUERIES: [(&str, &str); 8] = [
-    ("kernel", "SELECT DISTINCT value FROM dimension_value WHERE dim = 'kernel' ORDER BY value"),
-    ("commit", "SELECT DISTINCT value FROM dimension_value WHERE dim = 'commit' ORDER BY value"),
-    (
-        "kernel_commit",
-        "SELECT DISTINCT value FROM dimension_value WHERE dim = 'kernel_commit' ORDER BY value",
-    ),
-    ("source", "SELECT DISTINCT value FROM dimension_value WHERE dim = 'source' ORDER BY value"),
-    (
-        "scheduler",
-        "SELECT DISTINCT value FROM dimension_value WHERE dim = 'scheduler' ORDER BY value",
-    ),
-    (
-        "topology",
-        "SELECT DISTINCT value FROM dimension_value WHERE dim = 'topology' ORDER BY value",
-    ),
-    (
-        "work_type",
-        "SELECT DISTINCT value FROM dimension_value WHERE dim = 'work_type' ORDER BY value",
-    ),
-    ("flags", "SELECT DISTINCT value FROM dimension_value WHERE dim = 'flags' ORDER BY value"),
-];
+/// The distinct values of one dimension (bound as its label) from `dimension_value`, which
+/// ingest keeps (one row per distinct value, so a query costs the number of values, not of
+/// sidecars). `ORDER BY` on the `(dim, value)` index reads it in order instead of sorting;
+/// NULL sorts first and text compares bytewise, matching Rust's `Option<String>` order.
+pub(crate) const VALUES_SQL: &str =
+    "SELECT DISTINCT value FROM dimension_value WHERE dim = ?1 ORDER BY value";
 
 impl DimensionValues {
     /// Relabel every sidecar's source as [`ARCHIVE_SOURCE`] (what `--dir` means): a non-empty
@@ -69,22 +47,55 @@ impl DimensionValues {
     pub fn is_empty(&self) -> bool {
         self.scheduler.is_empty()
     }
+
+    /// One dimension's values (`None` = a null).
+    pub fn get(&self, dim: Dim) -> Vec<Option<&str>> {
+        match dim {
+            Dim::Kernel => optional(&self.kernel),
+            Dim::ProjectCommit => optional(&self.commit),
+            Dim::KernelCommit => optional(&self.kernel_commit),
+            Dim::RunSource => optional(&self.source),
+            Dim::Scheduler => required(&self.scheduler),
+            Dim::Topology => required(&self.topology),
+            Dim::WorkType => required(&self.work_type),
+            Dim::Flags => required(&self.flags),
+        }
+    }
+
+    /// Every dimension's label and values, in the order `stats list-values` prints them.
+    pub fn labelled(&self) -> [(&'static str, Vec<Option<&str>>); 8] {
+        Dim::LISTED.map(|dim| (dim.label(), self.get(dim)))
+    }
+
+    /// Build from each dimension's values. A dimension that is never null drops nulls (its
+    /// column is `NOT NULL`, so there are none).
+    fn from_dims(
+        mut values: impl FnMut(Dim) -> rusqlite::Result<Vec<Option<String>>>,
+    ) -> rusqlite::Result<DimensionValues> {
+        let mut never_null =
+            |dim| values(dim).map(|v| v.into_iter().flatten().collect::<Vec<String>>());
+        let (scheduler, topology) = (never_null(Dim::Scheduler)?, never_null(Dim::Topology)?);
+        let (work_type, flags) = (never_null(Dim::WorkType)?, never_null(Dim::Flags)?);
+        Ok(DimensionValues {
+            kernel: values(Dim::Kernel)?,
+            commit: values(Dim::ProjectCommit)?,
+            kernel_commit: values(Dim::KernelCommit)?,
+            source: values(Dim::RunSource)?,
+            scheduler,
+            topology,
+            work_type,
+            flags,
+        })
+    }
 }
 
 /// Read every dimension's distinct values.
 pub fn dimension_values(wh: &Warehouse) -> rusqlite::Result<DimensionValues> {
     let conn = wh.conn();
-    let [kernel, commit, kernel_commit, source, scheduler, topology, work_type, flags] =
-        QUERIES.map(|(_, sql)| sql);
-    Ok(DimensionValues {
-        kernel: optional(conn, kernel)?,
-        commit: optional(conn, commit)?,
-        kernel_commit: optional(conn, kernel_commit)?,
-        source: optional(conn, source)?,
-        scheduler: required(conn, scheduler)?,
-        topology: required(conn, topology)?,
-        work_type: required(conn, work_type)?,
-        flags: required(conn, flags)?,
+    DimensionValues::from_dims(|dim| {
+        let mut stmt = conn.prepare_cached(VALUES_SQL)?;
+        let rows = stmt.query_map([dim.label()], |r| r.get(0))?;
+        rows.collect()
     })
 }
 
@@ -101,54 +112,53 @@ pub fn root_dimension_values(wh: &Warehouse, root_id: i64) -> rusqlite::Result<D
     if !other_roots {
         return dimension_values(wh);
     }
-    type Opt = BTreeSet<Option<String>>;
-    let (mut kernel, mut commit, mut kernel_commit, mut source) =
-        (Opt::new(), Opt::new(), Opt::new(), Opt::new());
-    let (mut scheduler, mut topology, mut work_type) =
-        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    // Every dimension but flags is one column of the row.
+    let columns: Vec<Dim> = Dim::LISTED.into_iter().filter(|&d| d != Dim::Flags).collect();
+    let mut sets: Vec<BTreeSet<Option<String>>> = vec![BTreeSet::new(); columns.len()];
+    let select: Vec<String> = columns.iter().map(|d| format!("s.{}", d.column())).collect();
     let mut stmt = conn.prepare(&format!(
-        "SELECT s.kernel_version, s.project_commit, s.kernel_commit, s.run_source, s.scheduler, \
-         s.topology, s.work_type FROM ingested_sidecar s WHERE {}",
+        "SELECT {} FROM ingested_sidecar s WHERE {}",
+        select.join(", "),
         in_root_sql(1)
     ))?;
     let mut rows = stmt.query(params![root_id])?;
     while let Some(r) = rows.next()? {
-        kernel.insert(r.get(0)?);
-        commit.insert(r.get(1)?);
-        kernel_commit.insert(r.get(2)?);
-        source.insert(r.get(3)?);
-        scheduler.insert(r.get(4)?);
-        topology.insert(r.get(5)?);
-        work_type.insert(r.get(6)?);
+        for (i, set) in sets.iter_mut().enumerate() {
+            set.insert(r.get(i)?);
+        }
     }
     let mut stmt = conn.prepare(&format!(
         "SELECT DISTINCT g.flag FROM sidecar_flag g \
          JOIN ingested_sidecar s ON s.sidecar_id = g.sidecar_id WHERE {} ORDER BY 1",
         in_root_sql(1)
     ))?;
-    let flags = stmt.query_map(params![root_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    Ok(DimensionValues {
-        kernel: kernel.into_iter().collect(),
-        commit: commit.into_iter().collect(),
-        kernel_commit: kernel_commit.into_iter().collect(),
-        source: source.into_iter().collect(),
-        scheduler: scheduler.into_iter().collect(),
-        topology: topology.into_iter().collect(),
-        work_type: work_type.into_iter().collect(),
-        flags,
+    let flags: Vec<Option<String>> =
+        stmt.query_map(params![root_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut flags = Some(flags);
+    DimensionValues::from_dims(|dim| match columns.iter().position(|&d| d == dim) {
+        Some(i) => Ok(std::mem::take(&mut sets[i]).into_iter().collect()),
+        None => Ok(flags.take().unwrap_or_default()),
     })
 }
 
-fn optional(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<Option<String>>> {
-    let mut stmt = conn.prepare_cached(sql)?;
+/// Every distinct test name, sorted. `list-values` does not show them; this reads the
+/// test-name index with one seek per distinct name rather than scanning the sidecars.
+pub fn test_names(wh: &Warehouse) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = wh.conn().prepare_cached(
+        "WITH RECURSIVE v(x) AS (SELECT min(test_name) FROM ingested_sidecar UNION ALL \
+         SELECT (SELECT min(test_name) FROM ingested_sidecar WHERE test_name > v.x) \
+         FROM v WHERE v.x IS NOT NULL) SELECT x FROM v WHERE x IS NOT NULL",
+    )?;
     let rows = stmt.query_map([], |r| r.get(0))?;
     rows.collect()
 }
 
-fn required(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    rows.collect()
+fn optional(xs: &[Option<String>]) -> Vec<Option<&str>> {
+    xs.iter().map(|x| x.as_deref()).collect()
+}
+
+fn required(xs: &[String]) -> Vec<Option<&str>> {
+    xs.iter().map(|x| Some(x.as_str())).collect()
 }
 
 #[cfg(test)]
@@ -166,14 +176,15 @@ mod tests {
     #[test]
     fn every_dimension_query_reads_an_index_not_the_table() {
         let wh = Warehouse::open_in_memory().unwrap();
-        for (dim, sql) in QUERIES {
-            let mut stmt = wh.conn().prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        for dim in Dim::LISTED {
+            let mut stmt = wh.conn().prepare(&format!("EXPLAIN QUERY PLAN {VALUES_SQL}")).unwrap();
             let plan: Vec<String> = stmt
-                .query_map([], |r| r.get::<_, String>(3))
+                .query_map([dim.label()], |r| r.get::<_, String>(3))
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap();
             let text = plan.join(" | ");
+            let dim = dim.label();
             assert!(
                 text.contains("USING COVERING INDEX") || text.contains("USING INDEX"),
                 "{dim}: {text}"
@@ -211,6 +222,7 @@ mod tests {
         assert_eq!(v.flags, vec!["borrow".to_string(), "llc".into()]);
         v.relabel_sources_as_archive();
         assert_eq!(v.source, vec![Some("archive".into())]);
+        assert_eq!(test_names(&wh).unwrap(), ["t_a", "t_b", "t_c"]);
     }
 
     #[test]

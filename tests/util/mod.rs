@@ -147,6 +147,18 @@ pub fn sidecar_json(spec: &SidecarSpec<'_>) -> String {
     s.to_json_pretty()
 }
 
+/// Run `cmd` with its stdout closed before it writes, as `| head -0` would; stdout in the
+/// result is empty.
+pub fn output_into_closed_pipe(cmd: &mut Command) -> Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn cargo-ktstr");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait for cargo-ktstr")
+}
+
 /// Run `git` in `dir` with a fixed identity (test machines may have none configured) and
 /// return its trimmed stdout; panics with git's stderr when it fails.
 pub fn git(dir: &Path, args: &[&str]) -> String {

@@ -1,6 +1,9 @@
 //! `stats compare`: A/B over the warehouse pool with the dual gate; exit 1 on regression.
+//!
+//! Flags become [`CompareOptions`] (commit revspecs resolved here, against the repository the
+//! command runs in), the warehouse is opened, [`compare::run`] does the comparison, and the
+//! report is rendered; warnings go to stderr in the order they arose.
 
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -8,13 +11,10 @@ use clap::Args;
 use crate::cli::{ExitError, WarehouseArgs, output, warehouse};
 use crate::compare::revspec::CommitResolver;
 use crate::compare::{
-    ComparisonPolicy, Dim, Row, Side, SideFilter, SideFilters, average, average_side,
-    compare_groups, diagnostics, sanitize_rows, slicing,
+    self, CompareError, CompareOptions, ComparisonPolicy, Dim, PoolScope, SideFilter, SideFilters,
 };
 use crate::exit_code;
-use crate::report::{self, compare::CompareReport};
-use crate::sidecar::HostContext;
-use crate::warehouse::compare_rows::{self, PoolScope};
+use crate::report;
 
 /// Filters for one dimension set. Shared flags pin both sides; `--a-X`/`--b-X` replace the
 /// shared value for that side only ("more-specific replaces").
@@ -196,103 +196,59 @@ fn build_filters(args: &CompareArgs) -> anyhow::Result<SideFilters> {
     Ok(SideFilters::build(&shared, &a_only, &b_only))
 }
 
-fn first_host(rows: &[Row]) -> Option<HostContext> {
-    rows.iter().find_map(|r| r.host_json.as_deref().and_then(|j| serde_json::from_str(j).ok()))
+pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
+    let options = CompareOptions {
+        policy: resolve_policy(&args)?,
+        filters: build_filters(&args)?,
+        name_filter: args.filter.clone(),
+        no_average: args.no_average,
+        scope: PoolScope { archive_root: args.dir.clone() },
+    };
+    // Checked before the warehouse is opened (and refreshed): identical sides need no data.
+    let nothing_at_default =
+        || no_data(&warehouse::Location::resolve(args.dir.as_deref(), None).root);
+    for w in options.check().map_err(|e| exit_error(e, nothing_at_default))? {
+        eprintln!("{w}");
+    }
+    let Some((wh, loc, _)) = warehouse::open_for_read(args.dir.as_deref(), &args.warehouse)? else {
+        return Err(nothing_at_default());
+    };
+    let outcome = compare::run(&wh, &options).map_err(|e| exit_error(e, || no_data(&loc.root)))?;
+    for w in &outcome.warnings {
+        eprintln!("{w}");
+    }
+    let report = &outcome.report;
+    let code = if report.comparison.summary.regressions > 0 {
+        exit_code::REGRESSION
+    } else {
+        exit_code::SUCCESS
+    };
+    output::emit(
+        args.json,
+        |out| report::compare::write_json(out, report),
+        |out| report::compare::write_text(out, report, output::stdout_styles()),
+    )?;
+    Ok(code)
 }
 
-pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
-    let policy = resolve_policy(&args)?;
-    let filters = build_filters(&args)?;
-    let slicing = slicing::derive_slicing_dims(&filters);
-    if slicing.is_empty() {
-        return Err(usage(slicing::IDENTICAL_SIDES));
-    }
-    if let Some(w) = slicing::multi_slice_warning(&slicing) {
-        eprintln!("{w}");
-    }
-    let pairing = slicing::pairing_dims(&slicing);
+fn no_data(root: &Path) -> anyhow::Error {
+    usage(format!(
+        "stats compare: no sidecar data found under {}. Run `cargo ktstr test` to generate \
+         runs, or pass --dir to point at an archived sidecar tree.",
+        root.display()
+    ))
+}
 
-    let no_data = |root: &Path| {
-        usage(format!(
-            "stats compare: no sidecar data found under {}. Run `cargo ktstr test` to generate \
-             runs, or pass --dir to point at an archived sidecar tree.",
-            root.display()
-        ))
-    };
-    let Some((wh, loc, _)) = warehouse::open_for_read(args.dir.as_deref(), &args.warehouse)? else {
-        return Err(no_data(&warehouse::Location::resolve(args.dir.as_deref(), None).root));
-    };
-    let root = loc.root;
-    let scope = PoolScope { archive_root: args.dir.clone() };
-    let mut rows_a = compare_rows::select_side(&wh, &scope, &filters.a)?;
-    let mut rows_b = compare_rows::select_side(&wh, &scope, &filters.b)?;
-    if rows_a.is_empty() || rows_b.is_empty() {
-        // The pool-wide facts feed only these diagnostics, and gathering them reads every
-        // pooled row, so they are gathered only when a side matched nothing.
-        let facts = compare_rows::pool_facts(&wh, &scope)?;
-        if facts.total == 0 {
-            return Err(no_data(&root));
+/// A comparison that produced no report, as the error the user sees (warnings first).
+fn exit_error(err: CompareError, no_data: impl FnOnce() -> anyhow::Error) -> anyhow::Error {
+    match err {
+        CompareError::EmptyPool => no_data(),
+        CompareError::Usage { message, warnings } => {
+            for w in warnings {
+                eprintln!("{w}");
+            }
+            usage(message)
         }
-        let (side, filter) =
-            if rows_a.is_empty() { (Side::A, &filters.a) } else { (Side::B, &filters.b) };
-        return Err(usage(diagnostics::zero_match_diagnostic(side, filter, &facts)));
-    }
-    let replaced = sanitize_rows(&mut rows_a) + sanitize_rows(&mut rows_b);
-    if replaced > 0 {
-        eprintln!(
-            "warning: stats compare: {replaced} non-finite or missing metric value(s) read as 0"
-        );
-    }
-    if let Some(w) = diagnostics::dirty_warning(&rows_a, &rows_b) {
-        eprintln!("{w}");
-    }
-    let label_a = slicing::side_label(&filters, &slicing, Side::A);
-    let label_b = slicing::side_label(&filters, &slicing, Side::B);
-    let host_a = first_host(&rows_a);
-    let host_b = first_host(&rows_b);
-
-    let (rows_a, dropped_a) = average::drop_stale_dirty_states(rows_a, &pairing);
-    let (rows_b, dropped_b) = average::drop_stale_dirty_states(rows_b, &pairing);
-    for (side, label, dropped) in [(Side::A, &label_a, dropped_a), (Side::B, &label_b, dropped_b)] {
-        if let Some(w) = diagnostics::stale_dirty_warning(side, label, dropped) {
-            eprintln!("{w}");
-        }
-    }
-
-    let (groups_a, groups_b) = if args.no_average {
-        average::check_no_average_duplicates(&rows_a, &pairing, Side::A).map_err(usage)?;
-        average::check_no_average_duplicates(&rows_b, &pairing, Side::B).map_err(usage)?;
-        (average::singleton_groups(&rows_a, &pairing), average::singleton_groups(&rows_b, &pairing))
-    } else {
-        (average_side(&rows_a, &pairing), average_side(&rows_b, &pairing))
-    };
-    let comparison = compare_groups(&groups_a, &groups_b, &policy, args.filter.as_deref());
-    let regressions = comparison.summary.regressions;
-    let report = CompareReport {
-        slicing: slicing.iter().map(|d| d.name()).collect(),
-        pairing: pairing.iter().map(|d| d.name()).collect(),
-        host_delta: diagnostics::host_delta(&label_a, &label_b, host_a.as_ref(), host_b.as_ref()),
-        label_a,
-        label_b,
-        rows_a: rows_a.len(),
-        rows_b: rows_b.len(),
-        averaged: !args.no_average,
-        pass_counts: average::pass_counts(&groups_a, &groups_b),
-        comparison,
-    };
-    let code = if regressions > 0 { exit_code::REGRESSION } else { exit_code::SUCCESS };
-    let mut out = io::stdout().lock();
-    let written = if args.json {
-        report::compare::write_json(&mut out, &report)
-    } else {
-        report::compare::write_text(&mut out, &report, output::stdout_styles())
-    }
-    .and_then(|()| out.flush());
-    match written {
-        // A reader that stops early (`| head`) must not turn a regression into success: the
-        // verdict is the exit code, whatever became of the table.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(code),
-        Err(e) => Err(e.into()),
-        Ok(()) => Ok(code),
+        source @ CompareError::Source(_) => source.into(),
     }
 }

@@ -4,15 +4,14 @@
 //! warehouse. Only when the directory is gone does it fall back to the documents the
 //! warehouse kept from it, and says so on stderr.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
 
 use super::run_lookup::{check_key, known_runs, not_found};
-use crate::cli::WarehouseArgs;
 use crate::cli::warehouse::{Location, open_for_read};
+use crate::cli::{WarehouseArgs, output};
 use crate::report::explain as render;
 use crate::sidecar::SidecarResult;
 use crate::sidecar::explain::explain;
@@ -51,13 +50,7 @@ pub fn run(args: ExplainSidecarArgs) -> anyhow::Result<u8> {
         stored_inputs(&args, id)?
     };
     let ex = explain(inputs);
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        render::write_json(&mut out, &ex)?;
-    } else {
-        render::write_text(&mut out, &ex)?;
-    }
-    out.flush()?;
+    output::emit(args.json, |o| render::write_json(o, &ex), |o| render::write_text(o, &ex))?;
     Ok(crate::exit_code::SUCCESS)
 }
 
@@ -78,7 +71,7 @@ fn stored_inputs(
     let docs: Vec<Result<SidecarResult, ReadError>> = match wh {
         Some(wh) => stored_documents(wh, &root, run, job)?
             .into_iter()
-            .map(|d| match d.original(wh.conn()) {
+            .map(|d| match d.original(wh) {
                 Ok(bytes) => parse_bytes(&d.path, &bytes),
                 Err(e) => Err(ReadError { path: d.path, kind: ReadErrorKind::Io(e.to_string()) }),
             })

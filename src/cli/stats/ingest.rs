@@ -1,16 +1,17 @@
 //! `stats ingest`: index a runs root into the warehouse, once or continuously (`--watch`).
 //!
 //! The walk, parse and insert are [`crate::warehouse::ingest`]'s and the event loop is
-//! [`crate::warehouse::watch`]'s; this file resolves the location, installs the Ctrl-C
-//! handler, and renders reports (a summary paragraph or JSON on stdout, problems on stderr).
+//! [`crate::warehouse::watch`]'s and Ctrl-C handling is [`crate::cli::interrupt`]'s; this
+//! file resolves the location, stops the watch on SIGINT/SIGTERM, and renders reports (a summary paragraph or JSON on stdout, problems on stderr).
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use clap::Args;
 
 use crate::cli::warehouse::{Location, ingest_quietly, report_problems};
+use crate::cli::{interrupt, output};
 use crate::exit_code;
 use crate::warehouse::Warehouse;
 use crate::warehouse::ingest::IngestReport;
@@ -45,22 +46,23 @@ pub fn run(args: IngestArgs) -> anyhow::Result<u8> {
     let mut wh = Warehouse::open(&loc.db)?;
     if !args.watch {
         let report = ingest_quietly(&mut wh, &loc.root)?;
-        print_report(&report, &loc, args.json, true)?;
+        output::write_stdout(|o| write_report(o, &report, &loc, args.json, true))?;
         return Ok(exit_code::SUCCESS);
     }
 
-    install_interrupt_handler();
+    interrupt::install(&[libc::SIGINT, libc::SIGTERM])?;
+    let stop = interrupt::stop_flag();
     let mut first = true;
     let mut out_err: Option<std::io::Error> = None;
-    watch_root(&mut wh, &loc.root, WatchOptions::default(), &STOP, None, &mut |report| {
+    watch_root(&mut wh, &loc.root, WatchOptions::default(), stop, None, &mut |report| {
         report_problems(report);
         let initial = std::mem::take(&mut first);
         if (initial || report.new_sidecars > 0)
-            && let Err(e) = print_report(report, &loc, args.json, initial)
+            && let Err(e) = print_watch_report(report, &loc, args.json, initial)
         {
             // stdout is gone (e.g. a closed pipe): stop watching.
             out_err.get_or_insert(e);
-            STOP.store(true, Ordering::Relaxed);
+            stop.store(true, Ordering::SeqCst);
         }
     })?;
     if let Some(e) = out_err {
@@ -69,13 +71,27 @@ pub fn run(args: IngestArgs) -> anyhow::Result<u8> {
     Ok(exit_code::SUCCESS)
 }
 
-fn print_report(
+/// One `--watch` report on stdout. Unlike [`output::write_stdout`], a closed stdout is an
+/// error here: the caller stops watching, since nobody reads what it would print.
+fn print_watch_report(
     report: &IngestReport,
     loc: &Location,
     json: bool,
     full: bool,
 ) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
+    write_report(&mut out, report, loc, json, full)?;
+    out.flush()
+}
+
+/// A report as one JSON line, the full summary paragraph, or the one-line `--watch` form.
+fn write_report(
+    out: &mut dyn Write,
+    report: &IngestReport,
+    loc: &Location,
+    json: bool,
+    full: bool,
+) -> std::io::Result<()> {
     if json {
         let text = serde_json::to_string(report).map_err(std::io::Error::other)?;
         writeln!(out, "{text}")?;
@@ -84,7 +100,7 @@ fn print_report(
     } else {
         writeln!(out, "{}", one_line(report))?;
     }
-    out.flush()
+    Ok(())
 }
 
 /// The one-paragraph human summary of a whole ingest.
@@ -143,23 +159,6 @@ fn plural(n: usize, noun: &str) -> String {
 
 fn elapsed(ms: u64) -> String {
     if ms < 1000 { format!("{ms} ms") } else { format!("{:.1} s", ms as f64 / 1000.0) }
-}
-
-/// Set by SIGINT/SIGTERM; the watch loop stops at its next poll.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_interrupt(_signal: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    STOP.store(true, Ordering::Relaxed);
-}
-
-fn install_interrupt_handler() {
-    let handler = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only performs an atomic store, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
 }
 
 #[cfg(test)]

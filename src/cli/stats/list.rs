@@ -5,15 +5,14 @@
 //! (its files are all corrupt or it is empty), as ktstr lists those too.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::Args;
 
-use crate::cli::WarehouseArgs;
 use crate::cli::warehouse::{Location, Refresh, open_for_read};
+use crate::cli::{WarehouseArgs, output};
 use crate::report::runs::{self, RunRow, RunState};
 use crate::warehouse::runs::{StoredRun, stored_runs};
 
@@ -44,13 +43,7 @@ pub fn run(args: ListArgs) -> anyhow::Result<u8> {
         );
         return Ok(crate::exit_code::SUCCESS);
     }
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        runs::write_json(&mut out, &rows)?;
-    } else {
-        runs::write_text(&mut out, &rows)?;
-    }
-    out.flush()?;
+    output::emit(args.json, |o| runs::write_json(o, &rows), |o| runs::write_text(o, &rows))?;
     Ok(crate::exit_code::SUCCESS)
 }
 

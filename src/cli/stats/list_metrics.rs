@@ -1,9 +1,8 @@
 //! `stats list-metrics`: the metric registry.
 
-use std::io::Write;
-
 use clap::Args;
 
+use crate::cli::output;
 use crate::metric::METRICS;
 use crate::report::metrics;
 
@@ -15,12 +14,10 @@ pub struct ListMetricsArgs {
 }
 
 pub fn run(args: ListMetricsArgs) -> anyhow::Result<u8> {
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        metrics::write_json(&mut out, &METRICS)?;
-    } else {
-        metrics::write_text(&mut out, &METRICS)?;
-    }
-    out.flush()?;
+    output::emit(
+        args.json,
+        |o| metrics::write_json(o, &METRICS),
+        |o| metrics::write_text(o, &METRICS),
+    )?;
     Ok(crate::exit_code::SUCCESS)
 }

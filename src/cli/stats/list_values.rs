@@ -1,12 +1,11 @@
 //! `stats list-values`: distinct values of every filterable dimension.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::WarehouseArgs;
 use crate::cli::warehouse::open_for_read;
+use crate::cli::{WarehouseArgs, output};
 use crate::report::values;
 use crate::warehouse::runs::root_id;
 use crate::warehouse::values::{DimensionValues, dimension_values, root_dimension_values};
@@ -37,12 +36,6 @@ pub fn run(args: ListValuesArgs) -> anyhow::Result<u8> {
     if args.dir.is_some() {
         dims.relabel_sources_as_archive();
     }
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        values::write_json(&mut out, &dims)?;
-    } else {
-        values::write_text(&mut out, &dims)?;
-    }
-    out.flush()?;
+    output::emit(args.json, |o| values::write_json(o, &dims), |o| values::write_text(o, &dims))?;
     Ok(crate::exit_code::SUCCESS)
 }

@@ -1,14 +1,13 @@
 //! `stats show-host`: the host context a run recorded.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
 
 use super::run_lookup::{check_key, known_runs, not_found};
-use crate::cli::WarehouseArgs;
 use crate::cli::warehouse::{Location, open_for_read};
+use crate::cli::{WarehouseArgs, output};
 use crate::report::host::format_human;
 use crate::warehouse::runs::{RunHost, run_host};
 
@@ -50,8 +49,6 @@ pub fn run(args: ShowHostArgs) -> anyhow::Result<u8> {
              produce a sidecar with the current schema."
         );
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(format_human(&host).as_bytes())?;
-    out.flush()?;
+    output::write_stdout(|o| o.write_all(format_human(&host).as_bytes()))?;
     Ok(crate::exit_code::SUCCESS)
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::cli::warehouse::open_for_read;
-use crate::cli::{ExitError, WarehouseArgs};
+use crate::cli::{ExitError, WarehouseArgs, output};
 use crate::exit_code;
 use crate::report::sql::{write_csv, write_json, write_table};
 use crate::warehouse::sql::{SqlError, open_query_connection, run_query};
@@ -80,13 +80,14 @@ pub fn run(args: SqlArgs) -> anyhow::Result<u8> {
         }),
         other => other.into(),
     })?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        write_json(&mut out, &result)?;
-    } else if args.csv {
-        write_csv(&mut out, &result)?;
-    } else {
-        write_table(&mut out, &result)?;
-    }
+    output::write_stdout(|o| {
+        if args.json {
+            write_json(o, &result)
+        } else if args.csv {
+            write_csv(o, &result)
+        } else {
+            write_table(o, &result)
+        }
+    })?;
     Ok(exit_code::SUCCESS)
 }
