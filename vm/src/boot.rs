@@ -15,7 +15,7 @@ use crate::qemu::child::QemuChild;
 use crate::qemu::{Backend, Launch, Qemu, QemuError, base_kernel_args};
 use crate::request::{Request, RequestError};
 use crate::topology::qemu_args::{Machine, topology_args};
-use crate::topology::{Topology, TopologyError};
+use crate::topology::{LimitError, Topology, check_host_limits};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -71,7 +71,7 @@ pub enum BootError {
     #[error(transparent)]
     Qemu(#[from] QemuError),
     #[error(transparent)]
-    Topology(#[from] TopologyError),
+    Topology(#[from] LimitError),
     #[error(transparent)]
     Request(#[from] RequestError),
     #[error(transparent)]
@@ -104,7 +104,7 @@ pub fn boot(
     request: &Request,
     options: &BootOptions,
 ) -> Result<BootOutcome, BootError> {
-    options.topology.check_host_limits(options.memory_mb)?;
+    check_host_limits(&options.topology, options.memory_mb)?;
     let qemu = Qemu::find()?;
     let (backend, accel_warning) = accel::choose(options.accel, &qemu, &kernel.image)?;
     let mut append = base_kernel_args();
@@ -220,8 +220,10 @@ fn judge(
         return Err(BootError::NoTopology { console_tail });
     }
     let topology_frame = frames.remove(0);
-    let found: Topology =
-        serde_json::from_slice(&topology_frame.payload).map_err(|e| BootError::Results {
+    let found: Topology = serde_json::from_slice::<String>(&topology_frame.payload)
+        .map_err(|e| e.to_string())
+        .and_then(|text| text.parse().map_err(|e: ktstr_decl::TopologyError| e.to_string()))
+        .map_err(|e| BootError::Results {
             error: FrameError::Malformed { offset: 0, what: format!("topology frame: {e}") },
             console_tail: console_tail.clone(),
         })?;

@@ -26,6 +26,7 @@ pub struct SchedulerRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     /// The topology the guest must find in sysfs before doing anything else.
+    #[serde(with = "crate::topology::notation")]
     pub topology: Topology,
     /// The test the guest's `/init` should run; `None` for a bare boot.
     pub test: Option<String>,

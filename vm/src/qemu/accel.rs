@@ -109,10 +109,7 @@ fn probe(qemu: &Qemu, kernel_image: &Path) -> Result<(), String> {
         qemu,
         backend: Backend::QemuKvm,
         machine: Machine::Microvm,
-        topology_args: topology_args(
-            &Topology { numa_nodes: 1, llcs: 1, cores_per_llc: 1, threads_per_core: 1 },
-            256,
-        ),
+        topology_args: topology_args(&Topology::new(1, 1, 1, 1), 256),
         kernel: kernel_image,
         initrd: None,
         append: base_kernel_args().join(" "),

@@ -7,7 +7,7 @@
 //! `microvm` boots fastest but ignores `-numa`, so a topology with more than one node needs the
 //! `pc` machine. This module only builds arguments; it does not know where QEMU is or how it runs.
 
-use super::Topology;
+use super::{Topology, llcs_per_node};
 
 /// The QEMU machine type a topology needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub fn topology_args(topology: &Topology, memory_mb: u32) -> Vec<String> {
     }
     for socket in 0..topology.llcs {
         args.push("-numa".to_string());
-        args.push(format!("cpu,node-id={},socket-id={socket}", socket / topology.llcs_per_node()));
+        args.push(format!("cpu,node-id={},socket-id={socket}", socket / llcs_per_node(topology)));
     }
     args
 }

@@ -67,13 +67,14 @@ fn fold(
     if llcs_per_node.len() > 1 {
         return Err(irregular(format!("NUMA nodes hold different LLC counts {llcs_per_node:?}")));
     }
-    Topology::new(
+    let found = Topology::new(
         nodes.len() as u32,
         llcs.len() as u32,
         (llc_size / threads) as u32,
         threads as u32,
-    )
-    .map_err(|e| irregular(e.to_string()))
+    );
+    found.validate().map_err(|e| irregular(e.to_string()))?;
+    Ok(found)
 }
 
 fn irregular(what: String) -> ReadbackError {
@@ -154,6 +155,7 @@ pub fn parse_cpu_list(text: &str) -> Option<CpuSet> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topology::cpus_per_llc;
 
     /// Writes a sysfs tree as QEMU presents `topology` (consecutive CPU numbering).
     fn fake_sysfs(root: &Path, t: &Topology, with_nodes: bool) {
@@ -166,14 +168,14 @@ mod tests {
         write(cpu_dir.join("online"), format!("0-{}", n - 1));
         for cpu in 0..n {
             let core0 = cpu - cpu % t.threads_per_core;
-            let llc0 = cpu - cpu % t.cpus_per_llc();
+            let llc0 = cpu - cpu % cpus_per_llc(t);
             let dir = cpu_dir.join(format!("cpu{cpu}"));
             write(
                 dir.join("topology/thread_siblings_list"),
                 format!("{core0}-{}", core0 + t.threads_per_core - 1),
             );
             for (index, level, first, count) in
-                [(0, 1, core0, t.threads_per_core), (3, 3, llc0, t.cpus_per_llc())]
+                [(0, 1, core0, t.threads_per_core), (3, 3, llc0, cpus_per_llc(t))]
             {
                 let idx = dir.join(format!("cache/index{index}"));
                 write(idx.join("level"), level.to_string());
