@@ -8,6 +8,7 @@ pub mod interrupt;
 pub mod output;
 pub mod stats;
 pub mod test;
+pub mod vm_run;
 pub mod warehouse;
 
 use std::ffi::OsString;

@@ -463,6 +463,25 @@ pub fn sweep_stale_trees(h: &Hierarchy) -> Vec<Swept> {
     out
 }
 
+/// Remove every `ktstr-<pid>-<n>` tree under `h`, whoever made it. Only for a machine that
+/// runs nothing but one test at a time (a VM guest between two tests).
+pub fn sweep_all_trees(h: &Hierarchy) -> Vec<Swept> {
+    let mut out = Vec::new();
+    for root in h.roots() {
+        let Ok(entries) = fs::read_dir(&root) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if tree_owner(&name).is_none() || !e.path().is_dir() {
+                continue;
+            }
+            let top = e.path();
+            let result = remove_tree(&top).map_err(|err| io_err(&top, err));
+            out.push(Swept { top, result });
+        }
+    }
+    out
+}
+
 /// `<pid>` of a `ktstr-<pid>-<n>` directory name.
 fn tree_owner(name: &str) -> Option<u32> {
     let (pid, n) = name.strip_prefix("ktstr-")?.split_once('-')?;

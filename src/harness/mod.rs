@@ -15,6 +15,8 @@
 //! - [`watchdog`]: the body on its own thread, panics and hangs.
 //! - [`live`]: the registry of a run's live workers and cgroups, and their teardown.
 //! - [`record`]: what a run's scenarios leave behind for its sidecar.
+//! - [`registry`]: the binary's list of entries and the hook that runs before `main`.
+//! - [`vm_backend`]: running entries in QEMU guests (`cargo ktstr test --kernel`).
 
 pub mod cgroup;
 pub(crate) mod contention;
@@ -23,10 +25,12 @@ pub mod execution;
 pub(crate) mod live;
 pub mod measure;
 pub(crate) mod record;
+pub mod registry;
 pub mod runner;
 pub mod scenario;
 pub(crate) mod threshold_checks;
 pub mod thresholds;
+pub mod vm_backend;
 pub(crate) mod watchdog;
 pub mod worker;
 

@@ -79,14 +79,14 @@ pub enum BootError {
     #[error("cannot set up the VM run directory: {0}")]
     Io(#[from] std::io::Error),
     #[error("the guest kernel crashed: {signature}\n--- console tail ---\n{console_tail}")]
-    GuestCrash { signature: String, console_tail: String },
+    GuestCrash { signature: String, frames_seen: Vec<Frame>, console_tail: String },
     #[error(
         "the guest did not finish within {} s; QEMU (pid {pid}) was killed after {} frames\n--- console tail ---\n{console_tail}",
         after.as_secs(), frames_seen.len()
     )]
     Timeout { after: Duration, pid: u32, frames_seen: Vec<Frame>, console_tail: String },
     #[error("QEMU failed ({status}): {stderr}\n--- console tail ---\n{console_tail}")]
-    QemuFailed { status: String, stderr: String, console_tail: String },
+    QemuFailed { status: String, stderr: String, frames_seen: Vec<Frame>, console_tail: String },
     #[error("bad result stream: {error}\n--- console tail ---\n{console_tail}")]
     Results { error: FrameError, console_tail: String },
     #[error("the guest sent no topology frame first\n--- console tail ---\n{console_tail}")]
@@ -95,6 +95,19 @@ pub enum BootError {
     TopologyMismatch { expected: Topology, found: Topology },
     #[error("the guest reported a failure: {message}")]
     Guest { message: String },
+}
+
+impl BootError {
+    /// The frames that arrived before the run went wrong (a crash, a hang, QEMU dying), so a
+    /// caller running several tests in one boot can keep the results that did arrive.
+    pub fn frames_seen(&self) -> &[Frame] {
+        match self {
+            BootError::GuestCrash { frames_seen, .. }
+            | BootError::QemuFailed { frames_seen, .. }
+            | BootError::Timeout { frames_seen, .. } => frames_seen,
+            _ => &[],
+        }
+    }
 }
 
 /// Boots `kernel` with `initramfs`, hands the guest `request`, and waits for its results.
@@ -199,8 +212,9 @@ fn judge(
         let frames_seen = frame::decode_partial(&out.results).frames;
         return Err(BootError::Timeout { after: *after, pid: *pid, frames_seen, console_tail });
     }
+    let frames_seen = || frame::decode_partial(&out.results).frames;
     if let Some(signature) = crash_signature(&out.console) {
-        return Err(BootError::GuestCrash { signature, console_tail });
+        return Err(BootError::GuestCrash { signature, frames_seen: frames_seen(), console_tail });
     }
     if let Ending::Failed(status) = ending {
         let stderr =
@@ -208,6 +222,7 @@ fn judge(
         return Err(BootError::QemuFailed {
             status: status.clone(),
             stderr: stderr.to_string(),
+            frames_seen: frames_seen(),
             console_tail,
         });
     }
@@ -284,7 +299,7 @@ mod tests {
         let console = "boot\n[    3.1] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000000\nmore\n";
         let out = output(console, stream(&[("topology", b"\"1n1l2c1t\"")], true));
         match judge(&Ending::Clean, &out, &topo("1n1l2c1t")).unwrap_err() {
-            BootError::GuestCrash { signature, console_tail } => {
+            BootError::GuestCrash { signature, console_tail, .. } => {
                 assert!(signature.contains("Attempted to kill init"), "{signature}");
                 assert!(console_tail.ends_with("more"));
             }

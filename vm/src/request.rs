@@ -22,14 +22,29 @@ pub struct SchedulerRequest {
     pub args: Vec<String>,
 }
 
+/// One test the guest should run, in the order given. Keys are one letter because the whole
+/// request must fit the kernel command line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestedTest {
+    /// The test's name.
+    #[serde(rename = "n")]
+    pub name: String,
+    /// Which run of the test (the caller's label, e.g. `base`).
+    #[serde(rename = "v")]
+    pub variant: String,
+    /// Flags active in this run.
+    #[serde(rename = "f", default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+}
+
 /// One guest run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     /// The topology the guest must find in sysfs before doing anything else.
     #[serde(with = "crate::topology::notation")]
     pub topology: Topology,
-    /// The test the guest's `/init` should run; `None` for a bare boot.
-    pub test: Option<String>,
+    /// The tests the guest's `/init` should run, in order; empty for a bare boot.
+    pub tests: Vec<RequestedTest>,
     /// A scheduler to start first; `None` keeps the kernel's default scheduler.
     pub scheduler: Option<SchedulerRequest>,
     /// Extra arguments for the test.
@@ -50,12 +65,22 @@ pub enum RequestError {
 
 impl Request {
     pub fn new(topology: Topology) -> Self {
-        Request { topology, test: None, scheduler: None, args: Vec::new() }
+        Request { topology, tests: Vec::new(), scheduler: None, args: Vec::new() }
     }
 
+    /// Adds the base run of `test`, without flags.
     pub fn with_test(mut self, test: &str) -> Self {
-        self.test = Some(test.to_string());
+        self.tests.push(RequestedTest {
+            name: test.to_string(),
+            variant: "base".to_string(),
+            flags: Vec::new(),
+        });
         self
+    }
+
+    /// Whether this request fits the kernel command line.
+    pub fn fits_cmdline(&self) -> bool {
+        self.to_cmdline_param().is_ok()
     }
 
     /// The `ktstr.request=<hex>` parameter for the kernel command line.

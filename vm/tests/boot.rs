@@ -140,7 +140,7 @@ fn a_guest_booted_with_another_topology_than_requested_is_a_typed_mismatch() {
 fn init_exiting_panics_the_kernel_and_is_an_infrastructure_failure_with_the_console_tail() {
     let request = Request::new(topo("1n1l1c1t")).with_test("exit");
     match run("1n1l1c1t", request, Accel::Tcg, Duration::from_secs(120)).unwrap_err() {
-        BootError::GuestCrash { signature, console_tail } => {
+        BootError::GuestCrash { signature, console_tail, .. } => {
             assert!(
                 signature.contains("Kernel panic") && signature.contains("Attempted to kill init"),
                 "{signature}"

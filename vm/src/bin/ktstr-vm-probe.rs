@@ -16,7 +16,7 @@ fn main() {
         std::process::exit(2);
     }
     let mut guest = Guest::start();
-    match guest.request().test.clone().as_deref() {
+    match guest.request().tests.first().map(|t| t.name.clone()).as_deref() {
         None | Some("facts") => {
             guest.send_json("facts", &facts());
             guest.finish()
