@@ -5,6 +5,7 @@
 //! warehouse, call the library, render. Nothing below `cli` parses arguments or prints.
 
 pub mod interrupt;
+pub mod kernel;
 pub mod output;
 pub mod stats;
 pub mod test;
@@ -35,6 +36,8 @@ pub enum Command {
     /// Run the #[ktstr_test] suite with cargo nextest and index the sidecars it writes.
     #[command(alias = "nextest")]
     Test(test::TestArgs),
+    /// Fetch and list the kernels `cargo ktstr test --kernel` boots in VMs.
+    Kernel(kernel::KernelArgs),
 }
 
 /// Where the warehouse lives and whether to refresh it before reading.
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Stats(args) => stats::run(args),
         Command::Test(args) => test::run(args),
+        Command::Kernel(args) => kernel::run(args),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Boot benchmark (prints figures, asserts nothing): initramfs cache hits, and boot to the
 //! guest's first step plus power-off at 2, 4 and 8 vCPUs, under TCG unless
-//! `$KTSTR_VM_ACCEL` says otherwise. Needs scripts/vm-setup.sh to have run.
+//! `$KTSTR_VM_ACCEL` says otherwise. Needs scripts/deps/10-vm.sh to have run.
 //!
 //!     cargo bench --profile dev -p ktstr-vm --bench boot [-- RUNS] [-- initramfs]
 //!
@@ -19,7 +19,7 @@ fn main() {
     let runs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(3);
     let kernel =
         resolve(&KernelSpec::parse("7.3"), &KernelCache::default_location(), &vmlinux_cache_dir())
-            .unwrap_or_else(|e| panic!("{e}; run scripts/vm-setup.sh first"));
+            .unwrap_or_else(|e| panic!("{e}; run scripts/deps/10-vm.sh first"));
     let config = kernel.config.clone().expect("the cached kernel has a config");
     let builder = InitramfsBuilder::new(env!("CARGO_BIN_EXE_ktstr-vm-probe"))
         .kernel_config(&kernel.release, &config);

@@ -1,6 +1,6 @@
 //! Boots real guests under TCG with the crate's `ktstr-vm-probe` as `/init` and the cached
 //! Debian sched_ext kernel. Without QEMU or the kernel these tests fail and say to run
-//! scripts/vm-setup.sh. Boots are serialised with a file lock: parallel TCG guests on a small
+//! scripts/deps/10-vm.sh. Boots are serialised with a file lock: parallel TCG guests on a small
 //! machine would only starve each other into timeouts.
 
 use ktstr_vm::boot::{BootError, BootOptions, BootOutcome, boot};
@@ -15,7 +15,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const SETUP: &str = "run scripts/vm-setup.sh first";
+const SETUP: &str = "run scripts/deps/10-vm.sh first";
 
 /// The kernel under test: `$KTSTR_VM_TEST_KERNEL`, else the cached 7.3 series.
 fn kernel() -> Kernel {

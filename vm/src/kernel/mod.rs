@@ -27,7 +27,7 @@ pub enum KernelError {
     )]
     NotAKernel(PathBuf),
     #[error(
-        "no kernel '{key}' in the cache at {dir} (cached: {cached}); run scripts/vm-setup.sh or `ktstr-vm kernel fetch`"
+        "no kernel '{key}' in the cache at {dir} (cached: {cached}); run `cargo ktstr kernel fetch` or scripts/deps/10-vm.sh"
     )]
     NotInCache { key: String, dir: PathBuf, cached: String },
     #[error(
@@ -296,7 +296,7 @@ mod tests {
         assert!(
             err.contains("no kernel '7.3'")
                 && err.contains("(cached: none)")
-                && err.contains("vm-setup.sh"),
+                && err.contains("cargo ktstr kernel fetch"),
             "{err}"
         );
     }

@@ -21,7 +21,7 @@ pub const QEMU_ENV: &str = "KTSTR_QEMU";
 #[derive(Debug, thiserror::Error)]
 pub enum QemuError {
     #[error(
-        "{QEMU_BINARY} not found (PATH, or {QEMU_ENV}); install it with `apt-get install --no-install-recommends qemu-system-x86` or run scripts/vm-setup.sh"
+        "{QEMU_BINARY} not found (PATH, or {QEMU_ENV}); install it with `apt-get install --no-install-recommends qemu-system-x86` or run scripts/deps/10-vm.sh"
     )]
     Missing,
     #[error("cannot start {qemu}: {source}")]
@@ -261,7 +261,7 @@ mod tests {
             message.contains("apt-get install --no-install-recommends qemu-system-x86"),
             "{message}"
         );
-        assert!(message.contains("scripts/vm-setup.sh"), "{message}");
+        assert!(message.contains("scripts/deps/10-vm.sh"), "{message}");
     }
 
     #[test]
