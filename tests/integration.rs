@@ -9,4 +9,5 @@ mod migrations;
 mod read_commands;
 mod test_interrupt;
 mod util;
+mod vm_e2e;
 mod warehouse_cli;

@@ -66,9 +66,10 @@ pub fn run(args: TestArgs) -> anyhow::Result<u8> {
     check_nextest(&cargo)?;
     let kernels = kernels(&args);
     // Kept alive until every repeat is done: it owns the run's VMs.
-    let coordinator = match kernels.is_empty() {
-        true => None,
-        false => Some(crate::cli::vm_run::start(&kernels, args.accel)?),
+    let coordinator = if kernels.is_empty() {
+        None
+    } else {
+        Some(crate::cli::vm_run::start(&kernels, args.accel)?)
     };
     let token = run_token();
     let loc = Location::resolve(None, args.db.as_deref());

@@ -333,6 +333,7 @@ mod tests {
             body_timed_out_after: None,
             unmeasured: vec!["wake_latency".into(), "page_locality".into(), "wake_latency".into()],
             thresholds_not_evaluated: vec!["max_imbalance_ratio".into()],
+            vcpus_overcommitted: None,
         }
     }
 

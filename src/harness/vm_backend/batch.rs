@@ -49,6 +49,7 @@ pub fn run_group(group: &Group<'_>) -> HashMap<RunKey, RunOutcome> {
     let mut outcomes = HashMap::new();
     while !pending.is_empty() {
         let chunk = take_chunk(&mut pending, group.topology);
+        eprintln!("ktstr: boot of {} run(s): {}", chunk.len(), names(&chunk));
         let request = Request {
             tests: chunk.iter().map(requested).collect(),
             ..Request::new(group.topology)
@@ -60,8 +61,10 @@ pub fn run_group(group: &Group<'_>) -> HashMap<RunKey, RunOutcome> {
         options.accel = group.accel;
         options.timeout = deadline(&chunk);
         let load0 = sample_load();
+        let started_at = std::time::Instant::now();
         let booted = boot(group.kernel, group.initramfs, &request, &options);
         let load = Some(host_load(&load0, &sample_load()));
+        eprintln!("ktstr: boot ended after {:.1} s", started_at.elapsed().as_secs_f64());
         let (frames, failure) = match &booted {
             Ok(outcome) => (outcome.frames.as_slice(), None),
             Err(e) => (e.frames_seen(), Some(e)),
@@ -90,6 +93,12 @@ pub fn run_group(group: &Group<'_>) -> HashMap<RunKey, RunOutcome> {
         }
     }
     outcomes
+}
+
+fn names(runs: &[DescribedRun]) -> String {
+    let names: Vec<String> =
+        runs.iter().map(|r| format!("{}[{}]", r.key.test, r.key.variant)).collect();
+    names.join(", ")
 }
 
 fn requested(run: &DescribedRun) -> RequestedTest {

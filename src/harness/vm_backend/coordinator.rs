@@ -97,8 +97,12 @@ struct State {
 struct Binary {
     path: PathBuf,
     runs: OnceLock<Result<Vec<DescribedRun>, String>>,
-    groups: Mutex<HashMap<GroupKey, Arc<Mutex<Option<HashMap<RunKey, RunOutcome>>>>>>,
+    groups: Mutex<HashMap<GroupKey, Arc<GroupTable>>>,
 }
+
+/// A group's outcomes by run, `None` until its boots have run; the lock is held while they do,
+/// so the group's other askers wait for them.
+type GroupTable = Mutex<Option<HashMap<RunKey, RunOutcome>>>;
 
 /// (kernel index, topology, memory).
 type GroupKey = (usize, String, Option<u32>);
@@ -208,11 +212,11 @@ fn boot_group(
     };
     let _slot = state.boot_slot.lock().unwrap_or_else(|e| e.into_inner());
     eprintln!(
-        "ktstr: booting {} on {} ({topology}, {} run(s), {})",
+        "ktstr: group {} on {} ({topology}, {}): {} run(s)",
         binary.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         kernel.label(),
-        runs.len(),
         state.config.backend,
+        runs.len(),
     );
     let group = Group {
         kernel,
