@@ -76,7 +76,16 @@ pub fn run_group(group: &Group<'_>) -> HashMap<RunKey, RunOutcome> {
         for run in chunk {
             let key = run.key.clone();
             let outcome = match (reported.get(&key), failure) {
-                (Some(result), _) => Ok(result.clone()),
+                (Some(result), _) => {
+                    eprintln!(
+                        "ktstr: {}[{}] took {:.2} s in the guest (declared steps of {} s)",
+                        key.test,
+                        key.variant,
+                        result.guest_elapsed_ms as f64 / 1000.0,
+                        run.duration_s
+                    );
+                    Ok(result.clone())
+                }
                 (None, None) => Err("the guest finished without reporting this test".to_string()),
                 (None, Some(e)) if fail_all || started.as_ref() == Some(&key) => {
                     Err(infrastructure(e))
@@ -179,6 +188,7 @@ mod tests {
             key: a.clone(),
             kernel_release: "7.3".into(),
             execution: Execution::default(),
+            guest_elapsed_ms: 0,
         };
         let frames =
             vec![frame(STARTED_FRAME, &a), frame(RESULT_FRAME, &result), frame(STARTED_FRAME, &b)];

@@ -39,12 +39,13 @@ pub fn run_as_init() -> ! {
     for test in &request.tests {
         let key = RunKey { test: test.name.clone(), variant: test.variant.clone() };
         guest.send_json(STARTED_FRAME, &key);
+        let started = std::time::Instant::now();
         remove_previous_trees();
         let execution = run_requested(&request, test);
-        guest.send_json(
-            RESULT_FRAME,
-            &GuestResult { key, kernel_release: release.clone(), execution },
-        );
+        let guest_elapsed_ms = started.elapsed().as_millis() as u64;
+        let result =
+            GuestResult { key, kernel_release: release.clone(), execution, guest_elapsed_ms };
+        guest.send_json(RESULT_FRAME, &result);
     }
     guest.finish()
 }

@@ -49,6 +49,10 @@ pub struct GuestResult {
     /// `uname -r` inside the guest.
     pub kernel_release: String,
     pub execution: Execution,
+    /// Guest wall time from the run's start frame to its result: cleanup of the previous run,
+    /// set-up, the body, teardown (what batching costs per test beyond its declared time).
+    #[serde(default)]
+    pub guest_elapsed_ms: u64,
 }
 
 /// A test process asking the coordinator for one run's results on every kernel of the run.
