@@ -67,7 +67,8 @@ fn run(repo: &Path, runs: &Path) -> Output {
             cmd.env_remove(name);
         }
     }
-    cmd.args(["test", "--kernel", KERNEL, "--accel", "tcg", "--", "--test", "vm"])
+    cmd.args(["test", "--kernel", KERNEL, "--accel", "tcg", "--", "--features", "vm"])
+        .args(["--test", "vm"])
         .args(["--no-fail-fast"])
         .current_dir(repo)
         .env("CARGO_TARGET_DIR", target_dir())

@@ -1,7 +1,8 @@
-//! Tests meant for the VM backend: `cargo ktstr test --kernel 7.3 -- --test vm` boots each
-//! topology once and runs its tests in the guest (the two 1n1l2c1t tests share one boot).
-//! Without `--kernel` they run on the host like any other test, and the NUMA one is skipped on
-//! a host too small for it.
+//! Tests meant for the VM backend: `cargo ktstr test --kernel 7.3 -- --features vm --test vm`
+//! boots each topology once and runs its tests in the guest (the two 1n1l2c1t tests share one
+//! boot).
+//! They build only with `--features vm`; without `--kernel` they then run on the host like
+//! any other test, and the NUMA one is skipped on a host too small for it.
 //!
 //! `not_starved = false`: TCG guests on a small shared host are starved by design (every vCPU
 //! is a host thread competing with the host's own work); these tests show the VM backend's
