@@ -4,6 +4,8 @@
 mod cli_test;
 mod compare;
 mod harness_e2e;
+mod host_confinement;
+mod machine_lock;
 mod macros_ui;
 mod migrations;
 mod read_commands;

@@ -5,7 +5,9 @@
 //! inside first. v1 uses the `cpu` and `cpuset` controller mounts (`cpuset.cpus/mems`,
 //! `cpu.shares`, `tasks`); v2 uses one unified directory (`cgroup.procs`, `cpuset.cpus`,
 //! `cpu.weight`, controllers enabled through `cgroup.subtree_control`). Which processes go
-//! where is [`super::scenario`]'s decision; forking them is [`super::worker`]'s.
+//! where is [`super::scenario`]'s decision; forking them is [`super::worker`]'s. A tree can be
+//! confined to a set of CPUs as a whole ([`CgroupTree::create_within`]): which set is
+//! [`super::host_cpus`]'s choice.
 
 use std::fs;
 use std::io;
@@ -42,6 +44,11 @@ pub enum CgroupError {
     Io { path: PathBuf, source: io::Error },
     #[error("cgroup name {0:?} is invalid: use letters, digits, '-', '_' or '.'")]
     BadName(String),
+    #[error(
+        "cgroup {name} asks for CPUs {cpus}, but this run is confined to CPUs {allowed}: pick \
+         its CPUs from ctx.cpus()"
+    )]
+    OutsideRunCpus { name: String, cpus: String, allowed: String },
 }
 
 fn io_err(path: &Path, source: io::Error) -> CgroupError {
@@ -208,6 +215,28 @@ pub struct CgroupTree {
 impl CgroupTree {
     /// Create `ktstr-<pid>-<n>` with one child per spec.
     pub fn create(hierarchy: &Hierarchy, specs: &[CgroupSpec]) -> Result<CgroupTree, CgroupError> {
+        CgroupTree::create_within(hierarchy, specs, None)
+    }
+
+    /// [`CgroupTree::create`], with the whole tree confined to `within` when given: the top
+    /// directory's cpuset is those CPUs, children without CPUs of their own inherit them, and
+    /// a child asking for CPUs outside them is an error.
+    pub fn create_within(
+        hierarchy: &Hierarchy,
+        specs: &[CgroupSpec],
+        within: Option<&[usize]>,
+    ) -> Result<CgroupTree, CgroupError> {
+        for s in specs {
+            if let (Some(allowed), Some(cpus)) = (within, &s.cpus)
+                && cpus.iter().any(|c| !allowed.contains(c))
+            {
+                return Err(CgroupError::OutsideRunCpus {
+                    name: s.name.clone(),
+                    cpus: cpu_list(cpus),
+                    allowed: cpu_list(allowed),
+                });
+            }
+        }
         for s in specs {
             let ok = !s.name.is_empty()
                 && s.name != "."
@@ -221,9 +250,12 @@ impl CgroupTree {
             format!("ktstr-{}-{}", std::process::id(), TREE_SEQ.fetch_add(1, Ordering::Relaxed));
         let mut tree =
             CgroupTree { hierarchy: hierarchy.clone(), tops: Vec::new(), children: Vec::new() };
+        let within = within.map(cpu_list);
         match hierarchy {
-            Hierarchy::V1 { cpu, cpuset } => tree.create_v1(cpu, cpuset, &top_name, specs)?,
-            Hierarchy::V2 { root } => tree.create_v2(root, &top_name, specs)?,
+            Hierarchy::V1 { cpu, cpuset } => {
+                tree.create_v1(cpu, cpuset, &top_name, specs, within)?;
+            }
+            Hierarchy::V2 { root } => tree.create_v2(root, &top_name, specs, within)?,
         }
         Ok(tree)
     }
@@ -242,11 +274,12 @@ impl CgroupTree {
         cpuset: &Option<PathBuf>,
         top_name: &str,
         specs: &[CgroupSpec],
+        within: Option<String>,
     ) -> Result<(), CgroupError> {
         if cpu.is_none() && cpuset.is_none() {
             return Err(CgroupError::NotFound);
         }
-        let needs_cpuset = specs.iter().any(|s| s.cpus.is_some());
+        let needs_cpuset = within.is_some() || specs.iter().any(|s| s.cpus.is_some());
         if needs_cpuset && cpuset.is_none() {
             return Err(CgroupError::Controller {
                 controller: "cpuset",
@@ -270,7 +303,10 @@ impl CgroupTree {
         }
         if let Some(mount) = cpuset {
             // A new v1 cpuset starts empty; tasks cannot join until cpus and mems are set.
-            let all_cpus = read_ctl(&mount.join("cpuset.cpus"))?;
+            let all_cpus = match within {
+                Some(cpus) => cpus,
+                None => read_ctl(&mount.join("cpuset.cpus"))?,
+            };
             let mems = read_ctl(&mount.join("cpuset.mems"))?;
             let top = mount.join(top_name);
             self.mkdir(&top, true)?;
@@ -302,11 +338,12 @@ impl CgroupTree {
         root: &Path,
         top_name: &str,
         specs: &[CgroupSpec],
+        within: Option<String>,
     ) -> Result<(), CgroupError> {
         let available = read_ctl(&root.join("cgroup.controllers"))?;
         let has = |c: &str| available.split_whitespace().any(|a| a == c);
         let mut wanted = Vec::new();
-        if specs.iter().any(|s| s.cpus.is_some()) {
+        if within.is_some() || specs.iter().any(|s| s.cpus.is_some()) {
             if !has("cpuset") {
                 return Err(CgroupError::Controller {
                     controller: "cpuset",
@@ -333,6 +370,9 @@ impl CgroupTree {
         }
         let top = root.join(top_name);
         self.mkdir(&top, true)?;
+        if let Some(cpus) = &within {
+            write_ctl(&top.join("cpuset.cpus"), cpus)?;
+        }
         for c in &wanted {
             write_ctl(&top.join("cgroup.subtree_control"), &format!("+{c}"))?;
         }

@@ -17,7 +17,8 @@
 //! - **Steal** ≥ [`STEAL_PCT`] % of CPU time during the run: time the hypervisor gave to
 //!   someone else while this machine wanted to run. The test cannot cause it.
 //! - **Load**: the 1-minute load average (the smaller of the samples before and after the
-//!   body) above `max(C, W) + C/2`. The test adds at most `W` runnable tasks, so when this
+//!   body) above `max(C, W) + C/2`, where here `C` is the machine's online CPUs
+//!   (`host.online_cpus`) when recorded, since the average counts the whole machine. The test adds at most `W` runnable tasks, so when this
 //!   holds, others kept more than half the CPUs' worth of tasks runnable on CPUs that were
 //!   already full. The average lags by about a minute: it speaks of the time around the run.
 //! - **CPU pressure**: `/proc/pressure/cpu` "some avg10" ≥ [`PRESSURE_PCT`] % (some task waited
@@ -119,7 +120,10 @@ pub(crate) fn host_contention(sc: &SidecarResult) -> Option<Contention> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let busy = cpus.zip(load_avg).filter(|(c, l)| {
+    // The load average counts the whole machine, so it is judged against the whole machine's
+    // CPUs: a run confined to a few of a host's CPUs is not contended by load on the others.
+    let machine_cpus = sc.host.as_ref().and_then(|h| h.online_cpus).map(|n| n as u32).or(cpus);
+    let busy = machine_cpus.zip(load_avg).filter(|(c, l)| {
         let c = f64::from(*c);
         *l > c.max(workers) + c / 2.0
     });
@@ -225,7 +229,16 @@ mod tests {
         let psi = HostLoad { cpu_pressure_some_avg10: Some(20.0), ..none.clone() };
         assert_eq!(host_contention(&run(psi)).unwrap().pressure_pct, Some(20.0));
         let load = HostLoad { loadavg_1m_end: Some(3.1), ..none.clone() };
-        assert_eq!(host_contention(&run(load)).unwrap().load, Some((3.1, 2)));
+        assert_eq!(host_contention(&run(load.clone())).unwrap().load, Some((3.1, 2)));
+        // A run confined to 2 of a host's 16 CPUs: the machine-wide load is the host's.
+        let mut big_host = run(load);
+        big_host.host = Some(crate::sidecar::model::HostContext {
+            online_cpus: Some(16),
+            ..Default::default()
+        });
+        assert_eq!(host_contention(&big_host), None);
+        big_host.provenance.host_load.as_mut().unwrap().loadavg_1m_end = Some(24.5);
+        assert_eq!(host_contention(&big_host).unwrap().load, Some((24.5, 16)));
         // No topology recorded: neither the load nor the pressure can be judged.
         let mut unknown_cpus = run(contended());
         unknown_cpus.provenance.topology_ran = None;

@@ -88,7 +88,8 @@ pub struct TestEntry {
     /// The test body.
     pub func: TestFn,
     /// The topology the test asks for; recorded as the sidecar's `topology`. The host backend
-    /// cannot change the machine's topology, so it only checks the host is big enough.
+    /// cannot change the machine's topology: it runs the test on as many host CPUs, chosen to
+    /// follow this shape as far as the host allows (see [`super::host_cpus`]).
     pub topology: Topology,
     /// Which gauntlet variants this test accepts.
     pub constraints: TopologyConstraints,
@@ -166,6 +167,9 @@ pub struct Ctx {
     pub(crate) topology: Topology,
     pub(crate) topology_ran: Topology,
     pub(crate) cpus: Vec<usize>,
+    /// Whether `cpus` are fewer than the host's, so every scenario's cgroups are confined to
+    /// them (see [`super::host_cpus`]).
+    pub(crate) confined: bool,
     pub(crate) duration: Duration,
     pub(crate) workers_per_cgroup: u32,
     pub(crate) active_flags: Vec<String>,
@@ -187,6 +191,7 @@ impl Ctx {
             topology: topo,
             topology_ran: topo,
             cpus,
+            confined: false,
             duration,
             workers_per_cgroup,
             active_flags: Vec::new(),
@@ -214,7 +219,8 @@ impl Ctx {
     pub fn topology_ran(&self) -> Topology {
         self.topology_ran
     }
-    /// Online CPU ids the workers may use.
+    /// The CPU ids the workers may use: on the host backend, the CPUs chosen for the declared
+    /// topology, to which every scenario is confined when they are fewer than the host's.
     pub fn cpus(&self) -> &[usize] {
         &self.cpus
     }

@@ -74,6 +74,10 @@ pub struct Execution {
     /// The topology the run actually had.
     #[serde(with = "optional_topology")]
     pub topology_ran: Option<Topology>,
+    /// The CPUs the run was confined to (`provenance.host_cpus`, a cpuset list), when it was.
+    pub confined_to: Option<String>,
+    /// Why the run's CPUs do not form the declared topology (`provenance.topology_mismatch`).
+    pub topology_mismatch: Option<String>,
     /// Load on the host while the body ran.
     pub host_load: Option<HostLoad>,
     /// `v1` or `v2`, once a scenario created cgroups.
@@ -163,6 +167,12 @@ fn record_execution(sc: &mut SidecarResult, ex: &Execution) {
     }
     if let Some(budget) = ex.body_timed_out_after {
         other.insert("body_timed_out_after_s".into(), budget.as_secs_f64().into());
+    }
+    if let Some(cpus) = &ex.confined_to {
+        other.insert("host_cpus".into(), cpus.clone().into());
+    }
+    if let Some(why) = &ex.topology_mismatch {
+        other.insert("topology_mismatch".into(), why.clone().into());
     }
     if let Some(v) = &ex.cgroup_version {
         other.insert("cgroup_version".into(), v.clone().into());
@@ -327,6 +337,8 @@ mod tests {
             ],
             cleanup: Some(Duration::from_micros(12_700)),
             topology_ran: Some(Topology::new(1, 1, 2, 1)),
+            confined_to: None,
+            topology_mismatch: None,
             host_load: Some(host_load()),
             cgroup_version: Some("v1".into()),
             body_panic: Some("boom".into()),

@@ -3,6 +3,8 @@
 //!
 //! - [`entry`]: the contract with the proc-macro (`TestEntry`, `Ctx`, `AssertResult`).
 //! - [`cgroup`]: per-test cgroup trees on v1 or v2.
+//! - [`host_cpus`]: the host's CPU shape and which CPUs a declared topology runs on.
+//! - [`machine_lock`]: one measured scenario at a time per machine.
 //! - [`measure`]: per-worker measurement and the `CgroupStats`/`ScenarioStats` roll-ups.
 //! - [`worker`]: work types and forked worker processes.
 //! - [`scenario`]: cgroup declarations and canned scenarios for test bodies.
@@ -22,7 +24,9 @@ pub mod cgroup;
 pub(crate) mod contention;
 pub mod entry;
 pub mod execution;
+pub mod host_cpus;
 pub(crate) mod live;
+pub mod machine_lock;
 pub mod measure;
 pub(crate) mod record;
 pub mod registry;

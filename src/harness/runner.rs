@@ -12,18 +12,26 @@
 //! lists each failed run's reasons and, after a scheduling check's failure on a host that was
 //! busy with others' work, says so (`harness::contention`). Running the workloads is
 //! [`super::scenario`]'s job.
+//!
+//! Each run's body holds the [machine lock](super::machine_lock), so no two measured runs on
+//! one machine overlap, and gets the CPUs [`super::host_cpus`] chooses for its declared
+//! topology: fewer than the host's means every scenario is confined to them (a cpuset),
+//! recorded as `provenance.host_cpus`; CPUs that do not form the declared topology are
+//! recorded as `provenance.topology_mismatch`, next to `provenance.topology_ran`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::cgroup::cpu_list;
 use super::contention;
 use super::entry::{AssertResult, Ctx, GauntletVariant, Skip, TestEntry, Topology};
 use super::execution::{Execution, Variant, Verdict, build_sidecar};
+use super::host_cpus::HostShape;
 use super::live::Live;
+use super::machine_lock::MachineLock;
 use super::threshold_checks::apply_thresholds;
 use super::thresholds::Thresholds;
 use super::watchdog::{BodyOutcome, HANG_GRACE, run_body};
-use crate::provenance::host::parse_cpu_list;
 use crate::provenance::{Backend, RunContext, run};
 use crate::sidecar::model::{HostLoad, ScenarioStats, SidecarResult};
 use crate::sidecar::write::{WriteOptions, write_sidecar};
@@ -144,42 +152,11 @@ fn variant_label(v: &GauntletVariant) -> String {
     format!("{}/{profile}", v.preset)
 }
 
-/// The machine's own topology, read from sysfs (what a host run really has).
+/// The machine's own topology and the CPUs this process may use, read from sysfs (see
+/// [`HostShape::read`]).
 pub fn host_topology() -> (Topology, Vec<usize>) {
-    let read = |p: &str| std::fs::read_to_string(p).ok();
-    let cpus: Vec<usize> = read("/sys/devices/system/cpu/online")
-        .and_then(|s| parse_cpu_list(s.trim()))
-        .map(|v| v.into_iter().map(|c| c as usize).collect())
-        .filter(|v: &Vec<usize>| !v.is_empty())
-        .unwrap_or_else(|| {
-            (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
-        });
-    let distinct = |file: &str| {
-        let mut sets: Vec<String> = cpus
-            .iter()
-            .filter_map(|c| read(&format!("/sys/devices/system/cpu/cpu{c}/{file}")))
-            .map(|s| s.trim().to_string())
-            .collect();
-        sets.sort();
-        sets.dedup();
-        sets.len().max(1) as u32
-    };
-    let llcs = distinct("cache/index3/shared_cpu_list");
-    let cores = distinct("topology/thread_siblings_list");
-    let nodes = std::fs::read_dir("/sys/devices/system/node")
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| {
-                    let n = e.file_name().to_string_lossy().to_string();
-                    n.starts_with("node") && n[4..].parse::<u32>().is_ok()
-                })
-                .count() as u32
-        })
-        .unwrap_or(1)
-        .max(1);
-    let threads = (cpus.len() as u32 / cores).max(1);
-    let topo = Topology::new(nodes, llcs, (cores / llcs).max(1), threads);
-    (topo, cpus)
+    let shape = HostShape::read();
+    (shape.topology(), shape.cpu_ids())
 }
 
 /// The load sample [`host_load`] takes at each end of a run.
@@ -234,22 +211,6 @@ pub(crate) fn host_load(start: &LoadSample, end: &LoadSample) -> HostLoad {
     }
 }
 
-/// Where a run's body executes: the topology it really has, the CPUs it may use, and the
-/// backend's name for messages (`host`, or the VM backend's).
-pub(crate) struct Machine {
-    pub topology: Topology,
-    pub cpus: Vec<usize>,
-    pub backend: &'static str,
-}
-
-impl Machine {
-    /// This machine, as the host backend sees it.
-    pub(crate) fn host() -> Machine {
-        let (topology, cpus) = host_topology();
-        Machine { topology, cpus, backend: "host" }
-    }
-}
-
 /// Why this machine cannot run this variant, if it cannot: too few CPUs, a required flag
 /// missing, an excluded flag active, or a scheduler other than the kernel's own.
 fn host_cannot_run(
@@ -284,19 +245,20 @@ fn host_cannot_run(
 
 /// Run one variant on the host and record what happened.
 fn run_one(entry: &TestEntry, variant: &Variant, hang_grace: Duration) -> Execution {
-    run_on(entry, variant, hang_grace, Machine::host())
+    run_on(entry, variant, hang_grace, "host")
 }
 
-/// Run one variant on `machine` (this host, or a VM guest from inside) and record what
-/// happened.
+/// Run one variant on the machine this process runs on (the host, or a VM guest from inside;
+/// `backend` names it in messages) and record what happened.
 pub(crate) fn run_on(
     entry: &TestEntry,
     variant: &Variant,
     hang_grace: Duration,
-    machine: Machine,
+    backend: &str,
 ) -> Execution {
     let (topo, flags, label) = (variant.topology, &variant.flags, &variant.label);
-    let Machine { topology: host_topo, cpus, backend } = machine;
+    let shape = HostShape::read();
+    let host_topo = shape.topology();
     let mut ex = Execution { topology_ran: Some(host_topo), ..Execution::default() };
     let skip = |mut ex: Execution, why: String| {
         ex.skip(why);
@@ -307,16 +269,30 @@ pub(crate) fn run_on(
         ex.reasons = vec![e];
         return ex;
     }
-    if let Some(why) = host_cannot_run(entry, variant, host_topo, cpus.len(), backend) {
+    if let Some(why) = host_cannot_run(entry, variant, host_topo, shape.cpu_ids().len(), backend) {
         return skip(ex, why);
     }
+    let placement = shape.place(topo);
+    ex.topology_ran = Some(placement.ran);
+    ex.confined_to = placement.confined.then(|| cpu_list(&placement.cpus));
+    ex.topology_mismatch = placement.mismatch;
+    // Held from before the first load sample until the body's teardown is done.
+    let _machine = match MachineLock::acquire(&format!("{} [{label}]", entry.name)) {
+        Ok(guard) => guard,
+        Err(e) => {
+            ex.verdict = Verdict::Failed;
+            ex.reasons = vec![e.to_string()];
+            return ex;
+        }
+    };
 
     let live = std::sync::Arc::new(Live::default());
     let ctx = Ctx {
         test_name: entry.name.to_string(),
         topology: topo,
-        topology_ran: host_topo,
-        cpus,
+        topology_ran: placement.ran,
+        cpus: placement.cpus,
+        confined: placement.confined,
         duration: Duration::from_secs(entry.duration_s),
         workers_per_cgroup: entry.workers_per_cgroup,
         active_flags: flags.to_vec(),
@@ -730,15 +706,8 @@ mod tests {
         let mut out = run_entry_outcomes(&entry, &opts(dir.path()));
         let o = &mut out[0];
         assert!(!o.sidecar.passed, "{:?}", o.reasons);
-        let cpus: u32 = o
-            .sidecar
-            .provenance
-            .topology_ran
-            .as_deref()
-            .unwrap()
-            .parse::<Topology>()
-            .unwrap()
-            .total_cpus();
+        // The load is the machine's, so the hint weighs it against the machine's CPUs.
+        let cpus = o.sidecar.host.as_ref().unwrap().online_cpus.unwrap() as u32;
         let (spread, _) = crate::harness::threshold_checks::starvation_limits();
         let reason = format!("[base] not_starved: spread 90.0% is not below {spread}%");
 

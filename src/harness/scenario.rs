@@ -78,7 +78,8 @@ impl Ctx {
             .collect();
         let step_index = self.record.borrow().events.len() / 2;
         self.live.step_started(defs.first().map(|d| d.work_type.name()), hold);
-        let tree = CgroupTree::create(&hierarchy, &specs)?;
+        let within = self.confined.then_some(self.cpus.as_slice());
+        let tree = CgroupTree::create_within(&hierarchy, &specs, within)?;
         self.record.borrow_mut().cgroup_tops.extend(tree.tops().iter().cloned());
         let mut step = Step::new(&self.live, tree);
         let mut gate = StartGate::new()?;

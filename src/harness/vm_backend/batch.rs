@@ -20,6 +20,7 @@ use ktstr_vm::request::{Request, RequestedTest};
 use ktstr_vm::{Accel, Topology};
 
 use super::wire::{DescribedRun, GuestResult, RESULT_FRAME, RunKey, STARTED_FRAME};
+use crate::harness::machine_lock::MachineLock;
 use crate::harness::runner::{host_load, sample_load};
 use crate::sidecar::model::HostLoad;
 
@@ -60,6 +61,17 @@ pub fn run_group(group: &Group<'_>) -> HashMap<RunKey, RunOutcome> {
         }
         options.accel = group.accel;
         options.timeout = deadline(&chunk);
+        // Held for the whole boot: a VM's measurements must not compete with another
+        // scenario on this machine, host or VM, from this run or any other.
+        let _machine = match MachineLock::acquire(&format!("VM boot of {}", names(&chunk))) {
+            Ok(guard) => guard,
+            Err(e) => {
+                for run in chunk {
+                    outcomes.insert(run.key.clone(), (Err(e.to_string()), None));
+                }
+                continue;
+            }
+        };
         let load0 = sample_load();
         let started_at = std::time::Instant::now();
         let booted = boot(group.kernel, group.initramfs, &request, &options);
