@@ -4,10 +4,11 @@
 //! `Result` is anyhow's, so test bodies can write `-> Result<AssertResult>` and use `?` on
 //! any error without depending on anyhow themselves.
 
+pub use crate::harness::scheduler::{Scheduler, SchedulerBinary, SchedulerFlag};
 pub use crate::harness::{
     AssertResult, CgroupDef, Ctx, GauntletVariant, Skip, TestEntry, Thresholds, Topology,
     TopologyConstraints, WorkType, contend, steady,
 };
-pub use crate::ktstr_test;
 pub use crate::sidecar::model::{CgroupStats, ScenarioStats};
+pub use crate::{Schedulers, ktstr_test};
 pub use anyhow::{self, Context as _, Result, bail, ensure};

@@ -21,12 +21,12 @@ use std::process::{Command, Output};
 
 use crate::util::git;
 
-fn bin() -> &'static str {
+pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_cargo-ktstr")
 }
 
 /// `target/` that holds this test's binary (`target/debug/cargo-ktstr`).
-fn outer_target_dir() -> PathBuf {
+pub(crate) fn outer_target_dir() -> PathBuf {
     let exe = Path::new(bin());
     // Invariant: cargo places binaries at {target}/{profile}/name.
     exe.parent().and_then(Path::parent).expect("binary lives in target/<profile>/").to_path_buf()
@@ -47,6 +47,17 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// `examples/{name}` copied to `to`, its ktstr dependency pointed back at this checkout (the
+/// copy is outside it).
+pub(crate) fn copy_example(name: &str, to: &Path) {
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name), to);
+    let manifest = to.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("path = \"../..\"", &format!("path = {:?}", env!("CARGO_MANIFEST_DIR")));
+    std::fs::write(&manifest, text).unwrap();
+}
+
 struct Suite {
     _tmp: tempfile::TempDir,
     repo: PathBuf,
@@ -57,13 +68,7 @@ impl Suite {
     fn new() -> Suite {
         let tmp = tempfile::TempDir::new().unwrap();
         let repo = tmp.path().join("demo");
-        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-suite"), &repo);
-        // The copy is outside this checkout: point its ktstr dependency back here.
-        let manifest = repo.join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest)
-            .unwrap()
-            .replace("path = \"../..\"", &format!("path = {:?}", env!("CARGO_MANIFEST_DIR")));
-        std::fs::write(&manifest, text).unwrap();
+        copy_example("demo-suite", &repo);
         let tests = repo.join("tests/demo.rs");
         let code = std::fs::read_to_string(&tests).unwrap();
         std::fs::write(&tests, without_host_fairness_checks(&code)).unwrap();
@@ -130,7 +135,7 @@ const SHORT_SPIN_STEP: &str = r#"ctx.run_step(
         ctx.duration() / 10,
     )?"#;
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "stdout:\n{}\nstderr:\n{}",
         String::from_utf8_lossy(&o.stdout),

@@ -9,6 +9,7 @@ mod machine_lock;
 mod macros_ui;
 mod migrations;
 mod read_commands;
+mod sched_crate;
 mod test_interrupt;
 mod util;
 mod vm_e2e;

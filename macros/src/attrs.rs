@@ -57,7 +57,8 @@ pub struct Variant {
 pub struct Attrs {
     pub topology: Option<Topology>,
     pub memory_mb: Option<u32>,
-    pub scheduler: Option<String>,
+    /// The name and where it was written (errors about it point there).
+    pub scheduler: Option<(String, Span)>,
     pub duration_s: Option<u64>,
     pub workers_per_cgroup: Option<u32>,
     /// `(field, value tokens)` of `Thresholds`, each becoming `field: Some(value)`.
@@ -170,7 +171,7 @@ impl Raw {
                     if s.is_empty() {
                         return Err(Error::new(v.span(), "`scheduler` must not be empty"));
                     }
-                    a.scheduler = Some(s);
+                    a.scheduler = Some((s, v.span()));
                 }
                 "host_only" => a.host_only = Some(bool_lit(key, v)?),
                 "expect_err" => a.expect_err = Some(bool_lit(key, v)?),

@@ -5,7 +5,7 @@
 //! declared, leaving the rest to `..TestEntry::DEFAULT` so the runtime owns the defaults.
 
 use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::{Error, FnArg, ItemFn, ReturnType, Type};
 
 use ktstr_decl::Topology;
@@ -116,8 +116,15 @@ fn entry_fields(a: &Attrs) -> Vec<TokenStream> {
     if let Some(m) = a.memory_mb {
         out.push(quote!(memory_mb: ::core::option::Option::Some(#m)));
     }
-    if let Some(s) = &a.scheduler {
+    if let Some((s, span)) = &a.scheduler {
         out.push(quote!(scheduler: #s));
+        if s != crate::schedulers::EEVDF {
+            // The crate's `#[derive(Schedulers)]` defines this lookup; an unknown name is a
+            // compile error there, listing the declared ones.
+            let lookup = Ident::new(crate::schedulers::LOOKUP_MACRO, *span);
+            let lit = syn::LitStr::new(s, *span);
+            out.push(quote_spanned!(*span=> scheduler_decl: ::core::option::Option::Some(#lookup!(#lit))));
+        }
     }
     if let Some(d) = a.duration_s {
         out.push(quote!(duration_s: #d));

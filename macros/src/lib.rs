@@ -9,6 +9,7 @@ use proc_macro::TokenStream;
 
 mod attrs;
 mod expand;
+mod schedulers;
 
 /// Turns `fn name(ctx: &Ctx) -> anyhow::Result<AssertResult>` into a ktstr test.
 ///
@@ -41,4 +42,20 @@ pub fn ktstr_test(args: TokenStream, item: TokenStream) -> TokenStream {
         (Ok(attrs), Ok(f)) => expand::check_signature(&f).map(|()| expand::expand(attrs, f)),
     };
     result.unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// Declares a test crate's sched_ext schedulers, one unit variant each:
+/// `#[scheduler(name = "...", path | on_path | package [+ bin] = "...", args = [...],
+/// attach_timeout_s = N)]` and any number of `#[flag(name = "...", args = [...])]`.
+///
+/// `#[ktstr_test(scheduler = "name")]` then resolves the name at compile time; an unknown one
+/// is an error listing the declared schedulers. Declare it once per test crate, at the crate
+/// root (tests in modules reach it through `use super::*`).
+#[proc_macro_derive(Schedulers, attributes(scheduler, flag))]
+pub fn derive_schedulers(item: TokenStream) -> TokenStream {
+    match syn::parse::<syn::DeriveInput>(item) {
+        Ok(input) => schedulers::derive(input).unwrap_or_else(syn::Error::into_compile_error),
+        Err(e) => e.into_compile_error(),
+    }
+    .into()
 }

@@ -16,6 +16,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::scheduler::decl::{EEVDF, Scheduler};
 use crate::sidecar::model::ScenarioStats;
 
 /// The signature of a test body.
@@ -95,8 +96,11 @@ pub struct TestEntry {
     pub constraints: TopologyConstraints,
     /// Guest memory for VM backends, MiB; `None` = the backend's default. Unused on the host.
     pub memory_mb: Option<u32>,
-    /// Scheduler name; `eevdf` is the kernel's default (the only one the host backend runs).
+    /// Scheduler name (the sidecar's `scheduler`); `eevdf` is the kernel's own scheduler.
     pub scheduler: &'static str,
+    /// The declaration of a sched_ext scheduler named by `scheduler`; `None` for `eevdf`.
+    /// The macro fills it from the crate's `#[derive(Schedulers)]`.
+    pub scheduler_decl: Option<&'static Scheduler>,
     /// How long each scenario step holds, seconds (> 0).
     pub duration_s: u64,
     /// Workers forked per cgroup unless a cgroup declares its own count (> 0).
@@ -129,6 +133,7 @@ impl TestEntry {
         constraints: TopologyConstraints::DEFAULT,
         memory_mb: None,
         scheduler: "eevdf",
+        scheduler_decl: None,
         duration_s: 2,
         workers_per_cgroup: 2,
         thresholds: Thresholds::NONE,
@@ -155,7 +160,17 @@ impl TestEntry {
         if let Some(f) = self.required_flags.iter().find(|f| self.excluded_flags.contains(f)) {
             return Err(format!("test {}: flag {f:?} is both required and excluded", self.name));
         }
-        Ok(())
+        match self.scheduler_decl {
+            None if self.scheduler != EEVDF => Err(format!(
+                "test {}: scheduler {:?} has no declaration; declare it with #[derive(Schedulers)]",
+                self.name, self.scheduler
+            )),
+            Some(d) if d.name != self.scheduler => Err(format!(
+                "test {}: scheduler {:?} is declared as {:?}",
+                self.name, self.scheduler, d.name
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -325,5 +340,22 @@ mod tests {
         let both = TestEntry { required_flags: &["llc"], excluded_flags: &["llc"], ..ENTRY };
         assert!(both.validate().unwrap_err().contains("both required and excluded"));
         assert!(TestEntry::DEFAULT.validate().is_err());
+        let undeclared = TestEntry { scheduler: "scx_x", ..ENTRY };
+        assert_eq!(
+            undeclared.validate().unwrap_err(),
+            "test demo: scheduler \"scx_x\" has no declaration; declare it with \
+             #[derive(Schedulers)]"
+        );
+        static OTHER: Scheduler = Scheduler {
+            name: "scx_y",
+            binary: crate::harness::scheduler::SchedulerBinary::OnPath("scx_y"),
+            args: &[],
+            flags: &[],
+            attach_timeout_s: 1,
+        };
+        let mismatched = TestEntry { scheduler_decl: Some(&OTHER), ..undeclared };
+        assert!(mismatched.validate().unwrap_err().contains("is declared as \"scx_y\""));
+        let declared = TestEntry { scheduler: "scx_y", ..mismatched };
+        assert!(declared.validate().is_ok());
     }
 }

@@ -93,6 +93,10 @@ pub struct Execution {
     /// A VM run with more vCPUs than the host has CPUs: that vCPU count.
     #[serde(default)]
     pub vcpus_overcommitted: Option<u32>,
+    /// The sched_ext scheduler the body ran under (`None` under the kernel's own). Not carried
+    /// from a VM guest yet: the guest agent refuses scheduler requests until it can start one.
+    #[serde(skip)]
+    pub scheduler_run: Option<super::scheduler::SchedulerRun>,
 }
 
 impl Execution {
@@ -182,6 +186,9 @@ fn record_execution(sc: &mut SidecarResult, ex: &Execution) {
     unmeasured.dedup();
     if !unmeasured.is_empty() {
         other.insert("unmeasured".into(), unmeasured.into());
+    }
+    if let Some(run) = &ex.scheduler_run {
+        run.record_into(other);
     }
     if !ex.thresholds_not_evaluated.is_empty() {
         other.insert("thresholds_not_evaluated".into(), ex.thresholds_not_evaluated.clone().into());
@@ -346,6 +353,7 @@ mod tests {
             unmeasured: vec!["wake_latency".into(), "page_locality".into(), "wake_latency".into()],
             thresholds_not_evaluated: vec!["max_imbalance_ratio".into()],
             vcpus_overcommitted: None,
+            scheduler_run: None,
         }
     }
 

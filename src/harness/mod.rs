@@ -19,6 +19,7 @@
 //! - [`record`]: what a run's scenarios leave behind for its sidecar.
 //! - [`registry`]: the binary's list of entries and the hook that runs before `main`.
 //! - [`vm_backend`]: running entries in QEMU guests (`cargo ktstr test --kernel`).
+//! - [`scheduler`]: declared sched_ext schedulers and their lifecycle around a test body.
 
 pub mod cgroup;
 pub(crate) mod contention;
@@ -32,6 +33,7 @@ pub(crate) mod record;
 pub mod registry;
 pub mod runner;
 pub mod scenario;
+pub mod scheduler;
 pub(crate) mod threshold_checks;
 pub mod thresholds;
 pub mod vm_backend;

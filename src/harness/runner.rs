@@ -29,6 +29,8 @@ use super::execution::{Execution, Variant, Verdict, build_sidecar};
 use super::host_cpus::HostShape;
 use super::live::Live;
 use super::machine_lock::MachineLock;
+use super::scheduler::host::{attach_for, euid, host_support, kernel_release};
+use super::scheduler::{EEVDF, SchedExtSysfs};
 use super::threshold_checks::apply_thresholds;
 use super::thresholds::Thresholds;
 use super::watchdog::{BodyOutcome, HANG_GRACE, run_body};
@@ -211,14 +213,14 @@ pub(crate) fn host_load(start: &LoadSample, end: &LoadSample) -> HostLoad {
     }
 }
 
-/// Why this machine cannot run this variant, if it cannot: too few CPUs, a required flag
-/// missing, an excluded flag active, or a scheduler other than the kernel's own.
+/// Why the host cannot run this variant, if it cannot: too few CPUs, a required flag
+/// missing, an excluded flag active, or a sched_ext scheduler on a host without sched_ext or
+/// without root.
 fn host_cannot_run(
     entry: &TestEntry,
     variant: &Variant,
     host_topo: Topology,
     cpus: usize,
-    backend: &str,
 ) -> Option<String> {
     let (topo, flags) = (variant.topology, &variant.flags);
     if topo.total_cpus() as usize > cpus {
@@ -233,29 +235,21 @@ fn host_cannot_run(
     if let Some(f) = entry.excluded_flags.iter().find(|f| flags.iter().any(|a| a == *f)) {
         return Some(format!("excluded flag {f:?} is active"));
     }
-    if entry.scheduler != "eevdf" {
-        return Some(format!(
-            "scheduler {:?} cannot run on the {backend} backend, which only runs the kernel's \
-             own scheduler (eevdf)",
-            entry.scheduler
-        ));
+    if entry.scheduler != EEVDF {
+        let sysfs = SchedExtSysfs::new("/sys");
+        return host_support(entry.scheduler, &sysfs, euid(), &kernel_release()).err();
     }
     None
 }
 
 /// Run one variant on the host and record what happened.
 fn run_one(entry: &TestEntry, variant: &Variant, hang_grace: Duration) -> Execution {
-    run_on(entry, variant, hang_grace, "host")
+    run_on(entry, variant, hang_grace)
 }
 
-/// Run one variant on the machine this process runs on (the host, or a VM guest from inside;
-/// `backend` names it in messages) and record what happened.
-pub(crate) fn run_on(
-    entry: &TestEntry,
-    variant: &Variant,
-    hang_grace: Duration,
-    backend: &str,
-) -> Execution {
+/// Run one variant on the machine this process runs on (the host, or a VM guest from inside)
+/// and record what happened.
+pub(crate) fn run_on(entry: &TestEntry, variant: &Variant, hang_grace: Duration) -> Execution {
     let (topo, flags, label) = (variant.topology, &variant.flags, &variant.label);
     let shape = HostShape::read();
     let host_topo = shape.topology();
@@ -269,7 +263,7 @@ pub(crate) fn run_on(
         ex.reasons = vec![e];
         return ex;
     }
-    if let Some(why) = host_cannot_run(entry, variant, host_topo, shape.cpu_ids().len(), backend) {
+    if let Some(why) = host_cannot_run(entry, variant, host_topo, shape.cpu_ids().len()) {
         return skip(ex, why);
     }
     let placement = shape.place(topo);
@@ -286,6 +280,15 @@ pub(crate) fn run_on(
         }
     };
 
+    // Dropping it (an early return below) stops it; `finish` records how it went.
+    let attached = match entry.scheduler_decl.map(|d| attach_for(d, flags)).transpose() {
+        Ok(a) => a,
+        Err(why) => {
+            ex.verdict = Verdict::Failed;
+            ex.reasons = vec![why];
+            return ex;
+        }
+    };
     let live = std::sync::Arc::new(Live::default());
     let ctx = Ctx {
         test_name: entry.name.to_string(),
@@ -362,6 +365,11 @@ pub(crate) fn run_on(
         } else {
             vec![format!("{label}: expect_err is set but the test passed")]
         };
+    }
+    if let Some(run) = attached.map(|a| a.finish()) {
+        verdict.passed &= run.problems.is_empty();
+        verdict.reasons.extend(run.problems.iter().cloned());
+        ex.scheduler_run = Some(run);
     }
     ex.verdict = if verdict.passed { Verdict::Passed } else { Verdict::Failed };
     ex.stats = verdict.stats;

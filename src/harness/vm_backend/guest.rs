@@ -23,9 +23,6 @@ use crate::harness::registry;
 use crate::harness::runner::run_on;
 use crate::harness::watchdog::HANG_GRACE;
 
-/// How the backend names itself in the runner's messages.
-const BACKEND_NAME: &str = "VM";
-
 /// Runs the guest's requested tests and powers off; never returns.
 pub fn run_as_init() -> ! {
     let mut guest = Guest::start();
@@ -76,7 +73,7 @@ fn run_requested(request: &Request, test: &RequestedTest) -> Execution {
     };
     // Inside the guest the runner's view of "this machine" is the guest, whose topology
     // `Guest::start` already checked against the request.
-    let mut execution = run_on(entry, &variant, HANG_GRACE, BACKEND_NAME);
+    let mut execution = run_on(entry, &variant, HANG_GRACE);
     execution.host_load = None;
     execution
 }

@@ -1,0 +1,122 @@
+//! The example scheduler crate (`examples/sched-crate`) as a user's repository: a fresh git
+//! history whose commit A declares scx_bpfland with a 5 ms slice and whose commit B gives it a
+//! 40 times longer one, then `cargo ktstr test` on this host at each commit.
+//!
+//! On a host without sched_ext (or not root) every test naming the scheduler must be a skip
+//! whose reason says exactly what is missing, and the EEVDF baseline must run; on a sched_ext
+//! host as root the scheduler tests must run under scx_bpfland and record its ops name. The
+//! guest run (`--kernel <sched_ext kernel>`, then `stats compare` exiting 1 on B) needs the
+//! VM backend and is not part of this test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ktstr::sidecar::SidecarResult;
+
+use crate::harness_e2e::{bin, copy_example, outer_target_dir, text};
+use crate::util::git;
+
+/// A's declaration and B's change to it.
+const SLICE_A: &str = r#"args = ["--slice-us", "5000"]"#;
+const SLICE_B: &str = r#"args = ["--slice-us", "200000"]"#;
+const SCHEDULER_TESTS: [&str; 3] =
+    ["spin_under_bpfland", "wake_behind_spinners", "spin_local_kthreads"];
+
+fn make_repo(tmp: &Path) -> PathBuf {
+    let repo = tmp.join("sched-crate");
+    copy_example("sched-crate", &repo);
+    std::fs::write(repo.join(".gitignore"), "target/\n").unwrap();
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "A: scx_bpfland with a 5 ms slice"]);
+    repo
+}
+
+fn ktstr_test(repo: &Path, sidecars: &Path) -> Output {
+    let mut cmd = Command::new(bin());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("NEXTEST") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.args(["test"])
+        .current_dir(repo)
+        .env("CARGO_TARGET_DIR", outer_target_dir())
+        .env("KTSTR_SIDECAR_DIR", sidecars)
+        .env("KTSTR_DB", sidecars.join("warehouse.sqlite"))
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("KTSTR_JOB")
+        .env_remove("KTSTR_RUN_TOKEN")
+        .env_remove("KTSTR_CI")
+        .output()
+        .unwrap()
+}
+
+fn sidecars_in(dir: &Path) -> Vec<SidecarResult> {
+    let mut out: Vec<SidecarResult> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            p.to_string_lossy()
+                .ends_with(".ktstr.json")
+                .then(|| serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap())
+        })
+        .collect();
+    out.sort_by(|a, b| a.test_name.cmp(&b.test_name));
+    out
+}
+
+/// What a run of the example crate must leave on this host.
+fn check_run(out: &Output, sidecars: &[SidecarResult]) {
+    let host_has_scx = Path::new("/sys/kernel/sched_ext").is_dir();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let names: Vec<&str> = sidecars.iter().map(|s| s.test_name.as_str()).collect();
+    assert_eq!(names.len(), 4, "one sidecar per test: {names:?}\n{}", text(out));
+    let eevdf = sidecars.iter().find(|s| s.test_name == "spin_under_eevdf").unwrap();
+    assert_eq!(eevdf.scheduler, "eevdf");
+    // It ran and measured work; whether it passed depends on how busy this host is.
+    assert!(!eevdf.skipped && eevdf.stats.total_iterations > 0, "{}", text(out));
+    for name in SCHEDULER_TESTS {
+        let sc = sidecars.iter().find(|s| s.test_name == name).unwrap();
+        assert_eq!(sc.scheduler, "scx_bpfland");
+        if host_has_scx && root {
+            assert!(!sc.skipped, "{name} ran: {}", text(out));
+            assert!(sc.provenance.other["scx_ops"].as_str().unwrap().starts_with("bpfland"));
+            continue;
+        }
+        let why = sc.provenance.skip_reason.as_deref().unwrap_or_default();
+        assert!(sc.skipped, "{name} is a skip on this host: {}", text(out));
+        assert!(
+            why.starts_with("scheduler scx_bpfland cannot run on the host backend: it needs "),
+            "{why}"
+        );
+        assert_eq!(why.contains("CONFIG_SCHED_CLASS_EXT=y"), !host_has_scx, "{why}");
+        assert_eq!(why.contains("root (running as uid"), !root, "{why}");
+    }
+}
+
+#[test]
+fn the_example_scheduler_crate_at_two_commits_runs_or_skips_what_this_host_cannot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = make_repo(tmp.path());
+    let (sidecars_a, sidecars_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir_all(&sidecars_a).unwrap();
+    std::fs::create_dir_all(&sidecars_b).unwrap();
+    let out = ktstr_test(&repo, &sidecars_a);
+    check_run(&out, &sidecars_in(&sidecars_a));
+
+    let src = repo.join("tests/sched.rs");
+    let code = std::fs::read_to_string(&src).unwrap();
+    assert!(code.contains(SLICE_A), "the example's declaration moved");
+    std::fs::write(&src, code.replace(SLICE_A, SLICE_B)).unwrap();
+    git(&repo, &["commit", "-qam", "B: scx_bpfland with a 200 ms slice"]);
+    let out = ktstr_test(&repo, &sidecars_b);
+    let b = sidecars_in(&sidecars_b);
+    check_run(&out, &b);
+    let commits: Vec<_> = [&sidecars_in(&sidecars_a)[0], &b[0]]
+        .iter()
+        .map(|s| s.project_commit.clone().unwrap())
+        .collect();
+    assert_ne!(commits[0], commits[1], "A and B are recorded as different commits");
+}
