@@ -58,14 +58,14 @@ pub(crate) fn copy_example(name: &str, to: &Path) {
     std::fs::write(&manifest, text).unwrap();
 }
 
-struct Suite {
+pub(crate) struct Suite {
     _tmp: tempfile::TempDir,
-    repo: PathBuf,
-    runs: PathBuf,
+    pub(crate) repo: PathBuf,
+    pub(crate) runs: PathBuf,
 }
 
 impl Suite {
-    fn new() -> Suite {
+    pub(crate) fn new() -> Suite {
         let tmp = tempfile::TempDir::new().unwrap();
         let repo = tmp.path().join("demo");
         copy_example("demo-suite", &repo);
@@ -82,12 +82,17 @@ impl Suite {
         Suite { _tmp: tmp, repo, runs }
     }
 
-    fn ktstr(&self, args: &[&str]) -> Output {
+    pub(crate) fn ktstr(&self, args: &[&str]) -> Output {
         self.ktstr_with(args, &[])
     }
 
-    fn ktstr_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(bin());
+    pub(crate) fn ktstr_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(bin()).args(args).envs(env.iter().copied()).output().unwrap()
+    }
+
+    /// `program` in the demo repository with the environment every run here gets.
+    pub(crate) fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
         // The nextest running this test exports its own settings (NEXTEST_PROFILE=ci in CI);
         // the demo suite's nextest run must not inherit them.
         for (name, _) in std::env::vars_os() {
@@ -95,21 +100,28 @@ impl Suite {
                 cmd.env_remove(name);
             }
         }
-        cmd.args(args)
-            .current_dir(&self.repo)
+        cmd.current_dir(&self.repo)
             .env("CARGO_TARGET_DIR", outer_target_dir())
             .env("KTSTR_DB", self.runs.join("warehouse.sqlite"))
             .env("RUST_BACKTRACE", "0")
             .env_remove("KTSTR_SIDECAR_DIR")
             .env_remove("KTSTR_JOB")
             .env_remove("KTSTR_RUN_TOKEN")
-            .env_remove("KTSTR_CI")
-            .envs(env.iter().copied())
-            .output()
-            .unwrap()
+            .env_remove("KTSTR_CI");
+        cmd
     }
 
-    fn commit_head(&self) -> String {
+    /// Commit the demo's regression: the spinners hold for a tenth of the step.
+    pub(crate) fn commit_the_regression(&self) {
+        let src = self.repo.join("tests/demo.rs");
+        let code = std::fs::read_to_string(&src).unwrap();
+        let changed = code.replace(SPIN_STEP, SHORT_SPIN_STEP);
+        assert_ne!(code, changed, "the demo suite's spinner step moved");
+        std::fs::write(&src, changed).unwrap();
+        git(&self.repo, &["commit", "-qam", "B: spinners run a tenth of the step"]);
+    }
+
+    pub(crate) fn commit_head(&self) -> String {
         git(&self.repo, &["rev-parse", "--short=7", "HEAD"])
     }
 }
@@ -180,12 +192,7 @@ fn demo_suite_a_b_gates_a_regression_and_pairs_a_with_itself() {
     // B: the spinners run for a tenth of the step, so total_iterations drops about 90 %, far
     // past its 10 % gate and beyond what a change in host load between A and B can cause, while
     // the work type (a pairing dimension) stays CpuSpin.
-    let src = s.repo.join("tests/demo.rs");
-    let code = std::fs::read_to_string(&src).unwrap();
-    let changed = code.replace(SPIN_STEP, SHORT_SPIN_STEP);
-    assert_ne!(code, changed, "the demo suite's spinner step moved");
-    std::fs::write(&src, changed).unwrap();
-    git(&s.repo, &["commit", "-qam", "B: spinners run a tenth of the step"]);
+    s.commit_the_regression();
     let b = s.commit_head();
     let run = s.ktstr(&["test", "--repeat", "2"]);
     assert_eq!(run.status.code(), Some(0), "run B: {}", text(&run));

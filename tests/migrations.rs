@@ -15,6 +15,11 @@ const FROZEN: &[(&str, &str)] = &[
         "d19347b7c0f7bbdaa89ebba1dcf06e3c3823b5f3425b098a11d9be2cf717832e",
     ),
     ("V4__run_dir_state.sql", "15eb3d12ce495058b6ee9a383819465c9665c70a85b729f25f9a4d1025ed450f"),
+    (
+        "V5__source_file_status_check.sql",
+        "7b2dce3106ef4b832f69b012139d278c334ecbae7d87b1c64e14a2f0219b3080",
+    ),
+    ("V6__sidecar_repeat.sql", "03ae5d2885a38649a456bb51cbb7c1d2f41218f88dc5517178945e4debf46385"),
 ];
 
 fn migrations() -> Vec<(u32, String, Vec<u8>)> {

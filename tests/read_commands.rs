@@ -176,9 +176,46 @@ fn list_values_text_json_and_archive_relabel() {
 #[test]
 fn list_values_of_an_empty_pool_is_not_an_error() {
     let env = Env::new();
+    std::fs::create_dir_all(env.root()).unwrap();
     let out = env.run(&["stats", "list-values"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout.matches("  (no sidecars in pool)\n").count(), 8);
+}
+
+#[test]
+fn list_values_on_a_missing_root_is_a_data_error() {
+    let env = Env::new();
+    let out = env.run(&["stats", "list-values"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: no warehouse at {} and no runs root at {}\nhint: pass --dir ROOT or --db \
+             FILE, or run `cargo ktstr test` first\n",
+            env.root().join("warehouse.sqlite").display(),
+            env.root().display()
+        )
+    );
+    assert_eq!(out.stdout, "");
+    let missing = env.tmp.path().join("no-such-archive");
+    let out = env.run(&["stats", "list-values", "--json", "--dir", missing.to_str().unwrap()]);
+    assert_eq!((out.code, out.stdout.as_str()), (2, ""), "{}", out.stderr);
+
+    // An archive database that never ingested the missing root: the root is still missing.
+    env.write("r1/a.ktstr.json", &sidecar("a", Some("6.14.2"), &[]));
+    let db = env.tmp.path().join("shared.sqlite");
+    let db = db.to_str().unwrap();
+    assert_eq!(env.run(&["stats", "ingest", "--db", db]).code, 0);
+    let out = env.run(&["stats", "list-values", "--dir", missing.to_str().unwrap(), "--db", db]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: no runs root at {}, and the warehouse {db} holds no runs from it\n",
+            missing.display()
+        )),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{SidecarSpec, TestDir, sidecar_json};
+use crate::util::{TestDir, fake_cargo};
 
 /// A cgroup2 mount on a temp dir with a cgroup of this test's own in it (`root`), removed and
 /// unmounted on drop.
@@ -112,14 +112,8 @@ fn sigint_keeps_written_sidecars_and_leaves_no_workers_or_cgroups() {
         eprintln!("skipped: cannot mount cgroup2 here");
         return;
     };
-    let fake = t.path().join("fake");
-    std::fs::create_dir_all(&fake).unwrap();
-    let spec = SidecarSpec { test: "done", ..Default::default() };
-    std::fs::write(fake.join("sidecar.json"), sidecar_json(&spec)).unwrap();
+    let fake = fake_cargo(&t, FAKE_CARGO);
     let cargo = fake.join("cargo");
-    std::fs::write(&cargo, FAKE_CARGO).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
 
     let child = t
         .cmd()

@@ -143,14 +143,7 @@ fn a_newer_schema_asks_for_an_upgrade() {
     let t = TestDir::new();
     t.sidecar("run", "a", 1);
     ingest_json(&t);
-    let conn = rusqlite::Connection::open(t.default_db()).unwrap();
-    conn.execute(
-        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
-         VALUES (999, 'future', '', '0')",
-        [],
-    )
-    .unwrap();
-    drop(conn);
+    crate::util::mark_newer_schema(&t.default_db());
     let run = t.run(&["stats", "ingest"]);
     run.expect_code(2);
     assert!(run.stderr.contains("upgrade"), "{}", run.stderr);

@@ -4,6 +4,7 @@
 //! Each subcommand lives in its own file and reads as four steps: build options, open the
 //! warehouse, call the library, render. Nothing below `cli` parses arguments or prints.
 
+pub mod ab;
 pub mod interrupt;
 pub mod kernel;
 pub mod output;
@@ -31,6 +32,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the suite at commits A and B, interleaved, in temporary worktrees; then compare
+    Ab(Box<ab::AbArgs>),
     /// Index, list, query and compare test results.
     Stats(stats::StatsArgs),
     /// Run the #[ktstr_test] suite with cargo nextest and index the sidecars it writes.
@@ -68,12 +71,18 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     if args.get(1).is_some_and(|a| a == "ktstr") {
         args.remove(1);
     }
+    let bisect_step = is_bisect_step(&args);
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
             let _ = e.print();
-            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+            let mut code = e.exit_code().clamp(0, 255) as u8;
+            // `git bisect run` would count a usage error (2) as a bad commit: stop it instead.
+            if code == exit_code::USAGE_OR_DATA_ERROR && bisect_step {
+                code = stats::bisect::ABORT;
+            }
+            return ExitCode::from(code);
         }
     };
     match run(cli) {
@@ -85,10 +94,15 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 /// Run a parsed command line, returning the exit code on success.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
+        Command::Ab(args) => ab::run(*args),
         Command::Stats(args) => stats::run(args),
         Command::Test(args) => test::run(args),
         Command::Kernel(args) => kernel::run(args),
     }
+}
+
+fn is_bisect_step(args: &[OsString]) -> bool {
+    args.get(1).is_some_and(|a| a == "stats") && args.get(2).is_some_and(|a| a == "bisect")
 }
 
 fn report_error(err: &anyhow::Error) -> ExitCode {

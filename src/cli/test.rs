@@ -8,7 +8,7 @@
 //! guests, and points the test processes at it (`KTSTR_VM_SOCKET`). Running tests and writing sidecars are the test binary's job (`harness`,
 //! `sidecar::write`); indexing is the warehouse's.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -84,18 +84,11 @@ pub fn run(args: TestArgs) -> anyhow::Result<u8> {
         if interrupt::requested() {
             break;
         }
-        let mut cmd = Command::new(&cargo);
-        // nextest gets a process group of its own, so a group-wide SIGINT (a terminal's
-        // Ctrl-C, `timeout -s INT`, a CI cancel) reaches it exactly once: through our
-        // forwarder. Receiving it twice makes nextest abort tests before they write sidecars.
-        cmd.process_group(0);
-        cmd.args(["nextest", "run"]).args(&args.nextest_args).env("KTSTR_RUN_TOKEN", &token);
-        if args.repeat > 1 {
-            cmd.env("KTSTR_JOB", format!("{REPEAT_JOB_PREFIX}{i}"));
+        let repeat = (args.repeat > 1).then_some(i);
+        if repeat.is_some() {
             eprintln!("ktstr: repeat {} of {}", i + 1, args.repeat);
-        } else {
-            cmd.env_remove("KTSTR_JOB");
         }
+        let mut cmd = nextest_command(&cargo, &args.nextest_args, &token, repeat);
         if let Some(c) = &coordinator {
             cmd.env(SOCKET_ENV, c.socket()).env("KTSTR_KERNEL", &kernels[0]);
         } else {
@@ -122,13 +115,36 @@ pub fn run(args: TestArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+/// One `cargo nextest run` of the suite under the run token `token`: what `test` runs per
+/// repeat and `ab` per side and repeat. `repeat` (when the run is repeated) becomes the job
+/// `repeat-{i}`, which keeps the repeat's sidecars apart and is recorded as
+/// `provenance.repeat`.
+pub(crate) fn nextest_command(
+    cargo: &OsStr,
+    nextest_args: &[OsString],
+    token: &str,
+    repeat: Option<u32>,
+) -> Command {
+    let mut cmd = Command::new(cargo);
+    // nextest gets a process group of its own, so a group-wide SIGINT (a terminal's
+    // Ctrl-C, `timeout -s INT`, a CI cancel) reaches it exactly once: through our
+    // forwarder. Receiving it twice makes nextest abort tests before they write sidecars.
+    cmd.process_group(0);
+    cmd.args(["nextest", "run"]).args(nextest_args).env("KTSTR_RUN_TOKEN", token);
+    match repeat {
+        Some(i) => cmd.env("KTSTR_JOB", format!("{REPEAT_JOB_PREFIX}{i}")),
+        None => cmd.env_remove("KTSTR_JOB"),
+    };
+    cmd
+}
+
 /// Exit code of a run stopped by SIGINT, as shells report it (128 + 2).
-const INTERRUPTED_EXIT: u8 = 130;
+pub(crate) const INTERRUPTED_EXIT: u8 = 130;
 
 /// Remove cgroup trees (and any task in them) left by test processes that died before their
 /// own teardown ran, which is what Ctrl-C does to the test processes nextest is running.
 /// No usable hierarchy means no test could have created one: nothing to do.
-fn sweep_leftover_cgroups() {
+pub(crate) fn sweep_leftover_cgroups() {
     let Ok(h) = crate::harness::cgroup::Hierarchy::detect() else { return };
     let swept = crate::harness::cgroup::sweep_stale_trees(&h);
     let removed = swept.iter().filter(|s| s.result.is_ok()).count();
@@ -145,7 +161,7 @@ fn sweep_leftover_cgroups() {
 }
 
 /// Fails with install instructions when `cargo nextest` is missing; never installs it.
-fn check_nextest(cargo: &OsString) -> anyhow::Result<()> {
+pub(crate) fn check_nextest(cargo: &OsStr) -> anyhow::Result<()> {
     let ok = Command::new(cargo)
         .args(["nextest", "--version"])
         .stdout(Stdio::null())
@@ -169,7 +185,7 @@ fn run_token() -> String {
     format!("ktstr-test-{nanos:x}-{}", std::process::id())
 }
 
-fn spawn_and_wait(cmd: &mut Command) -> anyhow::Result<ExitStatus> {
+pub(crate) fn spawn_and_wait(cmd: &mut Command) -> anyhow::Result<ExitStatus> {
     let mut child = cmd.spawn().context("starting `cargo nextest run`")?;
     interrupt::forward_to(Some(child.id()));
     let status = child.wait().context("waiting for `cargo nextest run`");
@@ -178,7 +194,7 @@ fn spawn_and_wait(cmd: &mut Command) -> anyhow::Result<ExitStatus> {
 }
 
 /// nextest's exit code; a child killed by a signal maps to 128 + signal, as shells do.
-fn status_code(status: ExitStatus) -> u8 {
+pub(crate) fn status_code(status: ExitStatus) -> u8 {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(c), _) => c.clamp(0, 255) as u8,

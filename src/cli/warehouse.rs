@@ -4,6 +4,9 @@
 //! The database defaults to `warehouse.sqlite` directly inside the runs root (files there are
 //! never pooled as runs). `--db FILE` / `KTSTR_DB` points at a long-lived archive elsewhere,
 //! into which several runs roots can be ingested.
+//!
+//! A warehouse this user cannot write (a read-only mount, another user's archive) is still
+//! read: the ingest step is skipped, said once on stderr, and the database opened read-only.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -12,8 +15,8 @@ use anyhow::Context;
 
 use crate::cli::WarehouseArgs;
 use crate::sidecar::layout;
-use crate::warehouse::Warehouse;
-use crate::warehouse::ingest::{IngestError, IngestReport, ingest_root};
+use crate::warehouse::ingest::{IngestError, IngestOptions, IngestReport, ingest_root_with};
+use crate::warehouse::{OpenError, Warehouse};
 
 /// The runs root and database a command works on.
 #[derive(Debug, Clone)]
@@ -37,6 +40,8 @@ pub enum Refresh {
     /// The runs root does not exist; the database may still hold history.
     RootMissing,
     Skipped,
+    /// The warehouse cannot be written by this user: read as it is.
+    ReadOnly,
 }
 
 /// Open the warehouse for a read command: ingest the runs root first (unless `--no-ingest`),
@@ -49,6 +54,12 @@ pub fn open_for_read(
     args: &WarehouseArgs,
 ) -> anyhow::Result<Option<(Warehouse, Location, Refresh)>> {
     let loc = Location::resolve(dir, args.db.as_deref());
+    // A --dir that names a file is a mistake, not an empty pool.
+    if dir.is_some()
+        && let Some(e @ IngestError::RootNotDir { .. }) = IngestError::check_root(&loc.root)
+    {
+        return Err(e.into());
+    }
     if args.no_ingest {
         if !loc.db.exists() {
             return Ok(None);
@@ -59,7 +70,19 @@ pub fn open_for_read(
     if !loc.root.is_dir() && !loc.db.exists() {
         return Ok(None);
     }
-    let mut wh = Warehouse::open(&loc.db)?;
+    let mut wh = match Warehouse::open(&loc.db) {
+        Ok(wh) => wh,
+        Err(OpenError::NotWritable { reason, .. }) if loc.db.exists() => {
+            let wh = Warehouse::open_read_only(&loc.db)?;
+            eprintln!(
+                "ktstr: skipped the ingest step: the warehouse {} is read-only for this user \
+                 ({reason}); showing what it holds",
+                loc.db.display()
+            );
+            return Ok(Some((wh, loc, Refresh::ReadOnly)));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let refresh = match ingest_quietly(&mut wh, &loc.root) {
         Ok(report) => Refresh::Ingested(report),
         Err(IngestError::RootMissing { .. }) => Refresh::RootMissing,
@@ -77,13 +100,27 @@ pub fn ingest_quietly(wh: &mut Warehouse, root: &Path) -> Result<IngestReport, I
             bar.set_position(done as u64);
         }
     };
-    let report = ingest_root(wh, root, Some(&tick));
+    let on_wait = lock_wait_notice(wh);
+    let opts = IngestOptions { progress: Some(&tick), on_lock_wait: Some(&on_wait), stop: None };
+    let report = ingest_root_with(wh, root, &opts);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     let report = report?;
     report_problems(&report);
     Ok(report)
+}
+
+/// The stderr line printed when an ingest has to wait for another one's writer lock.
+pub fn lock_wait_notice(wh: &Warehouse) -> impl Fn() + use<> {
+    let db = wh.path().map(Path::to_path_buf).unwrap_or_default();
+    move || {
+        eprintln!(
+            "ktstr: waiting for another ingest into {} to finish (at most {} min)",
+            db.display(),
+            crate::warehouse::open::WRITE_LOCK_TIMEOUT.as_secs() / 60
+        );
+    }
 }
 
 fn progress_bar() -> Option<indicatif::ProgressBar> {

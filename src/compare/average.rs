@@ -57,6 +57,15 @@ impl Group {
     }
 }
 
+impl Row {
+    /// One registry metric of this run by ktstr's accessor rule (the tail ratio below its
+    /// iteration floor falls back to the ext metric); `None` when not measured.
+    pub fn metric_value(&self, metric: usize) -> Option<f64> {
+        let vals: [f64; METRICS.len()] = self.metrics.map(|v| v.unwrap_or(0.0));
+        self.metrics[metric].and(read_metric(metric, &vals, &self.ext))
+    }
+}
+
 fn read_metric(metric: usize, values: &[f64], ext: &BTreeMap<String, f64>) -> Option<f64> {
     let def = &METRICS[metric];
     if def.name == "worst_wake_latency_tail_ratio" {

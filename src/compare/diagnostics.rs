@@ -1,11 +1,15 @@
 //! Messages about the data rather than the verdict: the zero-match diagnostic (§4.10), the
-//! dirty-build warning (§4.9) and the stale-dirty-state warning (ours). All return text; the
+//! nothing-compared error (ours), the dirty-build warning (§4.9) and the stale-dirty-state
+//! warning (ours). All return text; the
 //! caller decides where it goes. The host delta is typed data, in [`super::host_delta`].
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::{Dim, PoolFacts, Row, Side, SideFilter};
+use std::collections::HashSet;
+
+use super::pairing::filter_haystack;
+use super::{Dim, Group, PoolFacts, Row, Side, SideFilter};
 
 /// The error for a side whose filter matched nothing, with `hint:` lines.
 pub fn zero_match_diagnostic(side: Side, filter: &SideFilter, facts: &PoolFacts) -> String {
@@ -51,6 +55,45 @@ pub fn zero_match_diagnostic(side: Side, filter: &SideFilter, facts: &PoolFacts)
         );
     }
     out
+}
+
+/// The error when both sides matched rows but no pairing key is on both sides once `-E`
+/// (`name_filter`) has narrowed them, so the gate compared nothing: a "0 regressions" then
+/// would be a pass that checked nothing. `None` when at least one pair was compared.
+pub fn nothing_compared(a: &[Group], b: &[Group], name_filter: Option<&str>) -> Option<String> {
+    let included = |g: &&Group| name_filter.is_none_or(|f| filter_haystack(&g.first).contains(f));
+    let keys_a: HashSet<_> = a.iter().filter(included).map(|g| &g.key).collect();
+    let b_left = b.iter().filter(included).count();
+    if b.iter().filter(included).any(|g| keys_a.contains(&g.key)) {
+        return None;
+    }
+    let mut out = match name_filter {
+        Some(f) if keys_a.is_empty() && b_left == 0 => format!(
+            "stats compare: -E '{f}' matched none of the {} A and {} B test(s), so nothing was \
+             compared",
+            a.len(),
+            b.len()
+        ),
+        Some(f) => format!(
+            "stats compare: after -E '{f}', no test is on both sides ({} on A, {b_left} on B), \
+             so nothing was compared",
+            keys_a.len()
+        ),
+        None => format!(
+            "stats compare: no test is on both sides ({} on A, {} on B), so nothing was \
+             compared",
+            a.len(),
+            b.len()
+        ),
+    };
+    out.push_str(if name_filter.is_some() {
+        "\nhint: -E matches a substring of \"scenario topology scheduler work_type flags\"; \
+         check it against `cargo ktstr stats list-values`"
+    } else {
+        "\nhint: the sides pair on test, topology, scheduler, work type and flags minus the \
+         sliced dimensions; check both sides with `cargo ktstr stats list-values`"
+    });
+    Some(out)
 }
 
 fn quoted(values: &[&String]) -> String {
@@ -134,6 +177,37 @@ mod tests {
         assert!(lines[3].contains("list-values"));
         let bare = zero_match_diagnostic(Side::B, &SideFilter::default(), &facts);
         assert_eq!(bare.lines().count(), 1);
+    }
+
+    #[test]
+    fn nothing_compared_names_the_name_filter_or_the_missing_common_test() {
+        use crate::compare::average_side;
+        let pairing = [Dim::Scheduler, Dim::Flags];
+        let a = average_side(&[Row::new("steady"), Row::new("burst")], &pairing);
+        let b = average_side(&[Row::new("steady")], &pairing);
+        assert_eq!(nothing_compared(&a, &b, None), None);
+        assert_eq!(nothing_compared(&a, &b, Some("stead")), None);
+        let msg = nothing_compared(&a, &b, Some("nomatch")).unwrap();
+        assert!(
+            msg.starts_with(
+                "stats compare: -E 'nomatch' matched none of the 2 A and 1 B test(s), so \
+                 nothing was compared\nhint: -E matches a substring"
+            ),
+            "{msg}"
+        );
+        let msg = nothing_compared(&a, &b, Some("burst")).unwrap();
+        assert!(
+            msg.starts_with(
+                "stats compare: after -E 'burst', no test is on both sides (1 on A, 0 on B)"
+            ),
+            "{msg}"
+        );
+        let other = average_side(&[Row::new("other")], &pairing);
+        let msg = nothing_compared(&a, &other, None).unwrap();
+        assert!(
+            msg.starts_with("stats compare: no test is on both sides (2 on A, 1 on B)"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -40,6 +40,16 @@ impl ComparisonPolicy {
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        // Checked first: every comparison with NaN is false, so `p < 0.0` lets it through,
+        // and a NaN threshold silently turns the relative gate off.
+        if let Some(p) = self.default_percent
+            && !p.is_finite()
+        {
+            return Err(format!(
+                "ComparisonPolicy: default_percent must be a finite number; got {p}. Use 0 to \
+                 let the absolute gate alone decide."
+            ));
+        }
         if let Some(p) = self.default_percent
             && p < 0.0
         {
@@ -55,6 +65,12 @@ impl ComparisonPolicy {
                      typo in the key would silently fall through to default_percent. \
                      Registered metrics: {}",
                     metric_names_list()
+                ));
+            }
+            if !p.is_finite() {
+                return Err(format!(
+                    "ComparisonPolicy: per_metric_percent[\"{name}\"] must be a finite number; \
+                     got {p}"
                 ));
             }
             if p < 0.0 {
@@ -198,5 +214,25 @@ mod tests {
         assert!(err.ends_with("per_metric_percent[\"worst_spread\"] must be non-negative; got -1"));
         let err = ComparisonPolicy::from_threshold(-5.0).unwrap_err();
         assert!(err.starts_with("ComparisonPolicy: default_percent must be non-negative; got -5."));
+    }
+
+    #[test]
+    fn comparison_policy_validate_rejects_non_finite_thresholds() {
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let err = ComparisonPolicy::from_threshold(bad).unwrap_err();
+            assert!(err.contains("default_percent must be a finite number; got"), "{bad}: {err}");
+            let mut p = ComparisonPolicy::default();
+            p.per_metric_percent.insert("worst_spread".into(), bad);
+            let err = p.validate().unwrap_err();
+            assert!(err.contains("[\"worst_spread\"] must be a finite number"), "{bad}: {err}");
+        }
+        assert!(ComparisonPolicy::from_threshold(-0.001).is_err());
+        for good in [0.0, 5.0, 1e6] {
+            ComparisonPolicy::from_threshold(good).unwrap();
+        }
+        // JSON has no NaN or infinity; an out-of-range number is a parse error, not infinity.
+        let path = Path::new("p.json");
+        assert!(ComparisonPolicy::from_json(r#"{"default_percent": 1e999}"#, path).is_err());
+        assert!(ComparisonPolicy::from_json(r#"{"default_percent": NaN}"#, path).is_err());
     }
 }

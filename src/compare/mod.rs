@@ -6,11 +6,16 @@
 //! - [`pairing`]: the key that joins an A group to a B group, and the `-E` haystack.
 //! - [`average`]: per side and key, the pooled samples and their means.
 //! - [`gate`]: the comparison policy and the dual (absolute and relative) gate.
-//! - [`verdict`]: walking the pairs into counters and findings.
+//! - [`verdict`]: walking the pairs into counters and findings (the dual gate's verdicts).
+//! - [`noise`]: the noise gate over those findings: exact rank tests, Hodges-Lehmann
+//!   intervals, the history noise model, BH; the final verdicts.
+//! - [`hygiene`]: warnings about how the two sides were collected (drift, hosts, load).
+//! - [`calibrate`]: A/A splits of one side, for `stats calibrate`.
 //! - [`revspec`]: turning `HEAD~1`, branches and ranges into commit filter values (gix).
 //! - [`diagnostics`]: zero-match messages, the dirty-build and stale-dirty warnings.
 //! - [`host_delta`]: how the two sides' hosts differ, field by field.
 //! - [`source`]: the [`RowSource`] seam rows come through, and the pool's scope and facts.
+//! - [`trend`]: one metric across commits (`stats history`): per-commit medians and steps.
 //! - [`pipeline`]: [`run`], the whole comparison from options to report.
 //!
 //! Loading rows is a [`RowSource`]'s job (the warehouse implements it in
@@ -18,15 +23,19 @@
 //! line is `crate::cli::stats::compare`.
 
 pub mod average;
+pub mod calibrate;
 pub mod diagnostics;
 pub mod filter;
 pub mod gate;
 pub mod host_delta;
+pub mod hygiene;
+pub mod noise;
 pub mod pairing;
 pub mod pipeline;
 pub mod revspec;
 pub mod slicing;
 pub mod source;
+pub mod trend;
 pub mod verdict;
 
 use std::collections::BTreeMap;
@@ -38,6 +47,7 @@ pub use average::{Group, Grouped, average_side, check_no_average_duplicates};
 pub use filter::{SideFilter, SideFilters};
 pub use gate::ComparisonPolicy;
 pub use host_delta::{HostDelta, HostFieldChange};
+pub use noise::{GateMode, NoiseSettings};
 pub use pairing::PairingKey;
 pub use pipeline::{CompareError, CompareOptions, CompareOutcome, CompareReport, run};
 pub use source::{PoolFacts, PoolScope, RowSource};
@@ -86,6 +96,11 @@ pub struct Row {
     /// RFC 3339 write time; orders dirty states.
     pub timestamp: String,
     pub dirty_fingerprint: Option<String>,
+    /// The suite run the sidecar was written under (`provenance.run_token`).
+    pub run_token: Option<String>,
+    /// Which repeat of that run (`provenance.repeat`); `cargo ktstr ab` gives both sides one
+    /// run token, so an A row and a B row with the same `(run_token, repeat)` are a pair.
+    pub repeat: Option<u32>,
     /// The recorded host context as JSON, when the sidecar had one.
     pub host_json: Option<String>,
     /// Registry metric values in [`METRICS`] order; `None` = stored as NULL (non-finite).
@@ -112,6 +127,8 @@ impl Row {
             skipped: false,
             timestamp: String::new(),
             dirty_fingerprint: None,
+            run_token: None,
+            repeat: None,
             host_json: None,
             metrics: [Some(0.0); METRICS.len()],
             ext: BTreeMap::new(),

@@ -3,16 +3,24 @@
 //!
 //! The steps (stats-reference §4.1): select both sides, explain an empty side, sanitize
 //! non-finite values, pick each side's host, drop stale dirty states, average (or check
-//! `--no-average` keys), gate. Nothing here prints or renders: warnings come back as
+//! `--no-average` keys), gate; then ours: the noise gate over the dual gate's findings (with
+//! the history of the series too small to rank-test) and the hygiene warnings. Nothing here prints or renders: warnings come back as
 //! messages for the caller to show, the report is rendered by `crate::report::compare`, and
 //! turning command-line flags into options is `crate::cli::stats::compare`'s job.
 
+use std::collections::{HashMap, HashSet};
+
 use super::average::{self, PassCounts};
 use super::host_delta::{HostDelta, first_host, host_delta};
+use super::noise::{self, GateMode, HistoryModels, NoiseSettings, Verdict, history, mwu, series};
 use super::{
-    Comparison, ComparisonPolicy, Dim, Grouped, PoolScope, Row, RowSource, Side, SideFilters,
-    compare_groups, diagnostics, sanitize_rows, slicing,
+    Comparison, ComparisonPolicy, Dim, Finding, Group, Grouped, PairingKey, PoolScope, Row,
+    RowSource, Side, SideFilters, compare_groups, diagnostics, hygiene, sanitize_rows, slicing,
 };
+
+/// History rows fetched per series for its noise model: enough for the model's window of
+/// replicate pairs even when some runs are not replicates of any other.
+pub const HISTORY_RUNS_PER_SERIES: usize = 4 * history::WINDOW_PAIRS;
 
 /// Everything a comparison needs besides the rows.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +35,8 @@ pub struct CompareOptions {
     pub no_average: bool,
     /// Which sidecars form the pool.
     pub scope: PoolScope,
+    /// `--gate`, `--alpha`, `--fdr`.
+    pub noise: NoiseSettings,
 }
 
 impl CompareOptions {
@@ -63,6 +73,8 @@ pub struct CompareReport {
     pub comparison: Comparison,
     pub pass_counts: PassCounts,
     pub host_delta: HostDelta,
+    /// The settings the verdicts were reached with.
+    pub noise: NoiseSettings,
 }
 
 /// The report and the warnings about the rows it was built from.
@@ -101,8 +113,8 @@ impl CompareError {
 }
 
 /// Compare the pool's A side with its B side under `options`.
-pub fn run(
-    source: &impl RowSource,
+pub fn run<S: RowSource>(
+    source: &S,
     options: &CompareOptions,
 ) -> Result<CompareOutcome, CompareError> {
     let slicing = options.slicing()?;
@@ -128,8 +140,28 @@ pub fn run(
         Ok(groups) => groups,
         Err(message) => return Err(CompareError::Usage { message, warnings }),
     };
-    let comparison =
-        compare_groups(&groups_a, &groups_b, &options.policy, options.name_filter.as_deref());
+    let name_filter = options.name_filter.as_deref();
+    if let Some(message) = diagnostics::nothing_compared(&groups_a, &groups_b, name_filter) {
+        return Err(CompareError::Usage { message, warnings });
+    }
+    let mut comparison = compare_groups(&groups_a, &groups_b, &options.policy, name_filter);
+    let read = |e: S::Error| CompareError::Source(Box::new(e));
+    let models = match options.noise.gate {
+        GateMode::Noise => {
+            history_models(source, &options.scope, &comparison.findings).map_err(read)?
+        }
+        GateMode::Dual => HistoryModels::new(),
+    };
+    noise::assess(&mut comparison.findings, &options.noise, &models);
+    comparison.summary.recount(&comparison.findings);
+    warnings.extend(hygiene::unsliced_differences(&rows_a, &rows_b, &slicing));
+    warnings.extend(hygiene::mixed_hosts(&rows_a, &rows_b));
+    warnings.extend(hygiene::no_interleaving(&rows_a, &rows_b));
+    let behind = runs_behind(&comparison.findings, &groups_a, &groups_b);
+    let ids: Vec<i64> = behind.iter().map(|r| r.sidecar_id).collect();
+    let loads =
+        if ids.is_empty() { HashMap::new() } else { source.host_loads(&ids).map_err(read)? };
+    warnings.extend(hygiene::loaded_runs(&behind, &loads));
     let report = CompareReport {
         slicing: slicing.iter().map(|d| d.name()).collect(),
         pairing: pairing.iter().map(|d| d.name()).collect(),
@@ -141,8 +173,47 @@ pub fn run(
         pass_counts: average::pass_counts(&groups_a, &groups_b),
         comparison,
         host_delta,
+        noise: options.noise,
     };
     Ok(CompareOutcome { report, warnings })
+}
+
+/// Noise models for the findings too small for the rank test, from their series' history.
+fn history_models<S: RowSource>(
+    source: &S,
+    scope: &PoolScope,
+    findings: &[Finding],
+) -> Result<HistoryModels, S::Error> {
+    let wanted: HashSet<_> = findings
+        .iter()
+        .filter(|f| !mwu::applies(f.a_values.len(), f.b_values.len()))
+        .map(|f| (f.series.clone(), f.metric))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(HistoryModels::new());
+    }
+    let mut list: Vec<_> = wanted.iter().map(|(s, _)| s.clone()).collect();
+    list.sort();
+    list.dedup();
+    let rows = source.series_history(scope, &list, HISTORY_RUNS_PER_SERIES)?;
+    Ok(series::models_from_rows(&rows, &wanted))
+}
+
+/// The runs behind the findings that decide something (a regression or an improvement), both
+/// sides, each once: the runs whose host load matters.
+fn runs_behind<'g>(findings: &[Finding], a: &'g [Group], b: &'g [Group]) -> Vec<&'g Row> {
+    let keys: HashSet<&PairingKey> = findings
+        .iter()
+        .filter(|f| matches!(f.verdict, Verdict::Regression | Verdict::Improvement))
+        .map(|f| &f.key)
+        .collect();
+    let mut seen = HashSet::new();
+    a.iter()
+        .chain(b)
+        .filter(|g| keys.contains(&g.key))
+        .flat_map(|g| &g.samples)
+        .filter(|r| seen.insert(r.sidecar_id))
+        .collect()
 }
 
 /// Both sides' rows; an error naming the side that matched nothing, or the empty pool.

@@ -5,12 +5,18 @@
 //! repository is `KTSTR_KERNEL` when that is a directory. Without a repository every input is
 //! used literally.
 //!
+//! A literal hex id is matched case-insensitively and by prefix against the commits the pool
+//! holds ([`match_stored`]): `ABC1234`, or the full 40-hex id of a commit whose sidecars
+//! recorded `abc1234`, find those sidecars even with no repository at hand. A prefix that fits
+//! two different stored commits is refused as ambiguous.
+//!
 //! Divergence from ktstr (the WIP pattern): an input that is literally a hex prefix (7–40
 //! hex, no `-dirty`) resolves to its clean commit and never gets `-dirty` appended, so
 //! `--a-project-commit abc1234 --b-project-commit abc1234-dirty` inside that dirty tree
 //! compares the commit against the work in progress. Only symbolic specs (`HEAD`, a branch,
 //! `HEAD~0`) that resolve to the dirty HEAD get `-dirty`.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use gix::ObjectId;
@@ -58,7 +64,14 @@ impl CommitResolver {
     }
 
     fn resolve(&self, flag: &str, input: &str, warnings: &mut Vec<String>) -> Vec<String> {
-        let literal = || vec![input.to_string()];
+        // Sidecars record lowercase hex; a literal hash is matched against them as such.
+        let literal = || {
+            if looks_like_literal_hash(input) {
+                vec![input.to_ascii_lowercase()]
+            } else {
+                vec![input.to_string()]
+            }
+        };
         let Some(repo) = &self.repo else { return literal() };
         if looks_like_literal_hash(input) {
             if input.to_ascii_lowercase().ends_with("-dirty") {
@@ -117,6 +130,78 @@ impl CommitResolver {
                 literal()
             }
         }
+    }
+}
+
+/// A commit as the pool stores it: the short form sidecars record (`abc1234`,
+/// `abc1234-dirty`) and, when the writer recorded it, the full 40-hex id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCommit {
+    pub short: String,
+    pub full: Option<String>,
+}
+
+/// What a filter value finds among the stored commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredMatch {
+    /// Filter on these stored short forms (the value itself when it is one).
+    Found(Vec<String>),
+    /// The value is a hex prefix of more than one stored commit; the ids it fits.
+    Ambiguous(Vec<String>),
+    /// Nothing stored fits the value.
+    Nothing,
+}
+
+/// Match one filter value against the pool's commits. A value equal to a stored short form
+/// is that commit, as before. Otherwise a literal hex value (7–40 hex, any case, optional
+/// `-dirty`) fits a stored commit with the same `-dirty` state when it is a prefix of the
+/// stored full id, or, where no full id was recorded, when it and the short form agree on
+/// their common length. Anything else (a branch name that stayed literal) matches only
+/// itself.
+pub fn match_stored(value: &str, stored: &[StoredCommit]) -> StoredMatch {
+    if stored.iter().any(|c| c.short == value) {
+        return StoredMatch::Found(vec![value.to_string()]);
+    }
+    if !looks_like_literal_hash(value) {
+        return StoredMatch::Nothing;
+    }
+    let lower = value.to_ascii_lowercase();
+    let (hex, dirty) = split_dirty(&lower);
+    let fits = |c: &&StoredCommit| {
+        let (short, short_dirty) = split_dirty(&c.short);
+        if short_dirty != dirty || !looks_like_literal_hash(short) {
+            return false;
+        }
+        match &c.full {
+            Some(full) => full.to_ascii_lowercase().starts_with(hex),
+            None => hex.starts_with(&short.to_ascii_lowercase()) || short.starts_with(hex),
+        }
+    };
+    let shorts: BTreeSet<&str> = stored.iter().filter(fits).map(|c| c.short.as_str()).collect();
+    // Filters select by short form, so every commit recorded under a found short form is
+    // selected: when those are several, the value cannot name just one.
+    let fulls: BTreeSet<&str> = stored
+        .iter()
+        .filter(|c| shorts.contains(c.short.as_str()))
+        .filter_map(|c| c.full.as_deref())
+        .collect();
+    let hexes: BTreeSet<&str> = shorts.iter().map(|s| split_dirty(s).0).collect();
+    if shorts.is_empty() {
+        StoredMatch::Nothing
+    } else if fulls.len() > 1 {
+        StoredMatch::Ambiguous(fulls.into_iter().map(str::to_string).collect())
+    } else if hexes.len() > 1 {
+        StoredMatch::Ambiguous(hexes.into_iter().map(str::to_string).collect())
+    } else {
+        StoredMatch::Found(shorts.into_iter().map(str::to_string).collect())
+    }
+}
+
+/// `("abc1234", true)` for `abc1234-dirty`.
+fn split_dirty(value: &str) -> (&str, bool) {
+    match value.strip_suffix("-dirty") {
+        Some(hex) => (hex, true),
+        None => (value, false),
     }
 }
 
@@ -212,6 +297,53 @@ mod tests {
         );
         assert_eq!(resolve(&r, "deadbee"), (vec!["deadbee".to_string()], vec![]));
         assert_eq!(resolve(&CommitResolver::none(), "HEAD").0, ["HEAD"]);
+    }
+
+    #[test]
+    fn without_a_repository_a_literal_hash_is_lowercased() {
+        let none = CommitResolver::none();
+        assert_eq!(resolve(&none, "ABC1234").0, ["abc1234"]);
+        assert_eq!(resolve(&none, "ABC1234-dirty").0, ["abc1234-dirty"]);
+        assert_eq!(resolve(&none, "Feature-X").0, ["Feature-X"], "only hex is case-folded");
+    }
+
+    fn stored(short: &str, full: Option<&str>) -> StoredCommit {
+        StoredCommit { short: short.into(), full: full.map(str::to_string) }
+    }
+
+    #[test]
+    fn a_hex_prefix_matches_the_stored_full_id_case_insensitively() {
+        let full_a = format!("abc1234{}", "0".repeat(33));
+        let full_b = format!("abc1234{}", "f".repeat(33));
+        let pool = [
+            stored("abc1234", Some(&full_a)),
+            stored("abc1234-dirty", Some(&full_a)),
+            stored("def5678", None),
+        ];
+        let found = |v: &str| StoredMatch::Found(vec![v.to_string()]);
+        assert_eq!(match_stored("abc1234", &pool), found("abc1234"), "an exact short form");
+        assert_eq!(match_stored(&full_a, &pool), found("abc1234"));
+        assert_eq!(match_stored(&full_a.to_uppercase(), &pool), found("abc1234"));
+        assert_eq!(match_stored("ABC12340000", &pool), found("abc1234"));
+        assert_eq!(match_stored(&format!("{full_a}-dirty"), &pool), found("abc1234-dirty"));
+        // The full id decides: same first seven digits, another commit.
+        assert_eq!(match_stored(&full_b, &pool), StoredMatch::Nothing);
+        // No full id recorded (a kernel commit, a ktstr sidecar): the short form decides.
+        assert_eq!(match_stored("DEF5678", &pool), found("def5678"));
+        assert_eq!(match_stored(&format!("def5678{}", "9".repeat(33)), &pool), found("def5678"));
+        assert_eq!(match_stored("def5679", &pool), StoredMatch::Nothing);
+        assert_eq!(match_stored("main", &pool), StoredMatch::Nothing);
+        // A sidecar without the full id (ktstr's) beside ours: one commit, not two.
+        let mixed = [stored("abc1234", Some(&full_a)), stored("abc1234", None)];
+        assert_eq!(match_stored("ABC1234", &mixed), found("abc1234"));
+        // Two different commits behind one prefix are refused, not pooled.
+        let two = [stored("abc1234", Some(&full_a)), stored("abc1234", Some(&full_b))];
+        assert_eq!(
+            match_stored("ABC1234", &two),
+            StoredMatch::Ambiguous(vec![full_a.clone(), full_b.clone()])
+        );
+        // Even a full id: the filter selects by short form, which both commits share.
+        assert!(matches!(match_stored(&full_b, &two), StoredMatch::Ambiguous(_)));
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //! walk of sidecar files, so both run the same [`super::run`]. How rows are stored or found is
 //! the implementer's business; the filter rules are [`SideFilter::matches`]'s.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
+use super::noise::Series;
 use super::{Row, SideFilter};
+use crate::sidecar::model::HostLoad;
 
 /// Which sidecars form the pool.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,4 +46,26 @@ pub trait RowSource {
     /// Counts and distinct values of the whole pool within `scope` (not one side). Asked for
     /// only when a side matched nothing, since it may read every row.
     fn pool_facts(&self, scope: &PoolScope) -> Result<PoolFacts, Self::Error>;
+
+    /// The newest passing runs of each series within `scope`, at most `per_series` each and
+    /// in any order, whatever their commit: the history the noise model learns replicate
+    /// noise from. Ext metrics may be left empty. A source that keeps no history (a walk of
+    /// the files present now) has none to give: the default.
+    fn series_history(
+        &self,
+        scope: &PoolScope,
+        series: &[Series],
+        per_series: usize,
+    ) -> Result<Vec<Row>, Self::Error> {
+        let _ = (scope, series, per_series);
+        Ok(Vec::new())
+    }
+
+    /// The host load each of these runs recorded (`provenance.host_load`), by sidecar id;
+    /// runs that recorded none are absent. A source that cannot read it returns none: the
+    /// default.
+    fn host_loads(&self, sidecar_ids: &[i64]) -> Result<HashMap<i64, HostLoad>, Self::Error> {
+        let _ = sidecar_ids;
+        Ok(HashMap::new())
+    }
 }

@@ -1,9 +1,14 @@
 //! Walking the pairs: counters and findings (§4.7), with the `-E` filter scoped exactly as in
 //! ktstr (§4.6): it narrows only the counters and findings, never the averaging.
+//!
+//! This is the dual gate's walk: every finding leaves here with ktstr's verdict and the
+//! samples behind it; [`super::noise::assess`] may then turn a finding into `noise`, and
+//! [`Summary::recount`] brings the counters in line with the final verdicts.
 
 use std::collections::HashMap;
 
 use super::gate::{Gate, gate_baseline};
+use super::noise::{NoiseResult, Series, Verdict};
 use super::pairing::filter_haystack;
 use super::{ComparisonPolicy, Group, PairingKey};
 use crate::metric::METRICS;
@@ -40,9 +45,28 @@ pub struct Finding {
     pub a: f64,
     pub b: f64,
     pub delta: f64,
+    /// The dual gate's direction: the change is in the worse direction.
     pub is_regression: bool,
     pub a_samples: SampleStats,
     pub b_samples: SampleStats,
+    /// The final verdict: the dual gate's, unless the noise gate found the change in the
+    /// noise.
+    pub verdict: Verdict,
+    pub noise: NoiseResult,
+    /// The per-run values behind the samples (passing runs, in pool order).
+    pub a_values: Vec<f64>,
+    pub b_values: Vec<f64>,
+    /// `(a, b)` per interleaved A/B pair, when the runs record their pairing.
+    pub paired: Option<Vec<(f64, f64)>>,
+    /// The test identity whose history models this metric's noise.
+    pub series: Series,
+}
+
+impl Finding {
+    /// A regression the noise gate could not check (too few runs, no history).
+    pub fn is_low_n_regression(&self) -> bool {
+        self.verdict == Verdict::Regression && self.noise.low_n
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,6 +77,26 @@ pub struct Summary {
     pub skipped_failed: usize,
     pub new_in_b: usize,
     pub removed_from_a: usize,
+    /// Findings the magnitude gate flagged and the noise gate found within the noise.
+    pub noise: usize,
+    /// Regressions only the dual gate decided (`low-n`).
+    pub low_n_regressions: usize,
+}
+
+impl Summary {
+    /// Regression, improvement and noise counts from the findings' final verdicts.
+    pub fn recount(&mut self, findings: &[Finding]) {
+        let count = |v: Verdict| findings.iter().filter(|f| f.verdict == v).count();
+        self.regressions = count(Verdict::Regression);
+        self.improvements = count(Verdict::Improvement);
+        self.noise = count(Verdict::Noise);
+        self.low_n_regressions = findings.iter().filter(|f| f.is_low_n_regression()).count();
+    }
+
+    /// Key × metric tests the gates judged (a both-zero metric is not a test).
+    pub fn tests(&self) -> usize {
+        self.regressions + self.improvements + self.unchanged + self.noise
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -100,6 +144,8 @@ pub fn compare_groups(
                 Gate::Regression => s.regressions += 1,
                 Gate::Improvement => s.improvements += 1,
             }
+            let (a_values, b_values) = (ga.sample_values(i), gb.sample_values(i));
+            let is_regression = verdict == Gate::Regression;
             out.findings.push(Finding {
                 key: gb.key.clone(),
                 metric: def.name,
@@ -107,9 +153,15 @@ pub fn compare_groups(
                 a: va,
                 b: vb,
                 delta: vb - va,
-                is_regression: verdict == Gate::Regression,
-                a_samples: SampleStats::of(&ga.sample_values(i)),
-                b_samples: SampleStats::of(&gb.sample_values(i)),
+                is_regression,
+                a_samples: SampleStats::of(&a_values),
+                b_samples: SampleStats::of(&b_values),
+                verdict: if is_regression { Verdict::Regression } else { Verdict::Improvement },
+                noise: NoiseResult::untested(a_values.len(), b_values.len()),
+                paired: None,
+                series: series_of(gb),
+                a_values,
+                b_values,
             });
         }
     }
@@ -117,6 +169,21 @@ pub fn compare_groups(
         b.iter().filter(|g| included(g)).map(|g| &g.key).collect();
     s.removed_from_a = a.iter().filter(|g| included(g) && !b_keys.contains(&g.key)).count();
     out
+}
+
+/// The history series of a group: its test identity.
+pub fn series_of(g: &Group) -> Series {
+    series_of_row(&g.first)
+}
+
+/// The history series of a run: its test identity.
+pub fn series_of_row(r: &super::Row) -> Series {
+    Series {
+        scenario: r.scenario.clone(),
+        topology: r.topology.clone(),
+        scheduler: r.scheduler.clone(),
+        work_type: r.work_type.clone(),
+    }
 }
 
 #[cfg(test)]

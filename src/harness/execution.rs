@@ -213,6 +213,7 @@ fn record_context(sc: &mut SidecarResult, ctx: &RunContext) {
     sc.run_id = ctx.run_id.clone();
     sc.host = Some(ctx.host.clone());
     sc.provenance.run_token = Some(ctx.run_token.clone());
+    sc.provenance.repeat = ctx.repeat;
     sc.provenance.backend = Some(ctx.backend.as_str().to_string());
 }
 
@@ -277,6 +278,7 @@ mod tests {
             kernel: kernel.on_host(Some("6.1.0-test")),
             run_source: "ci".into(),
             run_token: "tok-1".into(),
+            repeat: None,
             run_id: "20260427T091455Z-3".into(),
             timestamp: "2026-04-27T09:15:02Z".into(),
             host: host(),
@@ -403,6 +405,7 @@ mod tests {
                 commit: Some("fedcba9".into()),
                 requested: None,
             },
+            repeat: Some(3),
             ..context(Some(dirty_project()), KernelIdentity::default())
         };
         let v = variant(Topology::DEFAULT, &[]);
@@ -418,6 +421,7 @@ mod tests {
         assert_eq!(sc.host, Some(host()));
         assert_eq!(sc.provenance.run_token.as_deref(), Some("tok-1"));
         assert_eq!(sc.provenance.backend.as_deref(), Some("host"));
+        assert_eq!(sc.provenance.repeat, Some(3));
         assert!(!sc.provenance.other.contains_key("kernel_requested"));
 
         let none = RunContext { project: None, ..RunContext::detect(Backend::Host) };

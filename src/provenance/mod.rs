@@ -1,5 +1,6 @@
 //! Facts about where and how a test ran, detected by producers before they build a sidecar.
 //!
+//! - [`first_parent`]: the current branch's first-parent commits (`stats history`'s order).
 //! - [`git`]: the project's HEAD commit and dirty state (and a kernel tree's), read with gix.
 //! - [`host`]: the machine's context (CPU, memory, THP, NUMA, uname, sched tunables).
 //! - [`kernel`]: the kernel `KTSTR_KERNEL` names and the one a host run really ran.
@@ -11,6 +12,7 @@
 //! sidecar writer stores that document as given. This module does not know how a test runs or
 //! how a document is shaped or written; `sidecar` never imports it.
 
+pub mod first_parent;
 pub mod git;
 pub mod host;
 pub mod kernel;
@@ -62,6 +64,8 @@ pub struct RunContext {
     /// `ci` or `local`.
     pub run_source: String,
     pub run_token: String,
+    /// Which repeat of the suite run this is (`KTSTR_JOB=repeat-{i}`), when it was repeated.
+    pub repeat: Option<u32>,
     pub run_id: String,
     /// ISO 8601 UTC, second precision: when the context was taken, just after the body ran.
     pub timestamp: String,
@@ -84,6 +88,7 @@ impl RunContext {
             kernel,
             run_source: run::detect_run_source().to_string(),
             run_token: run::run_token(),
+            repeat: run::repeat_index(),
             run_id: run::next_run_id(),
             timestamp: timefmt::now_iso8601(),
             host,

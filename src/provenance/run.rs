@@ -1,8 +1,9 @@
-//! Which run a sidecar belongs to: the suite-run token, the run id, and the run source.
+//! Which run a sidecar belongs to: the suite-run token, the repeat, the run id, and the run
+//! source.
 //!
 //! The token groups every test process of one `cargo ktstr test` (the writer pre-clears a run
-//! directory once per token); the run id names one written document; the run source says
-//! whether CI produced it. Each rule has a twin taking the environment as an [`EnvLookup`], so
+//! directory once per token); the repeat says which pass of a repeated run this is; the run id
+//! names one written document; the run source says whether CI produced it. Each rule has a twin taking the environment as an [`EnvLookup`], so
 //! it is tested without touching the process environment.
 
 use std::fs;
@@ -10,6 +11,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::sidecar::layout::{EnvLookup, process_env};
+use crate::sidecar::write::REPEAT_JOB_PREFIX;
 use crate::timefmt;
 
 /// [`run_token_from`] the process environment.
@@ -24,6 +26,18 @@ pub fn run_token_from(env: EnvLookup<'_>) -> String {
     non_empty("KTSTR_RUN_TOKEN")
         .or_else(|| non_empty("NEXTEST_RUN_ID"))
         .unwrap_or_else(|| process_token().to_string())
+}
+
+/// [`repeat_index_from`] the process environment.
+pub fn repeat_index() -> Option<u32> {
+    repeat_index_from(&process_env)
+}
+
+/// The repeat a test process belongs to: `i` when `KTSTR_JOB` is `repeat-{i}` (what
+/// `cargo ktstr test --repeat` and `cargo ktstr ab` set), else `None`. Read from the job name
+/// so the recorded repeat and the job subdirectory the sidecar lands in can never disagree.
+pub fn repeat_index_from(env: EnvLookup<'_>) -> Option<u32> {
+    env("KTSTR_JOB")?.strip_prefix(REPEAT_JOB_PREFIX)?.parse().ok()
 }
 
 /// `pid-{pid}-{start}`: the pid alone is reused, the pair of pid and process start time
@@ -88,6 +102,17 @@ mod tests {
         let own = run_token_from(&none);
         assert!(own.starts_with(&format!("pid-{}-", std::process::id())), "{own}");
         assert_eq!(run_token_from(&none), own, "stable within the process");
+    }
+
+    #[test]
+    fn the_repeat_is_read_from_a_repeat_job_name_only() {
+        assert_eq!(repeat_index_from(&env(&[("KTSTR_JOB", "repeat-0")])), Some(0));
+        assert_eq!(repeat_index_from(&env(&[("KTSTR_JOB", "repeat-12")])), Some(12));
+        assert_eq!(repeat_index_from(&env(&[])), None);
+        for other in ["nightly", "repeat-", "repeat-x", "repeat--1", "xrepeat-1"] {
+            let job = |k: &str| (k == "KTSTR_JOB").then(|| other.to_string());
+            assert_eq!(repeat_index_from(&job), None, "{other}");
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Rendering a finished comparison: the text report of stats-reference §4.11 (non-TTY output
 //! matches ktstr's byte for byte) and the `--json` document.
 //!
-//! On a colour terminal the table gains one trailing column, `N(A/B)`, with the sample
-//! counts behind each mean; piped output keeps ktstr's six columns so scripts that parse it
-//! keep working. The JSON always carries the samples.
+//! Under `--gate dual` the text is ktstr's: on a colour terminal the table gains one trailing
+//! column, `N(A/B)`, with the sample counts behind each mean; piped output keeps ktstr's six
+//! columns. Under the default noise gate the first six columns keep ktstr's places and four
+//! follow: `N(A/B)`, `CHANGE [95% CI]`, `P` and `METHOD`; a gate line names the settings
+//! and the family size, and the summary counts `noise` and `low-n` findings. The JSON always
+//! carries the samples and the noise gate's figures.
 
 use std::io::{self, Write};
 
@@ -12,14 +15,21 @@ use serde::{Deserialize, Serialize};
 use super::Styles;
 use super::host_delta::{JsonHostDelta, host_delta_text};
 pub use crate::compare::CompareReport;
-use crate::compare::Summary;
-use crate::compare::verdict::SampleStats;
+use crate::compare::noise::{Change, Verdict};
+use crate::compare::verdict::{Finding, SampleStats};
+use crate::compare::{GateMode, Summary};
 
 /// The JSON document's version; bump on any incompatible change (a field removed, renamed or
-/// retyped). Adding a field is compatible and keeps the version: readers ignore fields they
-/// do not know, and a field a reader needs but an older document lacks is optional
-/// (`host_delta`, added in version 1).
-pub const SCHEMA_VERSION: u32 = 1;
+/// retyped, or a value's meaning changed). Adding a field is compatible and keeps the
+/// version: readers ignore fields they do not know, and a field a reader needs but an older
+/// document lacks is optional (`host_delta`, added in version 1).
+///
+/// Version 2: `findings[].verdict` may be `noise` (a magnitude hit inside the noise, which
+/// does not fail) and `summary.regressions` counts only findings the noise gate confirmed or
+/// could not judge; findings gain `method`, `p_value`, `adjusted_p`, `change_pct`, `ci_low`,
+/// `ci_high`, `low_n`; the document gains `gate` and the summary `noise`,
+/// `low_n_regressions` and `family`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Write the text report.
 pub fn write_text(out: &mut dyn Write, r: &CompareReport, styles: Styles) -> io::Result<()> {
@@ -34,14 +44,25 @@ pub fn write_text(out: &mut dyn Write, r: &CompareReport, styles: Styles) -> io:
             r.rows_a, r.label_a, r.rows_b, r.label_b
         )?;
     }
+    let noise_gate = r.noise.gate == GateMode::Noise;
+    if noise_gate {
+        super::compare_noise::write_gate_line(out, r)?;
+    }
     write_table(out, r, styles)?;
     let s = &r.comparison.summary;
     writeln!(out)?;
-    writeln!(
+    write!(
         out,
         "summary: {} regressions, {} improvements, {} unchanged",
         s.regressions, s.improvements, s.unchanged
     )?;
+    if noise_gate {
+        write!(out, ", {} noise, {} low-n", s.noise, s.low_n_regressions)?;
+    }
+    writeln!(out)?;
+    if noise_gate {
+        super::compare_noise::write_low_n_hint(out, r)?;
+    }
     if s.skipped_failed > 0 {
         writeln!(
             out,
@@ -89,13 +110,17 @@ pub fn write_text(out: &mut dyn Write, r: &CompareReport, styles: Styles) -> io:
 /// ktstr's borderless table: every cell padded by one space each side, left-aligned,
 /// columns as wide as their widest cell; no header rule.
 fn write_table(out: &mut dyn Write, r: &CompareReport, styles: Styles) -> io::Result<()> {
-    let extra = styles.is_colored();
+    let noise_gate = r.noise.gate == GateMode::Noise;
+    let extra = styles.is_colored() || noise_gate;
     let mut header: Vec<String> =
         ["TEST", "METRIC", &r.label_a, &r.label_b, "DELTA", "VERDICT"].map(String::from).to_vec();
     if extra {
         header.push("N(A/B)".into());
     }
-    let mut rows: Vec<(Vec<String>, bool)> = Vec::new();
+    if noise_gate {
+        header.extend(["CHANGE [95% CI]", "P", "METHOD"].map(String::from));
+    }
+    let mut rows: Vec<(Vec<String>, Verdict)> = Vec::new();
     for f in &r.comparison.findings {
         let mut cells = vec![
             f.key.label(),
@@ -103,12 +128,15 @@ fn write_table(out: &mut dyn Write, r: &CompareReport, styles: Styles) -> io::Re
             format!("{:.2}", f.a),
             format!("{:.2}", f.b),
             format!("{:+.2}{}", f.delta, f.unit),
-            if f.is_regression { "REGRESSION" } else { "improvement" }.to_string(),
+            verdict_cell(f, noise_gate).to_string(),
         ];
         if extra {
             cells.push(format!("{}/{}", f.a_samples.n, f.b_samples.n));
         }
-        rows.push((cells, f.is_regression));
+        if noise_gate {
+            cells.extend(super::compare_noise::noise_cells(f));
+        }
+        rows.push((cells, f.verdict));
     }
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for (cells, _) in &rows {
@@ -130,12 +158,29 @@ fn write_table(out: &mut dyn Write, r: &CompareReport, styles: Styles) -> io::Re
         s
     };
     writeln!(out, "{}", line(&header, None))?;
-    for (cells, regression) in &rows {
-        let color = if *regression { styles.red } else { styles.green };
-        let style = styles.is_colored().then_some(color);
+    for (cells, verdict) in &rows {
+        let color = match verdict {
+            Verdict::Regression => styles.red,
+            Verdict::Improvement => styles.green,
+            Verdict::Unchanged | Verdict::Noise => "",
+        };
+        let style = (styles.is_colored() && !color.is_empty()).then_some(color);
         writeln!(out, "{}", line(cells, style))?;
     }
     Ok(())
+}
+
+/// ktstr's verdict words, plus ours: `noise`, and `(low-n)` on a verdict only the dual gate
+/// reached under the noise gate.
+fn verdict_cell(f: &Finding, noise_gate: bool) -> &'static str {
+    match (f.verdict, noise_gate && f.noise.low_n) {
+        (Verdict::Regression, false) => "REGRESSION",
+        (Verdict::Regression, true) => "REGRESSION (low-n)",
+        (Verdict::Improvement, false) => "improvement",
+        (Verdict::Improvement, true) => "improvement (low-n)",
+        (Verdict::Noise, _) => "noise",
+        (Verdict::Unchanged, _) => "unchanged",
+    }
 }
 
 /// The `--json` document.
@@ -154,6 +199,18 @@ pub struct JsonReport {
     /// existed.
     #[serde(default)]
     pub host_delta: Option<JsonHostDelta>,
+    /// The gate settings the verdicts were reached with (version 2).
+    #[serde(default)]
+    pub gate: Option<JsonGate>,
+}
+
+/// `--gate`, `--alpha`, `--fdr`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonGate {
+    /// `noise` or `dual`.
+    pub mode: String,
+    pub alpha: f64,
+    pub fdr: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,6 +227,15 @@ pub struct JsonSummary {
     pub skipped_failed: usize,
     pub new_in_b: usize,
     pub removed_from_a: usize,
+    /// Magnitude hits the noise gate found within the noise (version 2).
+    #[serde(default)]
+    pub noise: usize,
+    /// Regressions only the dual gate judged (version 2).
+    #[serde(default)]
+    pub low_n_regressions: usize,
+    /// Key × metric tests judged: regressions + improvements + unchanged + noise (version 2).
+    #[serde(default)]
+    pub family: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,10 +246,30 @@ pub struct JsonFinding {
     pub a: f64,
     pub b: f64,
     pub delta: f64,
-    /// `regression` or `improvement`.
+    /// `regression`, `improvement` or (version 2) `noise`.
     pub verdict: String,
     pub a_samples: JsonSamples,
     pub b_samples: JsonSamples,
+    /// `mwu`, `history`, `wilcoxon` or `dual-gate-only` (version 2).
+    #[serde(default)]
+    pub method: String,
+    /// The noise test's p (`null` when none ran).
+    #[serde(default)]
+    pub p_value: Option<f64>,
+    /// The BH-adjusted p, under `--fdr`.
+    #[serde(default)]
+    pub adjusted_p: Option<f64>,
+    /// B against A in percent (Hodges-Lehmann; log scale when every value is positive).
+    #[serde(default)]
+    pub change_pct: Option<f64>,
+    /// The exact 95 % interval of `change_pct`, when the samples allow one.
+    #[serde(default)]
+    pub ci_low: Option<f64>,
+    #[serde(default)]
+    pub ci_high: Option<f64>,
+    /// Only the dual gate judged this finding (too few runs, no history).
+    #[serde(default)]
+    pub low_n: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,7 +294,37 @@ impl From<Summary> for JsonSummary {
             skipped_failed: s.skipped_failed,
             new_in_b: s.new_in_b,
             removed_from_a: s.removed_from_a,
+            noise: s.noise,
+            low_n_regressions: s.low_n_regressions,
+            family: s.tests(),
         }
+    }
+}
+
+/// A figure for JSON: `None` instead of a non-finite value.
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+fn json_finding(f: &Finding) -> JsonFinding {
+    let change: Option<Change> = f.noise.change;
+    let ci = change.and_then(|c| c.ci_pct);
+    JsonFinding {
+        label: f.key.label(),
+        metric: f.metric.to_string(),
+        a: f.a,
+        b: f.b,
+        delta: f.delta,
+        verdict: f.verdict.name().to_string(),
+        a_samples: f.a_samples.into(),
+        b_samples: f.b_samples.into(),
+        method: f.noise.method.name().to_string(),
+        p_value: f.noise.p_value.and_then(finite),
+        adjusted_p: f.noise.adjusted_p.and_then(finite),
+        change_pct: change.and_then(|c| finite(c.pct)),
+        ci_low: ci.and_then(|c| finite(c.0)),
+        ci_high: ci.and_then(|c| finite(c.1)),
+        low_n: f.noise.low_n,
     }
 }
 
@@ -221,22 +337,13 @@ pub fn to_json(r: &CompareReport) -> JsonReport {
         samples: JsonSides { a: r.rows_a, b: r.rows_b },
         averaged: r.averaged,
         summary: r.comparison.summary.into(),
-        findings: r
-            .comparison
-            .findings
-            .iter()
-            .map(|f| JsonFinding {
-                label: f.key.label(),
-                metric: f.metric.to_string(),
-                a: f.a,
-                b: f.b,
-                delta: f.delta,
-                verdict: if f.is_regression { "regression" } else { "improvement" }.to_string(),
-                a_samples: f.a_samples.into(),
-                b_samples: f.b_samples.into(),
-            })
-            .collect(),
+        findings: r.comparison.findings.iter().map(json_finding).collect(),
         host_delta: Some(JsonHostDelta::from(&r.host_delta)),
+        gate: Some(JsonGate {
+            mode: r.noise.gate.name().to_string(),
+            alpha: r.noise.alpha,
+            fdr: r.noise.fdr,
+        }),
     }
 }
 
@@ -249,8 +356,10 @@ pub fn write_json(out: &mut dyn Write, r: &CompareReport) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::verdict::Finding;
-    use crate::compare::{Comparison, HostDelta, HostFieldChange, PairingKey, Summary};
+    use crate::compare::noise::{NoiseResult, Series};
+    use crate::compare::{
+        Comparison, HostDelta, HostFieldChange, NoiseSettings, PairingKey, Summary,
+    };
     use crate::report::host_delta::JsonHostChange;
 
     fn report() -> CompareReport {
@@ -280,6 +389,17 @@ mod tests {
                     is_regression: true,
                     a_samples: s,
                     b_samples: SampleStats { n: 1, mean: 120.5, median: 120.5 },
+                    verdict: Verdict::Regression,
+                    noise: NoiseResult::untested(2, 1),
+                    a_values: vec![10.0, 10.0],
+                    b_values: vec![120.5],
+                    paired: None,
+                    series: Series {
+                        scenario: "sched_basic".into(),
+                        topology: "1n1l1c1t".into(),
+                        scheduler: "eevdf".into(),
+                        work_type: "CpuSpin".into(),
+                    },
                 }],
             },
             pass_counts: [(
@@ -288,7 +408,51 @@ mod tests {
             )]
             .into(),
             host_delta: HostDelta::Identical { arch: None },
+            noise: NoiseSettings { gate: GateMode::Dual, ..Default::default() },
         }
+    }
+
+    /// [`report`] judged by the noise gate: too few runs, so low-n.
+    fn noise_report() -> CompareReport {
+        let mut r = report();
+        r.noise = NoiseSettings::default();
+        let f = &mut r.comparison.findings;
+        crate::compare::noise::assess(f, &r.noise, &Default::default());
+        r.comparison.summary.recount(f);
+        r
+    }
+
+    #[test]
+    fn the_noise_gate_adds_its_line_columns_counts_and_hint() {
+        let mut buf = Vec::new();
+        write_text(&mut buf, &noise_report(), Styles::plain()).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert!(text.contains("\ngate: dual and noise (α = 0.05, BH FDR q = 0.05); family: 18 key × metric tests, 1 past the magnitude gate, 0 noise-tested"), "{text}");
+        let row = text.lines().find(|l| l.contains("REGRESSION")).unwrap();
+        assert!(row.contains(" REGRESSION (low-n) "), "{row}");
+        assert!(
+            row.contains(" 2/1 ") && row.contains(" +1105.0% ") && row.contains(" dual-gate-only"),
+            "{row}"
+        );
+        assert!(
+            text.contains(
+                "summary: 1 regressions, 0 improvements, 17 unchanged, 0 noise, 1 low-n\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  low-n: 1 finding(s) judged by the dual gate alone; need >= 4 runs per side (have 1)"), "{text}");
+        let mut buf = Vec::new();
+        write_json(&mut buf, &noise_report()).unwrap();
+        let back: JsonReport = serde_json::from_slice(&buf).unwrap();
+        let f = &back.findings[0];
+        assert_eq!(
+            (f.method.as_str(), f.verdict.as_str(), f.low_n),
+            ("dual-gate-only", "regression", true)
+        );
+        assert_eq!((f.p_value, f.ci_low, f.ci_high), (None, None, None));
+        assert!((f.change_pct.unwrap() - 1105.0).abs() < 1e-9);
+        assert_eq!(back.gate.unwrap().mode, "noise");
+        assert_eq!((back.summary.low_n_regressions, back.summary.family), (1, 18));
     }
 
     #[test]

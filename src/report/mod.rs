@@ -1,7 +1,9 @@
 //! Rendering: typed results in, text or JSON out. Nothing here computes a result; every
 //! function writes to a `&mut dyn Write` chosen by the caller.
 
+pub mod calibrate;
 pub mod compare;
+pub mod compare_noise;
 pub mod sql;
 
 /// ANSI styles, empty strings when colour is off.
@@ -28,8 +30,10 @@ impl Styles {
 }
 
 pub mod explain;
+pub mod history;
 pub mod host;
 pub mod host_delta;
+pub mod html;
 pub mod metrics;
 pub mod runs;
 pub mod table;

@@ -85,6 +85,13 @@ pub struct Provenance {
     /// The suite-run token this sidecar was written under (pre-clear happens once per token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_token: Option<String>,
+    /// Which repeat of its suite run this sidecar belongs to (0-based), when the run was
+    /// repeated: `cargo ktstr test --repeat N` and `cargo ktstr ab` write repeat `i` into the
+    /// job subdirectory `repeat-{i}`. Under `ab` both sides share one `run_token`, so the
+    /// sidecars of A and B with the same `(run_token, repeat)` ran next to each other in time:
+    /// that pair is the unit of a paired test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
     /// Where the test ran: `host`, `qemu-tcg` or `qemu-kvm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,

@@ -27,7 +27,12 @@ pub const MAX_SIDECAR_BYTES: u64 = 16 * 1024 * 1024;
 /// True when `path`'s file name marks it as a sidecar (`*.ktstr.*.json` / `*.ktstr.json`).
 pub fn is_sidecar_filename(path: &Path) -> bool {
     let ext_ok = path.extension().is_some_and(|e| e == "json");
-    let name_ok = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(".ktstr."));
+    // On the name's bytes, so a name that is not UTF-8 is still recognised (and reported by
+    // the ingester, which cannot record it) instead of silently not being a sidecar.
+    let name_ok = path.file_name().is_some_and(|n| {
+        use std::os::unix::ffi::OsStrExt;
+        n.as_bytes().windows(7).any(|w| w == b".ktstr.")
+    });
     ext_ok && name_ok
 }
 
@@ -50,6 +55,10 @@ pub enum ReadErrorKind {
     TooLarge(u64),
     /// Nested deeper than the parser allows.
     TooDeep,
+    /// Permission denied: a state of the file, not of its content; worth reading again.
+    PermissionDenied(String),
+    /// Not a regular file (a FIFO, socket or device named like a sidecar); never read.
+    NotRegular(&'static str),
 }
 
 impl ReadErrorKind {
@@ -70,6 +79,8 @@ impl ReadErrorKind {
             ReadErrorKind::Schema(_) => "wrong-schema",
             ReadErrorKind::TooLarge(_) => "too-large",
             ReadErrorKind::TooDeep => "too-deep",
+            ReadErrorKind::PermissionDenied(_) => "permission-denied",
+            ReadErrorKind::NotRegular(_) => "not-a-regular-file",
         }
     }
 }
@@ -95,6 +106,8 @@ impl fmt::Display for ReadErrorKind {
                  it is not a sidecar ktstr writes"
             ),
             ReadErrorKind::TooDeep => write!(f, "JSON is nested too deeply to be a sidecar"),
+            ReadErrorKind::PermissionDenied(e) => write!(f, "cannot read file: {e}"),
+            ReadErrorKind::NotRegular(kind) => write!(f, "is a {kind}, not a regular file"),
         }
     }
 }
@@ -108,18 +121,34 @@ pub struct ReadError {
 }
 
 /// Read a sidecar file's bytes, refusing oversized files before reading them.
+///
+/// Only a regular file is read. The type is checked on the opened descriptor, not on the path,
+/// so a FIFO swapped in after the walk's `stat` is refused too; the open is non-blocking, so
+/// opening a FIFO with no writer returns at once instead of waiting for one.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let err = |kind| ReadError { path: path.to_path_buf(), kind };
-    let file = fs::File::open(path).map_err(|e| err(ReadErrorKind::Io(e.to_string())))?;
-    let len = file.metadata().map_err(|e| err(ReadErrorKind::Io(e.to_string())))?.len();
+    let io_err = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => err(ReadErrorKind::PermissionDenied(e.to_string())),
+        _ => err(ReadErrorKind::Io(e.to_string())),
+    };
+    let file = fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if let Some(kind) = special_file_kind(&meta.file_type()) {
+        return Err(err(ReadErrorKind::NotRegular(kind)));
+    }
+    // O_NONBLOCK has no effect on a regular file's reads.
+    let len = meta.len();
     if len > MAX_SIDECAR_BYTES {
         return Err(err(ReadErrorKind::TooLarge(len)));
     }
     let mut bytes = Vec::with_capacity(len as usize);
     // `take` bounds memory even if the file grows between the stat and the read.
-    file.take(MAX_SIDECAR_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| err(ReadErrorKind::Io(e.to_string())))?;
+    file.take(MAX_SIDECAR_BYTES + 1).read_to_end(&mut bytes).map_err(io_err)?;
     if bytes.len() as u64 > MAX_SIDECAR_BYTES {
         return Err(err(ReadErrorKind::TooLarge(bytes.len() as u64)));
     }
@@ -162,32 +191,94 @@ fn missing_field_name(msg: &str) -> Option<String> {
     Some(rest.split('`').next()?.to_string())
 }
 
+/// What a file is when it is not a regular file (or a directory): the name reports use.
+pub fn special_file_kind(t: &fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_file() {
+        None
+    } else if t.is_fifo() {
+        Some("FIFO")
+    } else if t.is_socket() {
+        Some("socket")
+    } else if t.is_char_device() {
+        Some("character device")
+    } else if t.is_block_device() {
+        Some("block device")
+    } else if t.is_dir() {
+        Some("directory")
+    } else {
+        Some("special file")
+    }
+}
+
+/// An entry the pool walk did not take, and why. Nothing the walk leaves out goes unsaid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkippedEntry {
+    pub path: PathBuf,
+    pub reason: SkipReason,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SkipReason {
+    /// A run or job directory (or one of its entries) could not be listed.
+    Unreadable(String),
+    /// A symlink whose target is inside the runs root: that target is walked where it is,
+    /// so following the link would count its files twice (or loop).
+    SymlinkIntoRoot,
+}
+
+/// One run directory's sidecar files, and the entries under it that could not be taken.
+#[derive(Debug, Default)]
+pub struct RunDirWalk {
+    pub files: Vec<PathBuf>,
+    pub skipped: Vec<SkippedEntry>,
+}
+
 /// Sidecar files of one run directory: its own sidecars, then those one level down
 /// (job subdirectories). Deeper levels are ignored, as in ktstr. Sorted by path.
 /// An unreadable directory yields nothing.
 pub fn run_dir_sidecar_paths(run_dir: &Path) -> Vec<PathBuf> {
-    let mut top = Vec::new();
+    walk_run_dir(run_dir, None).files
+}
+
+/// [`run_dir_sidecar_paths`], also reporting what it could not take: directories it could not
+/// list and, when `root` (canonical) is given, symlinks that lead back inside it.
+pub fn walk_run_dir(run_dir: &Path, root: Option<&Path>) -> RunDirWalk {
+    let mut walk = RunDirWalk::default();
     let mut nested = Vec::new();
-    for (entry, is_dir) in sorted_entries(run_dir) {
+    for (entry, is_dir) in sorted_entries(run_dir, root, &mut walk.skipped) {
         if is_dir {
             nested.extend(
-                sorted_entries(&entry)
+                sorted_entries(&entry, root, &mut walk.skipped)
                     .into_iter()
                     .filter(|(p, is_dir)| !is_dir && is_sidecar_filename(p))
                     .map(|(p, _)| p),
             );
         } else if is_sidecar_filename(&entry) {
-            top.push(entry);
+            walk.files.push(entry);
         }
     }
-    top.extend(nested);
-    top
+    walk.files.extend(nested);
+    walk
 }
 
 /// The directories directly under a runs root (each a run), sorted. Files there, such as
 /// the warehouse database, are not runs.
 pub fn run_dirs(root: &Path) -> Vec<PathBuf> {
-    sorted_entries(root).into_iter().filter(|(_, is_dir)| *is_dir).map(|(p, _)| p).collect()
+    walk_run_dirs(root, false).0
+}
+
+/// [`run_dirs`] of a canonical `root`, with what could not be taken: the root itself when
+/// it cannot be listed and, when `checked`, symlinks that lead back inside it.
+pub fn walk_run_dirs(root: &Path, checked: bool) -> (Vec<PathBuf>, Vec<SkippedEntry>) {
+    let mut skipped = Vec::new();
+    let inside = checked.then_some(root);
+    let dirs = sorted_entries(root, inside, &mut skipped)
+        .into_iter()
+        .filter(|(_, is_dir)| *is_dir)
+        .map(|(p, _)| p)
+        .collect();
+    (dirs, skipped)
 }
 
 /// Every sidecar path in the pool under `root`: each of its [`run_dirs`] walked with
@@ -198,23 +289,49 @@ pub fn pool_sidecar_paths(root: &Path) -> Vec<PathBuf> {
 
 /// A directory's entries, sorted, each with whether it is a directory. The type comes from
 /// the directory listing itself, so an unchanged tree costs one `stat` per file (the
-/// ingester's size and mtime check), not two; only symlinks are followed with a `stat`.
-fn sorted_entries(dir: &Path) -> Vec<(PathBuf, bool)> {
-    let mut out: Vec<(PathBuf, bool)> = match fs::read_dir(dir) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok())
-            .map(|e| {
-                let path = e.path();
-                let is_dir = match e.file_type() {
-                    Ok(t) if t.is_symlink() => path.is_dir(),
-                    Ok(t) => t.is_dir(),
-                    Err(_) => path.is_dir(),
-                };
-                (path, is_dir)
-            })
-            .collect(),
-        Err(_) => Vec::new(),
+/// ingester's size and mtime check), not two; only symlinks are followed with a `stat`, and
+/// with `root` given, a symlink that resolves inside it is left out (and reported).
+fn sorted_entries(
+    dir: &Path,
+    root: Option<&Path>,
+    skipped: &mut Vec<SkippedEntry>,
+) -> Vec<(PathBuf, bool)> {
+    let unreadable = |path: &Path, e: std::io::Error| SkippedEntry {
+        path: path.to_path_buf(),
+        reason: SkipReason::Unreadable(e.to_string()),
     };
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            skipped.push(unreadable(dir, e));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let e = match entry {
+            Ok(e) => e,
+            Err(err) => {
+                skipped.push(unreadable(dir, err));
+                continue;
+            }
+        };
+        let path = e.path();
+        let is_dir = match e.file_type() {
+            Ok(t) if t.is_symlink() => {
+                if let Some(root) = root
+                    && fs::canonicalize(&path).is_ok_and(|target| target.starts_with(root))
+                {
+                    skipped.push(SkippedEntry { path, reason: SkipReason::SymlinkIntoRoot });
+                    continue;
+                }
+                path.is_dir()
+            }
+            Ok(t) => t.is_dir(),
+            Err(_) => path.is_dir(),
+        };
+        out.push((path, is_dir));
+    }
     // All entries share the parent, so this is the path order without comparing whole
     // paths component by component.
     out.sort_by(|a, b| a.0.file_name().cmp(&b.0.file_name()));

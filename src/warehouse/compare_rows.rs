@@ -6,6 +6,10 @@
 //! one dimension are alternatives (`IN`), a null never matches a populated list, a `M.m`
 //! kernel also matches `M.m.*` (as an index range), and every listed flag must be present
 //! (`EXISTS` per flag on `sidecar_flag`'s primary key). Comparison logic is not here.
+//!
+//! For the noise gate it also gives a series' history (the newest passing runs of one test
+//! identity, through the `(test_name, topology, scheduler, work_type)` index) and the host
+//! load runs recorded, which lives only in the stored documents.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,10 +17,13 @@ use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 
 use super::Warehouse;
+use super::document::decode;
 use crate::compare::filter::kernel_prefix;
+use crate::compare::noise::Series;
 use crate::compare::{Dim, PoolFacts, PoolScope, Row, RowSource, SideFilter};
 use crate::dimension::ARCHIVE_SOURCE;
 use crate::metric::METRICS;
+use crate::sidecar::model::HostLoad;
 
 impl RowSource for Warehouse {
     type Error = rusqlite::Error;
@@ -28,16 +35,29 @@ impl RowSource for Warehouse {
     fn pool_facts(&self, scope: &PoolScope) -> rusqlite::Result<PoolFacts> {
         pool_facts(self, scope)
     }
+
+    fn series_history(
+        &self,
+        scope: &PoolScope,
+        series: &[Series],
+        per_series: usize,
+    ) -> rusqlite::Result<Vec<Row>> {
+        series_history(self, scope, series, per_series)
+    }
+
+    fn host_loads(&self, sidecar_ids: &[i64]) -> rusqlite::Result<HashMap<i64, HostLoad>> {
+        host_loads(self, sidecar_ids)
+    }
 }
 
 /// A resolved scope: the archive root's id when `--dir` was given.
-struct Scope {
+pub(super) struct Scope {
     archive: bool,
     /// `Some(None)`: `--dir` names a root the warehouse has never ingested.
     root_id: Option<Option<i64>>,
 }
 
-fn resolve_scope(wh: &Warehouse, scope: &PoolScope) -> rusqlite::Result<Scope> {
+pub(super) fn resolve_scope(wh: &Warehouse, scope: &PoolScope) -> rusqlite::Result<Scope> {
     let Some(root) = &scope.archive_root else {
         return Ok(Scope { archive: false, root_id: None });
     };
@@ -47,7 +67,7 @@ fn resolve_scope(wh: &Warehouse, scope: &PoolScope) -> rusqlite::Result<Scope> {
 /// Build the WHERE clause (over alias `s`) and its parameters for one side. `None` when the
 /// filter can match nothing (an archive pool filtered on a run source other than `archive`,
 /// or an archive root never ingested).
-fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value>)> {
+pub(super) fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value>)> {
     let mut conds: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
     if let Some(root) = scope.root_id {
@@ -114,18 +134,134 @@ fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String, Vec<Value
     Some((clause, params))
 }
 
-/// The side-selection statement (exposed for the query-plan test).
-fn side_sql(clause: &str) -> String {
+/// The columns [`row_from`] reads, `host` standing for the host JSON column.
+fn row_columns(host: &str) -> String {
     let metric_cols: Vec<String> = METRICS.iter().map(|m| format!("s.{}", m.name)).collect();
     format!(
-        "SELECT s.sidecar_id, s.test_name, s.topology, s.scheduler, s.work_type, s.flags, \
+        "s.sidecar_id, s.test_name, s.topology, s.scheduler, s.work_type, s.flags, \
          s.kernel_version, s.kernel_commit, s.project_commit, s.run_source, s.passed, s.skipped, \
-         s.timestamp, s.dirty_fingerprint, h.json, {} \
+         s.timestamp, s.dirty_fingerprint, s.run_token, s.repeat, {host}, {}",
+        metric_cols.join(", ")
+    )
+}
+
+/// The side-selection statement (exposed for the query-plan test).
+fn side_sql(clause: &str) -> String {
+    format!(
+        "SELECT {} \
          FROM ingested_sidecar s LEFT JOIN host_context h ON h.host_id = s.host_id \
          WHERE {clause} \
          ORDER BY s.test_name, s.topology, s.scheduler, s.work_type, s.timestamp, s.sidecar_id",
-        metric_cols.join(", ")
+        row_columns("h.json")
     )
+}
+
+/// One row of [`row_columns`], ext metrics left empty.
+fn row_from(r: &rusqlite::Row) -> rusqlite::Result<Row> {
+    let flags_json: String = r.get(5)?;
+    let mut metrics = [None; METRICS.len()];
+    for (i, slot) in metrics.iter_mut().enumerate() {
+        *slot = r.get::<_, Option<f64>>(17 + i)?;
+    }
+    Ok(Row {
+        sidecar_id: r.get(0)?,
+        scenario: r.get(1)?,
+        topology: r.get(2)?,
+        scheduler: r.get(3)?,
+        work_type: r.get(4)?,
+        flags: parse_flags(&flags_json),
+        kernel_version: r.get(6)?,
+        kernel_commit: r.get(7)?,
+        project_commit: r.get(8)?,
+        run_source: r.get(9)?,
+        passed: r.get(10)?,
+        skipped: r.get(11)?,
+        timestamp: r.get(12)?,
+        dirty_fingerprint: r.get(13)?,
+        run_token: r.get(14)?,
+        repeat: r.get(15)?,
+        host_json: r.get(16)?,
+        metrics,
+        ext: BTreeMap::new(),
+    })
+}
+
+/// The newest `per_series` passing runs of each series within `scope` (no host, no ext).
+pub fn series_history(
+    wh: &Warehouse,
+    scope: &PoolScope,
+    series: &[Series],
+    per_series: usize,
+) -> rusqlite::Result<Vec<Row>> {
+    let resolved = resolve_scope(wh, scope)?;
+    let root = match resolved.root_id {
+        Some(None) => return Ok(Vec::new()),
+        Some(Some(id)) => Some(id),
+        None => None,
+    };
+    let in_root = root.map_or(String::new(), |_| format!(" AND {}", super::runs::in_root_sql(6)));
+    let sql = format!(
+        "SELECT {} FROM ingested_sidecar s \
+         WHERE s.test_name = ?1 AND s.topology = ?2 AND s.scheduler = ?3 AND s.work_type = ?4 \
+         AND s.passed = 1 AND s.skipped = 0{in_root} \
+         ORDER BY s.timestamp DESC LIMIT ?5",
+        row_columns("NULL")
+    );
+    let mut stmt = wh.conn().prepare_cached(&sql)?;
+    let mut rows = Vec::new();
+    for s in series {
+        let mut params: Vec<Value> = vec![
+            Value::Text(s.scenario.clone()),
+            Value::Text(s.topology.clone()),
+            Value::Text(s.scheduler.clone()),
+            Value::Text(s.work_type.clone()),
+            Value::Integer(per_series as i64),
+        ];
+        params.extend(root.map(Value::Integer));
+        let found = stmt.query_map(params_from_iter(params.iter()), row_from)?;
+        for row in found {
+            rows.push(row?);
+        }
+    }
+    Ok(rows)
+}
+
+/// Only the part of a stored document the load check reads.
+#[derive(serde::Deserialize)]
+struct LoadOnly {
+    #[serde(default)]
+    provenance: Option<ProvenanceLoad>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProvenanceLoad {
+    #[serde(default)]
+    host_load: Option<HostLoad>,
+}
+
+/// The host load each run recorded, read from its stored document; a document that cannot
+/// be decoded or parsed records nothing (the warning is advisory).
+pub fn host_loads(wh: &Warehouse, ids: &[i64]) -> rusqlite::Result<HashMap<i64, HostLoad>> {
+    let conn = wh.conn();
+    let mut stmt = conn.prepare_cached(
+        "SELECT codec, dict_id, document FROM sidecar_document WHERE sidecar_id = ?1",
+    )?;
+    let mut out = HashMap::new();
+    for &id in ids {
+        let mut q = stmt.query([id])?;
+        let Some(r) = q.next()? else { continue };
+        let (codec, dict_id, doc): (String, Option<i64>, Vec<u8>) =
+            (r.get(0)?, r.get(1)?, r.get(2)?);
+        let Ok(bytes) = decode(conn, &codec, dict_id, &doc) else { continue };
+        let load = serde_json::from_slice::<LoadOnly>(&bytes)
+            .ok()
+            .and_then(|d| d.provenance)
+            .and_then(|p| p.host_load);
+        if let Some(load) = load {
+            out.insert(id, load);
+        }
+    }
+    Ok(out)
 }
 
 /// The rows of one side, in a stable order (test identity, then write time), each with its
@@ -142,32 +278,7 @@ pub fn select_side(
     let conn = wh.conn();
     let mut stmt = conn.prepare(&side_sql(&clause))?;
     let mut rows: Vec<Row> = stmt
-        .query_map(params_from_iter(params.iter()), |r| {
-            let flags_json: String = r.get(5)?;
-            let mut metrics = [None; METRICS.len()];
-            for (i, slot) in metrics.iter_mut().enumerate() {
-                *slot = r.get::<_, Option<f64>>(15 + i)?;
-            }
-            Ok(Row {
-                sidecar_id: r.get(0)?,
-                scenario: r.get(1)?,
-                topology: r.get(2)?,
-                scheduler: r.get(3)?,
-                work_type: r.get(4)?,
-                flags: parse_flags(&flags_json),
-                kernel_version: r.get(6)?,
-                kernel_commit: r.get(7)?,
-                project_commit: r.get(8)?,
-                run_source: r.get(9)?,
-                passed: r.get(10)?,
-                skipped: r.get(11)?,
-                timestamp: r.get(12)?,
-                dirty_fingerprint: r.get(13)?,
-                host_json: r.get(14)?,
-                metrics,
-                ext: BTreeMap::new(),
-            })
-        })?
+        .query_map(params_from_iter(params.iter()), row_from)?
         .collect::<rusqlite::Result<_>>()?;
     if scope.archive {
         for row in &mut rows {

@@ -19,8 +19,9 @@
 //! settled while one of its files has a coarse timestamp younger than [`RACY_WINDOW`], since
 //! a same-size rewrite within the same timestamp tick would not change its digest.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,7 +29,9 @@ use rayon::prelude::*;
 use rusqlite::{CachedStatement, Connection, Transaction, params};
 
 use super::file_status::FileStatus;
-use crate::sidecar::read::{run_dir_sidecar_paths, run_dirs};
+use crate::sidecar::read::{
+    RunDirWalk, SkipReason, SkippedEntry, special_file_kind, walk_run_dir, walk_run_dirs,
+};
 
 /// Files modified this close to the walk do not settle their run directory when their
 /// timestamp is coarse (whole milliseconds or coarser: FAT, some network filesystems tick every
@@ -69,9 +72,11 @@ pub(super) struct Plan {
     pub reappeared: Vec<String>,
     /// Files recorded as present that the walk did not find.
     pub vanished: Vec<String>,
-    /// Sidecar files whose path is not valid UTF-8: the warehouse keys files by their path as
-    /// text, where two such names could read as one. Reported, never ingested.
-    pub bad_names: Vec<PathBuf>,
+    /// Entries the walk did not take (see [`WalkSkip`]), in walk order. Among them: sidecar
+    /// files whose path is not valid UTF-8 (the warehouse keys files by their path as text,
+    /// where two such names could read as one), files that are not regular files, and
+    /// directories that could not be listed.
+    pub skipped: Vec<WalkSkip>,
     /// Run directories examined file by file, to be settled once their files are written.
     examined: Vec<ExaminedRun>,
     /// Run directories with a state row that the walk did not find.
@@ -95,24 +100,55 @@ struct Known {
     present: bool,
 }
 
+/// An entry of the walk that was not taken: reported, never recorded.
+pub(super) struct WalkSkip {
+    pub path: PathBuf,
+    /// Stable label, as in [`crate::warehouse::ingest::FileProblem::kind`].
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+/// What the walk of one run directory found.
+enum Walked {
+    File(FileStat),
+    /// Left out, and whether its run directory may hold files the walk did not see.
+    Skipped {
+        skip: WalkSkip,
+        hides_files: bool,
+    },
+}
+
 /// Walk `root` and compare it with what the warehouse recorded for `root_id`.
 pub(super) fn plan(conn: &Connection, root: &Path, root_id: i64) -> rusqlite::Result<Plan> {
     let walk_started = SystemTime::now();
     // The pool walk (`pool_sidecar_paths`), one run directory per task: an unchanged tree
     // costs only this walk, so it uses every core. Collecting keeps the walk's order.
-    let walked: Vec<Result<FileStat, PathBuf>> = run_dirs(root)
+    let (runs, root_skips) = walk_run_dirs(root, true);
+    let walked: Vec<Walked> = runs
         .into_par_iter()
-        .flat_map_iter(|run| run_dir_sidecar_paths(&run))
-        .filter_map(|path| stat_file(root, path))
+        .flat_map_iter(|run| {
+            let RunDirWalk { files, skipped } = walk_run_dir(&run, Some(root));
+            let skips = skipped.into_iter().map(walk_skip);
+            skips.chain(files.into_iter().filter_map(|path| stat_file(root, path)))
+        })
         .collect();
-    let mut plan = Plan { files_seen: walked.len(), ..Plan::default() };
+    let mut plan = Plan::default();
     let mut stats = Vec::with_capacity(walked.len());
-    for file in walked {
-        match file {
-            Ok(st) => stats.push(st),
-            Err(path) => plan.bad_names.push(path),
+    // Run directories that may hold files the walk did not see: their files are not marked
+    // gone, and they are not settled.
+    let mut incomplete = HashSet::new();
+    for item in root_skips.into_iter().map(walk_skip).chain(walked) {
+        match item {
+            Walked::File(st) => stats.push(st),
+            Walked::Skipped { skip, hides_files } => {
+                if hides_files {
+                    incomplete.extend(run_of(root, &skip.path));
+                }
+                plan.skipped.push(skip);
+            }
         }
     }
+    plan.files_seen = stats.len() + plan.skipped.iter().filter(|s| is_file_skip(s.kind)).count();
     let racy_after = walk_started
         .checked_sub(RACY_WINDOW)
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -135,7 +171,8 @@ pub(super) fn plan(conn: &Connection, root: &Path, root_id: i64) -> rusqlite::Re
             plan.known_corrupt += settled.corrupt;
             continue;
         }
-        let racy = files.iter().any(|f| is_racy(f.mtime_ns, racy_after));
+        let complete = !incomplete.contains(&run);
+        let racy = !complete || files.iter().any(|f| is_racy(f.mtime_ns, racy_after));
         let listed = files.iter().map(|f| (f.rel_path.clone(), f.size, f.mtime_ns)).collect();
         // One lookup per file: what is left of `known` afterwards was not seen by this walk.
         let mut known = known_in_run(&mut known_rows, root_id, &run)?;
@@ -151,11 +188,14 @@ pub(super) fn plan(conn: &Connection, root: &Path, root_id: i64) -> rusqlite::Re
                 _ => plan.todo.push(st),
             }
         }
-        plan.vanished.extend(present_paths(known));
+        if complete {
+            plan.vanished.extend(present_paths(known));
+        }
         plan.examined.push(ExaminedRun { run, digest, files: listed, racy });
     }
     // Run directories the warehouse knows that are gone as a whole (pre-cleared, deleted).
-    let mut gone: Vec<String> = settled.into_keys().collect();
+    let mut gone: Vec<String> =
+        settled.into_keys().filter(|run| !incomplete.contains(run)).collect();
     gone.sort();
     for run in &gone {
         plan.vanished.extend(present_paths(known_in_run(&mut known_rows, root_id, run)?));
@@ -302,14 +342,69 @@ fn run_digest(files: &[FileStat]) -> [u8; 32] {
     *hasher.finalize().as_bytes()
 }
 
-/// The size and mtime the incremental check compares; `None` when the file is gone already,
-/// `Err` with its path when the path under the root is not valid UTF-8.
-fn stat_file(root: &Path, path: PathBuf) -> Option<Result<FileStat, PathBuf>> {
-    let meta = fs::metadata(&path).ok()?;
-    let Some(rel_path) = path.strip_prefix(root).ok()?.to_str().map(str::to_string) else {
-        return Some(Err(path));
+/// Labels of skips that are sidecar files (counted as seen), not directories.
+fn is_file_skip(kind: &str) -> bool {
+    matches!(kind, "non-utf8-path" | "not-a-regular-file" | "unreadable")
+}
+
+fn walk_skip(entry: SkippedEntry) -> Walked {
+    let (kind, reason, hides_files) = match entry.reason {
+        SkipReason::Unreadable(e) => (
+            "unreadable-directory",
+            format!("cannot list this directory ({e}); its sidecars were left out"),
+            true,
+        ),
+        SkipReason::SymlinkIntoRoot => (
+            "symlink-into-root",
+            "a symlink that leads back inside the runs root is not followed; its target is \
+             ingested where it is"
+                .to_string(),
+            false,
+        ),
     };
-    Some(Ok(FileStat { rel_path, size: meta.len() as i64, mtime_ns: mtime_ns(&meta), path }))
+    Walked::Skipped { skip: WalkSkip { path: entry.path, kind, reason }, hides_files }
+}
+
+/// The run directory (first component under `root`) a path belongs to, if it is UTF-8.
+fn run_of(root: &Path, path: &Path) -> Option<String> {
+    let first = path.strip_prefix(root).ok()?.components().next()?;
+    first.as_os_str().to_str().map(str::to_string)
+}
+
+/// The size and mtime the incremental check compares, from one `stat` (following a symlink);
+/// `None` when the file is gone already. A path that is not valid UTF-8, or that is not a
+/// regular file, or that cannot be stat'ed is a skip.
+fn stat_file(root: &Path, path: PathBuf) -> Option<Walked> {
+    let skip = |path, kind, reason: String, hides_files| {
+        Some(Walked::Skipped { skip: WalkSkip { path, kind, reason }, hides_files })
+    };
+    let meta = match fs::metadata(&path) {
+        Ok(meta) => meta,
+        // Removed between the listing and the stat: not there, nothing to say.
+        Err(e) if e.kind() == ErrorKind::NotFound && fs::symlink_metadata(&path).is_err() => {
+            return None;
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return skip(path, "unreadable", "a symlink to nothing".into(), false);
+        }
+        Err(e) => return skip(path, "unreadable", format!("cannot stat file: {e}"), true),
+    };
+    if let Some(kind) = special_file_kind(&meta.file_type()) {
+        let reason = format!("is a {kind}, not a regular file; only regular files are read");
+        return skip(path, "not-a-regular-file", reason, false);
+    }
+    let Some(rel_path) = path.strip_prefix(root).ok()?.to_str().map(str::to_string) else {
+        let reason = "its path is not valid UTF-8, which the warehouse cannot record; rename \
+                      the file or its run directory"
+            .to_string();
+        return skip(path, "non-utf8-path", reason, false);
+    };
+    Some(Walked::File(FileStat {
+        rel_path,
+        size: meta.len() as i64,
+        mtime_ns: mtime_ns(&meta),
+        path,
+    }))
 }
 
 fn mtime_ns(meta: &fs::Metadata) -> i64 {

@@ -10,6 +10,8 @@
 //! - [`runs`]: per-run summaries, host contexts and stored documents (`stats list`,
 //!   `show-host`, `explain-sidecar`).
 //! - [`compare_rows`]: the per-side row selection `stats compare` runs on.
+//! - [`history`]: one metric's passing samples per series, for `stats history`.
+//! - [`merge`]: folding other warehouses in (`stats merge`), deduplicated by content.
 //! - [`watch`]: re-ingest as sidecars appear (`stats ingest --watch`).
 //! - [`sql`]: the locked-down connection behind `stats sql`.
 //!
@@ -24,11 +26,14 @@
 //! `registry_metric` rows are generated from the registry ([`registry_schema`]), not written
 //! in a migration.
 
+pub mod commit_ids;
 pub mod compare_rows;
 pub mod document;
 mod file_status;
+pub mod history;
 mod incremental;
 pub mod ingest;
+pub mod merge;
 pub mod open;
 mod registry_schema;
 pub mod runs;

@@ -2,11 +2,27 @@
 //! keeps an older binary from touching a newer database.
 //!
 //! # Locking
-//! SQLite in WAL mode lets readers run beside one writer; a 30 s busy timeout makes a second
-//! `ingest` wait for the first instead of failing with "database is locked". Opening for
-//! writing (the WAL switch and any migration) runs under an exclusive advisory lock on
-//! `{db}.setup-lock`, so two processes opening a fresh database neither race to create the
-//! schema nor trip over the journal-mode change.
+//! SQLite in WAL mode lets readers run beside one writer. Writers are serialized explicitly,
+//! not by SQLite's busy handler, which polls and is unfair: under five or six concurrent
+//! ingests one of them could wait out any timeout. An ingest that has something to write holds
+//! an exclusive advisory lock on `{db}.write-lock` for the whole write ([`WriteLock`]), waiting
+//! for it at most [`WRITE_LOCK_TIMEOUT`]; the 30 s busy timeout is left for the few short
+//! statements outside it. Opening for writing (the WAL switch and any migration) runs under
+//! another exclusive lock, on `{db}.setup-lock`, so two processes opening a fresh database
+//! neither race to create the schema nor trip over the journal-mode change; it is held for a
+//! few statements only, so read commands never wait behind an ingest. Neither lock file is
+//! created before the file is known to be an SQLite database (or new).
+//!
+//! # Read-only warehouses
+//! A warehouse on a read-only mount, or owned by another user, is still readable: read
+//! commands fall back to [`Warehouse::open_read_only`]. SQLite documents (walformat.html,
+//! "operations that require locks") that a WAL database whose `-wal` and `-shm` files exist
+//! can be opened read-only by a process without write permission on any of them, and that
+//! when they are missing such a process can open it only as `immutable`. So every writable
+//! connection sets `SQLITE_FCNTL_PERSIST_WAL`: the last one to close still checkpoints (and,
+//! with `journal_size_limit` set, truncates the WAL to zero bytes) but leaves both files in
+//! place. `immutable=1` is used only when they are missing and the file system is mounted
+//! read-only, where nothing can write: SQLite's guarantee for `immutable` holds there.
 //!
 //! # Compatibility
 //! The schema version is the highest refinery migration applied. The objects generated from
@@ -25,8 +41,11 @@ mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
-/// How long a writer waits for another writer before giving up.
+/// How long a statement waits for SQLite's own write lock (outside [`WriteLock`]).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an ingest waits for another process's ingest into the same warehouse.
+pub const WRITE_LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Why the warehouse could not be opened. Each variant names the file and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -44,25 +63,61 @@ pub enum OpenError {
     )]
     NewerSchema { path: PathBuf, found: i64, known: i64 },
     #[error(
-        "cannot create or write the warehouse {}: {reason}; pass --db FILE on a writable path, \
-         or --no-ingest to read an existing database",
+        "cannot create or write the warehouse {}: {reason}; pass --db FILE on a writable path",
         path.display()
     )]
     NotWritable { path: PathBuf, reason: String },
-    #[error("cannot open the warehouse {}: {source}", path.display())]
-    Sqlite {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
+    #[error(
+        "cannot read the warehouse {} without writing to it: its -wal and -shm files are \
+         missing and this user cannot create them; have its owner run `cargo ktstr stats \
+         ingest` once (this version keeps them), or copy the file somewhere writable",
+        path.display()
+    )]
+    NoWalFiles { path: PathBuf },
+    // SQLite's message only, once: rusqlite's error chain repeats it ("database is locked:
+    // database is locked: Error code 5"), so it is not this error's source.
+    #[error("cannot open the warehouse {}: {}", path.display(), sqlite_message(cause))]
+    Sqlite { path: PathBuf, cause: rusqlite::Error },
     #[error("cannot update the warehouse schema of {}: {reason}", path.display())]
     Migration { path: PathBuf, reason: String },
+}
+
+/// SQLite's own message for `e`, without rusqlite's repetitions of it.
+pub fn sqlite_message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(code, Some(msg)) if msg.is_empty() => code.to_string(),
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
+        rusqlite::Error::SqliteFailure(code, None) => code.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// An open warehouse database.
 pub struct Warehouse {
     pub(crate) conn: Connection,
     path: Option<PathBuf>,
+}
+
+/// The exclusive writer lock on `{db}.write-lock`, held while an ingest writes; released on
+/// drop. An in-memory warehouse has no file and no other writers: its lock is empty.
+pub struct WriteLock {
+    _file: Option<File>,
+    /// How long taking it waited for another writer.
+    pub waited: Duration,
+}
+
+/// Why [`Warehouse::lock_for_writing`] gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteLockError {
+    #[error(
+        "another process has been writing to the warehouse {} for over {} s; try again when \
+         it has finished",
+        path.display(),
+        waited.as_secs()
+    )]
+    TimedOut { path: PathBuf, waited: Duration },
+    #[error(transparent)]
+    Open(#[from] OpenError),
 }
 
 impl std::fmt::Debug for Warehouse {
@@ -93,6 +148,9 @@ impl Warehouse {
         }
         let conn = Connection::open(path).map_err(|e| classify(path, e))?;
         let mut wh = Warehouse { conn, path: Some(path.to_path_buf()) };
+        // A file that is not a database is refused before any lock file is made beside it.
+        wh.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| classify(path, e))?;
+        wh.schema_version()?;
         // Switching a new file to WAL is a lock SQLite does not wait for with the busy
         // handler, so two processes creating the same database at once would see "database
         // is locked". Setup (journal mode, schema) is serialized between processes instead;
@@ -103,12 +161,11 @@ impl Warehouse {
         Ok(wh)
     }
 
-    /// Open an existing warehouse without ever writing to it (no migration, no ingest).
+    /// Open an existing warehouse without ever writing to it (no migration, no ingest), also
+    /// when this process may not write it (see the module doc, "Read-only warehouses").
     pub fn open_read_only(path: &Path) -> Result<Warehouse, OpenError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(path, e))?;
+        let conn = read_only_connection(path)?;
         let wh = Warehouse { conn, path: Some(path.to_path_buf()) };
-        wh.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| classify(path, e))?;
         let found = wh.schema_version()?;
         let known = known_schema_version();
         if found > known {
@@ -118,8 +175,9 @@ impl Warehouse {
             return Err(OpenError::Migration {
                 path: path.to_path_buf(),
                 reason: format!(
-                    "it has schema version {found} and this binary needs {known}; open it once \
-                     without --no-ingest to upgrade it"
+                    "it has schema version {found} and this binary needs {known}; run \
+                     `cargo ktstr stats ingest` on it once (as a user who can write it) to \
+                     upgrade it"
                 ),
             });
         }
@@ -151,9 +209,47 @@ impl Warehouse {
         self.path.clone().unwrap_or_else(|| PathBuf::from(":memory:"))
     }
 
+    /// Take the writer lock, waiting at most `timeout` for another process's ingest;
+    /// `on_wait` is called once if it has to wait at all.
+    pub fn lock_for_writing(
+        &self,
+        timeout: Duration,
+        on_wait: &mut dyn FnMut(),
+    ) -> Result<WriteLock, WriteLockError> {
+        let Some(db) = self.path.as_deref() else {
+            return Ok(WriteLock { _file: None, waited: Duration::ZERO });
+        };
+        let lock_path = lock_file_path(db, ".write-lock");
+        let file = open_lock_file(&lock_path)?;
+        let started = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(WriteLock { _file: Some(file), waited: started.elapsed() }),
+                Err(fs::TryLockError::WouldBlock) => {}
+                Err(fs::TryLockError::Error(e)) => {
+                    let reason = e.to_string();
+                    return Err(OpenError::NotWritable { path: lock_path, reason }.into());
+                }
+            }
+            if !told {
+                told = true;
+                on_wait();
+            }
+            let waited = started.elapsed();
+            if waited >= timeout {
+                return Err(WriteLockError::TimedOut { path: db.to_path_buf(), waited });
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     fn configure(&mut self) -> Result<(), OpenError> {
         let path = self.display_path();
         self.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| classify(&path, e))?;
+        if self.path.is_some() {
+            keep_wal_files(&self.conn).map_err(|e| classify(&path, e))?;
+        }
         // The first statement that touches the file is where "not a database" surfaces.
         self.conn
             .pragma_update(None, "journal_mode", "WAL")
@@ -165,6 +261,9 @@ impl Warehouse {
             // An upsert inside a multi-statement transaction keeps a statement journal; in a
             // temp file that cost a pwrite per touched page (a sixth of a cold ingest).
             .and_then(|_| self.conn.pragma_update(None, "temp_store", "MEMORY"))
+            // With the WAL kept (`keep_wal_files`), the last close truncates it to zero bytes
+            // instead of leaving an ingest's worth of frames on disk.
+            .and_then(|_| self.conn.pragma_update(None, "journal_size_limit", 64 << 20))
             .map_err(|e| classify(&path, e))
     }
 
@@ -210,14 +309,108 @@ impl Warehouse {
     }
 }
 
-fn lock_for_setup(db: &Path) -> Result<File, OpenError> {
+/// A connection that never writes `path`: read-only, and `immutable` where that is safe.
+pub fn read_only_connection(path: &Path) -> Result<Connection, OpenError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let checked = |conn: Connection| -> rusqlite::Result<Connection> {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Opening is lazy: the first read is where a missing -shm surfaces.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+        Ok(conn)
+    };
+    let err = match Connection::open_with_flags(path, flags).and_then(checked) {
+        Ok(conn) => return Ok(conn),
+        Err(e) => e,
+    };
+    // CANTOPEN (no -shm to open) or READONLY (one it may not initialize).
+    let cannot_open = matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+    );
+    if !cannot_open || !path.exists() || wal_file(path, "-wal").exists() {
+        return Err(classify(path, err));
+    }
+    // SQLite: without the -wal and -shm files a process that cannot create them may open the
+    // database only as immutable, which is safe only while nothing writes it. A read-only
+    // mount guarantees that; a directory this user may not write does not (its owner may be
+    // ingesting right now), so there the missing files are named instead.
+    if !on_read_only_mount(path) {
+        return Err(OpenError::NoWalFiles { path: path.to_path_buf() });
+    }
+    let uri = immutable_uri(path);
+    Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
+        .and_then(checked)
+        .map_err(|e| classify(path, e))
+}
+
+/// `file:` URI of `path` with `immutable=1`, percent-encoding what a URI path may not hold.
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+/// Whether the file system holding `path` is mounted read-only (`statvfs`'s `ST_RDONLY`).
+fn on_read_only_mount(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    // SAFETY: statvfs writes into the zeroed struct we own; the path is NUL-terminated.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        libc::statvfs(c_path.as_ptr(), &mut st) == 0 && st.f_flag & libc::ST_RDONLY != 0
+    }
+}
+
+/// `{db}{suffix}`, e.g. the `-wal` file.
+fn wal_file(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Keep the `-wal` and `-shm` files when the last connection closes (module doc).
+fn keep_wal_files(conn: &Connection) -> rusqlite::Result<()> {
+    let mut on: std::ffi::c_int = 1;
+    // SAFETY: the handle is this open connection's; SQLITE_FCNTL_PERSIST_WAL reads and writes
+    // one int through the pointer, which outlives the call.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+            (&raw mut on).cast(),
+        )
+    };
+    if rc == rusqlite::ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rc), None))
+    }
+}
+
+fn lock_file_path(db: &Path, suffix: &str) -> PathBuf {
     let mut name = db.file_name().unwrap_or_default().to_os_string();
-    name.push(".setup-lock");
-    let lock_path = db.with_file_name(name);
-    let file =
-        File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| {
-            OpenError::NotWritable { path: lock_path.clone(), reason: e.to_string() }
-        })?;
+    name.push(suffix);
+    db.with_file_name(name)
+}
+
+fn open_lock_file(lock_path: &Path) -> Result<File, OpenError> {
+    File::options().create(true).truncate(false).write(true).open(lock_path).map_err(|e| {
+        OpenError::NotWritable { path: lock_path.to_path_buf(), reason: e.to_string() }
+    })
+}
+
+fn lock_for_setup(db: &Path) -> Result<File, OpenError> {
+    let lock_path = lock_file_path(db, ".setup-lock");
+    let file = open_lock_file(&lock_path)?;
     file.lock()
         .map_err(|e| OpenError::NotWritable { path: lock_path.clone(), reason: e.to_string() })?;
     Ok(file)
@@ -231,9 +424,9 @@ fn classify(path: &Path, e: rusqlite::Error) -> OpenError {
         Some(ErrorCode::ReadOnly)
         | Some(ErrorCode::CannotOpen)
         | Some(ErrorCode::PermissionDenied) => {
-            OpenError::NotWritable { path, reason: e.to_string() }
+            OpenError::NotWritable { path, reason: sqlite_message(&e) }
         }
-        _ => OpenError::Sqlite { path, source: e },
+        _ => OpenError::Sqlite { path, cause: e },
     }
 }
 
@@ -332,7 +525,11 @@ mod tests {
             .unwrap();
         let mut old = Warehouse { conn, path: Some(db.clone()) };
         old.configure().unwrap();
+        // Today's ingest writes columns later migrations added (V6's `repeat`); they exist
+        // only for the fill and are dropped again, leaving the schema-4 tables.
+        old.conn.execute_batch("ALTER TABLE ingested_sidecar ADD COLUMN repeat INTEGER").unwrap();
         super::super::ingest::ingest_root(&mut old, &root, None).unwrap();
+        old.conn.execute_batch("ALTER TABLE ingested_sidecar DROP COLUMN repeat").unwrap();
         let statuses: Vec<String> = old
             .conn
             .prepare("SELECT status FROM source_file ORDER BY status")
@@ -493,6 +690,40 @@ mod tests {
                 }
             });
         }
+    }
+
+    #[test]
+    fn sqlites_message_is_printed_once() {
+        let busy = || {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                Some("database is locked".into()),
+            )
+        };
+        let open = anyhow::Error::new(OpenError::Sqlite { path: "w.sqlite".into(), cause: busy() });
+        let ingest = anyhow::Error::new(crate::warehouse::ingest::IngestError::from(busy()));
+        for err in [open, ingest] {
+            let text = format!("{err:#}");
+            assert_eq!(text.matches("database is locked").count(), 1, "{text}");
+            assert!(!text.contains("Error code"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_second_writer_waits_for_the_lock_and_gives_up_when_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.sqlite");
+        let (first, second) = (Warehouse::open(&db).unwrap(), Warehouse::open(&db).unwrap());
+        let held = first.lock_for_writing(Duration::ZERO, &mut || panic!("no wait")).unwrap();
+        let mut waits = 0;
+        let err = second
+            .lock_for_writing(Duration::from_millis(100), &mut || waits += 1)
+            .err()
+            .expect("the lock is held");
+        assert!(matches!(err, WriteLockError::TimedOut { .. }), "{err}");
+        assert_eq!(waits, 1, "the wait is reported once");
+        drop(held);
+        second.lock_for_writing(Duration::ZERO, &mut || panic!("no wait")).unwrap();
     }
 
     #[test]

@@ -39,12 +39,13 @@ const IDENTITY: [&str; 15] = [
 ];
 
 /// The `sidecar` view's columns between the identity and the metrics.
-const SIDECAR_DETAILS: [&str; 9] = [
+const SIDECAR_DETAILS: [&str; 10] = [
     "s.run_dir",
     "s.payload",
     "s.project_commit_id",
     "s.dirty_fingerprint",
     "s.run_token",
+    "s.repeat",
     "s.backend",
     "h.arch AS host_arch",
     "s.ingested_at",
@@ -184,17 +185,23 @@ mod tests {
         }
     }
 
-    /// `ingested_sidecar`'s metric columns (every column after `ingested_at`) and the
-    /// `sidecar` view's (every column after `present`) are the registry, in order.
+    /// `ingested_sidecar`'s metric columns (every column after `ingested_at`, but for the
+    /// non-metric columns later migrations appended) and the `sidecar` view's (every column
+    /// after `present`) are the registry, in order.
     #[test]
     fn table_and_view_metric_columns_are_the_registry_in_order() {
+        /// Appended by `ALTER TABLE … ADD COLUMN` after the metric columns: V6's `repeat`.
+        const APPENDED_LATER: [&str; 1] = ["repeat"];
         let wh = Warehouse::open_in_memory().unwrap();
         let table = ingested_sidecar_columns(wh.conn());
         let after = |cols: &[String], last: &str| {
             let at = cols.iter().position(|c| c == last).unwrap();
             cols[at + 1..].to_vec()
         };
-        assert_eq!(after(&table, "ingested_at"), names());
+        let table = after(&table, "ingested_at");
+        let (metrics, appended) = table.split_at(names().len().min(table.len()));
+        assert_eq!(metrics, names());
+        assert_eq!(appended, APPENDED_LATER);
         let view = columns(wh.conn(), "SELECT * FROM sidecar");
         assert_eq!(after(&view, "present"), names());
     }

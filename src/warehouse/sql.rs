@@ -1,5 +1,7 @@
 //! Ad-hoc read-only SQL (`stats sql`): a connection that cannot change anything, and a query
-//! runner that returns typed cells. Rendering (table, JSON, CSV) is the CLI's.
+//! runner that hands typed cells to a [`RowSink`] row by row, so a ten-million-row result
+//! never sits in memory, with an optional deadline enforced through SQLite's progress
+//! handler. Rendering (table, JSON, CSV) is `crate::report::sql`'s.
 //!
 //! # Why three locks
 //! The user's text is arbitrary SQL, so it gets its own connection, never the ingest one:
@@ -11,12 +13,13 @@
 //!
 //! Extension loading stays disabled (rusqlite's default; the `load_extension` feature is off).
 
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
-use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::types::ValueRef;
 
 /// Pragmas that only describe the schema; anything else (notably `query_only`) is refused.
 const READ_ONLY_PRAGMAS: &[&str] = &[
@@ -35,14 +38,24 @@ const READ_ONLY_PRAGMAS: &[&str] = &[
     "quick_check",
 ];
 
-/// The result of one query: column names and rows of SQLite values, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QueryResult {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Value>>,
+/// Receives one query's result as SQLite produces it, so no result is ever held whole.
+pub trait RowSink {
+    /// The column names, once, before any row.
+    fn columns(&mut self, names: &[String]) -> io::Result<()>;
+    /// One row, cells in column order. `Ok(false)` stops the query: the sink has enough.
+    fn row(&mut self, cells: &[ValueRef<'_>]) -> io::Result<bool>;
 }
 
-/// Why a query did not run.
+/// How a streamed query ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streamed {
+    /// Rows handed to the sink.
+    pub rows: u64,
+    /// The sink stopped the query before its last row.
+    pub stopped_early: bool,
+}
+
+/// Why a query did not run, or did not run to its end.
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
     #[error(
@@ -50,19 +63,41 @@ pub enum SqlError {
          allowed"
     )]
     Refused { reason: String },
+    #[error("the query is empty; pass one statement, e.g. \"SELECT count(*) FROM sidecar\"")]
+    Empty,
+    #[error(
+        "the query was stopped after {} (--timeout); narrow it with WHERE or LIMIT, or raise \
+         --timeout",
+        humane(*after)
+    )]
+    TimedOut { after: Duration },
     #[error("the query failed: {0}")]
     Query(String),
     #[error("cannot open the warehouse {} for querying: {reason}", path.display())]
     Open { path: PathBuf, reason: String },
+    /// The sink could not write (a closed pipe, a full disk).
+    #[error("writing the query result failed")]
+    Output(#[source] io::Error),
+}
+
+/// `2s`, `250ms`, `1.500s`: a timeout as the user would write it.
+fn humane(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+    }
 }
 
 /// Open `db` for user queries: read-only file, `query_only`, and the authorizer.
 pub fn open_query_connection(db: &Path) -> Result<Connection, SqlError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let open_err =
         |e: rusqlite::Error| SqlError::Open { path: db.to_path_buf(), reason: e.to_string() };
-    let mut conn = Connection::open_with_flags(db, flags).map_err(open_err)?;
-    conn.busy_timeout(Duration::from_secs(30)).map_err(open_err)?;
+    // Read-only also for a warehouse this user cannot write (see `open::read_only_connection`).
+    let mut conn = crate::warehouse::open::read_only_connection(db)
+        .map_err(|e| SqlError::Open { path: db.to_path_buf(), reason: e.to_string() })?;
     conn.pragma_update(None, "query_only", "ON").map_err(open_err)?;
     lock_down(&mut conn).map_err(open_err)?;
     Ok(conn)
@@ -97,20 +132,89 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
     }
 }
 
-/// Run one statement and collect every row. More than one statement is refused, so a
-/// trailing `; DROP …` can never hide behind a SELECT.
-pub fn run_query(conn: &Connection, sql: &str) -> Result<QueryResult, SqlError> {
-    let mut stmt = conn.prepare(sql).map_err(classify)?;
+/// SQLite calls the progress handler every this many virtual-machine steps; checking the
+/// clock that often costs nothing measurable and stops a runaway query within microseconds.
+const PROGRESS_STEPS: i32 = 1000;
+
+/// Run one statement, handing each row to `sink` as it is produced. More than one statement
+/// is refused, so a trailing `; DROP …` can never hide behind a SELECT. With `timeout`, the
+/// query is interrupted once that much time has passed since it started (time the sink spends
+/// writing counts too).
+pub fn stream_query(
+    conn: &mut Connection,
+    sql: &str,
+    timeout: Option<Duration>,
+    sink: &mut dyn RowSink,
+) -> Result<Streamed, SqlError> {
+    if is_blank(sql) {
+        return Err(SqlError::Empty);
+    }
+    if let Some(after) = timeout {
+        let deadline = Instant::now() + after;
+        conn.progress_handler(PROGRESS_STEPS, Some(move || Instant::now() >= deadline))
+            .map_err(classify)?;
+    }
+    let streamed = stream_rows(conn, sql, sink);
+    if timeout.is_some() {
+        // Clearing a handler cannot fail; a failure would only leave the deadline armed.
+        let _ = conn.progress_handler(0, None::<fn() -> bool>);
+    }
+    streamed.map_err(|stop| match (stop, timeout) {
+        (Stop::Sqlite(e), Some(after))
+            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) =>
+        {
+            SqlError::TimedOut { after }
+        }
+        (Stop::Sqlite(e), _) => classify(e),
+        (Stop::Refused(e), _) => e,
+        (Stop::Sink(e), _) => SqlError::Output(e),
+    })
+}
+
+/// Where [`stream_rows`] stopped, before it becomes what the user sees.
+enum Stop {
+    Sqlite(rusqlite::Error),
+    Refused(SqlError),
+    Sink(io::Error),
+}
+
+fn stream_rows(conn: &Connection, sql: &str, sink: &mut dyn RowSink) -> Result<Streamed, Stop> {
+    let mut stmt = conn.prepare(sql).map_err(Stop::Sqlite)?;
     if !stmt.readonly() {
-        return Err(SqlError::Refused { reason: "the statement would write".into() });
+        let reason = "the statement would write".into();
+        return Err(Stop::Refused(SqlError::Refused { reason }));
     }
     let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
+    sink.columns(&columns).map_err(Stop::Sink)?;
     let n = columns.len();
-    let rows = stmt
-        .query_map([], |row| (0..n).map(|i| row.get::<_, Value>(i)).collect::<Result<Vec<_>, _>>())
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(classify)?;
-    Ok(QueryResult { columns, rows })
+    let mut rows = stmt.query([]).map_err(Stop::Sqlite)?;
+    let mut count = 0;
+    while let Some(row) = rows.next().map_err(Stop::Sqlite)? {
+        let cells = (0..n).map(|i| row.get_ref(i)).collect::<Result<Vec<_>, _>>();
+        let more = sink.row(&cells.map_err(Stop::Sqlite)?).map_err(Stop::Sink)?;
+        count += 1;
+        if !more {
+            return Ok(Streamed { rows: count, stopped_early: true });
+        }
+    }
+    Ok(Streamed { rows: count, stopped_early: false })
+}
+
+/// Nothing but whitespace, semicolons and comments: SQLite would compile no statement and
+/// answer with a baffling "bad parameter or other API misuse".
+fn is_blank(sql: &str) -> bool {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        if let Some(comment) = rest.strip_prefix("--") {
+            rest = comment.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            // An unterminated block comment runs to the end of the input, as in SQLite.
+            rest = comment.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            return rest.is_empty();
+        }
+    }
 }
 
 fn classify(e: rusqlite::Error) -> SqlError {
@@ -140,6 +244,7 @@ fn one_line(e: &rusqlite::Error) -> String {
 mod tests {
     use super::*;
     use crate::warehouse::Warehouse;
+    use rusqlite::types::Value;
 
     fn query_db() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
@@ -149,11 +254,37 @@ mod tests {
         (dir, conn)
     }
 
+    /// Collects everything, or stops after `cap` rows.
+    #[derive(Default)]
+    struct Collect {
+        columns: Vec<String>,
+        rows: Vec<Vec<Value>>,
+        cap: Option<usize>,
+    }
+
+    impl RowSink for Collect {
+        fn columns(&mut self, names: &[String]) -> io::Result<()> {
+            self.columns = names.to_vec();
+            Ok(())
+        }
+
+        fn row(&mut self, cells: &[ValueRef<'_>]) -> io::Result<bool> {
+            self.rows.push(cells.iter().map(|&c| Value::try_from(c).unwrap()).collect());
+            Ok(self.cap.is_none_or(|cap| self.rows.len() < cap))
+        }
+    }
+
+    fn run(conn: &mut Connection, sql: &str) -> Result<Collect, SqlError> {
+        let mut sink = Collect::default();
+        stream_query(conn, sql, None, &mut sink)?;
+        Ok(sink)
+    }
+
     #[test]
     fn selects_run_and_return_typed_cells() {
-        let (_dir, conn) = query_db();
+        let (_dir, mut conn) = query_db();
         let r =
-            run_query(&conn, "SELECT 1 AS i, 2.5 AS r, 'x' AS t, NULL AS n, x'00ff' AS b").unwrap();
+            run(&mut conn, "SELECT 1 AS i, 2.5 AS r, 'x' AS t, NULL AS n, x'00ff' AS b").unwrap();
         assert_eq!(r.columns, ["i", "r", "t", "n", "b"]);
         assert_eq!(
             r.rows,
@@ -165,15 +296,15 @@ mod tests {
                 Value::Blob(vec![0, 255])
             ]]
         );
-        let r = run_query(&conn, "SELECT count(*) FROM sidecar").unwrap();
+        let r = run(&mut conn, "SELECT count(*) FROM sidecar").unwrap();
         assert_eq!(r.rows, [vec![Value::Integer(0)]]);
-        run_query(&conn, "PRAGMA table_info(sidecar)").unwrap();
-        run_query(&conn, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<3) SELECT * FROM c").unwrap();
+        run(&mut conn, "PRAGMA table_info(sidecar)").unwrap();
+        run(&mut conn, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<3) SELECT * FROM c").unwrap();
     }
 
     #[test]
     fn every_kind_of_write_is_refused() {
-        let (dir, conn) = query_db();
+        let (dir, mut conn) = query_db();
         let attach = format!("ATTACH '{}' AS x", dir.path().join("new.sqlite").display());
         for sql in [
             "INSERT INTO runs_root (path) VALUES ('x')",
@@ -192,7 +323,7 @@ mod tests {
             "SELECT 1; DELETE FROM runs_root",
             attach.as_str(),
         ] {
-            let err = run_query(&conn, sql).unwrap_err();
+            let err = run(&mut conn, sql).err().unwrap();
             assert!(matches!(err, SqlError::Refused { .. }), "{sql}: {err}");
             assert!(err.to_string().contains("read-only through `stats sql`"), "{err}");
         }
@@ -201,8 +332,56 @@ mod tests {
 
     #[test]
     fn a_bad_query_is_a_query_error_not_a_refusal() {
-        let (_dir, conn) = query_db();
-        let err = run_query(&conn, "SELECT nope FROM sidecar").unwrap_err();
+        let (_dir, mut conn) = query_db();
+        let err = run(&mut conn, "SELECT nope FROM sidecar").err().unwrap();
         assert!(matches!(err, SqlError::Query(_)), "{err}");
+    }
+
+    #[test]
+    fn blank_text_is_the_empty_query_error() {
+        let (_dir, mut conn) = query_db();
+        for sql in ["", "  \n\t", ";", " ; ;", "-- nothing", "/* a */ -- b\n;", "/* open"] {
+            let err = run(&mut conn, sql).err().unwrap();
+            assert!(matches!(err, SqlError::Empty), "{sql:?}: {err}");
+        }
+        for sql in ["-- c\nSELECT 1", "/* c */ SELECT 1;", "SELECT '--'"] {
+            assert_eq!(run(&mut conn, sql).unwrap().rows.len(), 1, "{sql:?}");
+        }
+    }
+
+    #[test]
+    fn a_sink_can_stop_the_query_early() {
+        let (_dir, mut conn) = query_db();
+        let endless =
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c";
+        let mut sink = Collect { cap: Some(3), ..Default::default() };
+        let done = stream_query(&mut conn, endless, None, &mut sink).unwrap();
+        assert_eq!(done, Streamed { rows: 3, stopped_early: true });
+        assert_eq!(sink.rows.len(), 3);
+    }
+
+    #[test]
+    fn the_timeout_interrupts_a_runaway_query_and_is_then_disarmed() {
+        let (_dir, mut conn) = query_db();
+        let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) \
+                       SELECT count(*) FROM c";
+        let started = Instant::now();
+        let err = stream_query(
+            &mut conn,
+            endless,
+            Some(Duration::from_millis(200)),
+            &mut Collect::default(),
+        )
+        .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(20), "interrupted promptly");
+        assert!(matches!(err, SqlError::TimedOut { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "the query was stopped after 200ms (--timeout); narrow it with WHERE or LIMIT, or \
+             raise --timeout"
+        );
+        // The next query on the connection runs without the old deadline.
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(run(&mut conn, "SELECT 1").unwrap().rows.len(), 1);
     }
 }

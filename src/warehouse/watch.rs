@@ -16,8 +16,10 @@
 //! even if no further event arrives.
 //!
 //! # Stopping
-//! The loop polls the caller's stop flag (set from a SIGINT handler) between events. Every
-//! ingest batch is its own transaction, so even a hard kill leaves a consistent database.
+//! The loop polls the caller's stop flag (set from a SIGINT handler) between events, and the
+//! ingest itself checks it at every batch boundary, so a long first ingest stops within a
+//! batch. Every ingest batch is its own transaction, so even a hard kill leaves a consistent
+//! database.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +29,7 @@ use std::time::{Duration, Instant};
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{Event, EventKind, RecursiveMode, Watcher};
 
-use super::ingest::{IngestError, IngestReport, Progress, ingest_root};
+use super::ingest::{IngestError, IngestOptions, IngestReport, ingest_root_with};
 use super::open::Warehouse;
 use crate::sidecar::is_sidecar_filename;
 
@@ -66,18 +68,21 @@ pub enum WatchError {
 }
 
 /// Ingest `root` now and after every burst of new sidecars, calling `on_ingest` with each
-/// report (the first one is the initial ingest), until `stop` is set.
+/// report (the first one is the initial ingest), until `ingest.stop` is set (a watch without
+/// a stop flag runs until its event source goes away).
 pub fn watch_root(
     wh: &mut Warehouse,
     root: &Path,
     opts: WatchOptions,
-    stop: &AtomicBool,
-    progress: Option<Progress<'_>>,
+    ingest: &IngestOptions<'_>,
     on_ingest: &mut dyn FnMut(&IngestReport),
 ) -> Result<(), WatchError> {
-    if !root.is_dir() {
-        return Err(IngestError::RootMissing { path: root.to_path_buf() }.into());
+    if let Some(e) = IngestError::check_root(root) {
+        return Err(e.into());
     }
+    let never = AtomicBool::new(false);
+    let stop = ingest.stop.unwrap_or(&never);
+    let ingest = IngestOptions { stop: Some(stop), ..*ingest };
     let (tx, rx) = mpsc::channel::<notify::Result<Event>>();
     let notify_err = |source| WatchError::Notify { path: root.to_path_buf(), source };
     let mut watcher = notify::recommended_watcher(tx).map_err(notify_err)?;
@@ -87,9 +92,12 @@ pub fn watch_root(
     let mut next_ingest: Option<Instant> = Some(Instant::now());
     while !stop.load(Ordering::Relaxed) {
         if next_ingest.is_some_and(|at| Instant::now() >= at) {
-            let report = ingest_root(wh, root, progress)?;
-            next_ingest =
-                report.problems.iter().any(|p| p.will_retry).then(|| Instant::now() + opts.retry);
+            let report = ingest_root_with(wh, root, &ingest)?;
+            next_ingest = report
+                .problems
+                .iter()
+                .any(|p| p.looks_mid_write())
+                .then(|| Instant::now() + opts.retry);
             on_ingest(&report);
             continue;
         }
@@ -162,10 +170,17 @@ mod tests {
         fs::create_dir_all(root.join("run")).unwrap();
         let body = crate::sidecar::SidecarResult::empty("late").to_json_pretty();
         let stop = Arc::new(AtomicBool::new(false));
+        // The file is written after the initial ingest, however long a loaded machine takes
+        // to get there.
+        let initial_done = Arc::new(AtomicBool::new(false));
         let writer = {
-            let (root, stop) = (root.clone(), Arc::clone(&stop));
+            let (root, stop, initial_done) =
+                (root.clone(), Arc::clone(&stop), Arc::clone(&initial_done));
             std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(300));
+                while !initial_done.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                std::thread::sleep(Duration::from_millis(100));
                 fs::write(root.join("run/late-1.ktstr.json"), body).unwrap();
                 std::thread::sleep(Duration::from_millis(1500));
                 stop.store(true, Ordering::Relaxed);
@@ -174,8 +189,12 @@ mod tests {
         let mut wh = Warehouse::open_in_memory().unwrap();
         let mut reports = Vec::new();
         let opts = WatchOptions { quiet: Duration::from_millis(100), ..Default::default() };
-        watch_root(&mut wh, &root, opts, &stop, None, &mut |r| reports.push(r.new_sidecars))
-            .unwrap();
+        let ingest = IngestOptions { stop: Some(&stop), ..Default::default() };
+        watch_root(&mut wh, &root, opts, &ingest, &mut |r| {
+            reports.push(r.new_sidecars);
+            initial_done.store(true, Ordering::SeqCst);
+        })
+        .unwrap();
         writer.join().unwrap();
         assert_eq!(reports.first(), Some(&0), "{reports:?}");
         assert_eq!(reports.iter().sum::<usize>(), 1, "{reports:?}");

@@ -171,3 +171,29 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// Mark the warehouse at `db` as written by a future binary (schema version 999).
+pub fn mark_newer_schema(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute(
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+         VALUES (999, 'future', '', '0')",
+        [],
+    )
+    .unwrap();
+}
+
+/// A fake `cargo` for tests that must not build anything: `{temp}/fake/cargo` running
+/// `script`, next to `sidecar.json` (a valid sidecar of test `done`) for it to copy. Returns
+/// the `fake` directory.
+pub fn fake_cargo(t: &TestDir, script: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let fake = t.path().join("fake");
+    fs::create_dir_all(&fake).unwrap();
+    let spec = SidecarSpec { test: "done", ..Default::default() };
+    fs::write(fake.join("sidecar.json"), sidecar_json(&spec)).unwrap();
+    let cargo = fake.join("cargo");
+    fs::write(&cargo, script).unwrap();
+    fs::set_permissions(&cargo, fs::Permissions::from_mode(0o755)).unwrap();
+    fake
+}

@@ -1,4 +1,6 @@
-//! `stats compare`: A/B over the warehouse pool with the dual gate; exit 1 on regression.
+//! `stats compare`: A/B over the warehouse pool with the dual gate and the noise gate; exit 1
+//! on regression, 3 under `--strict` when only low-n regressions remain (see
+//! [`crate::exit_code`]).
 //!
 //! Flags become [`CompareOptions`] (commit revspecs resolved here, against the repository the
 //! command runs in), the warehouse is opened, [`compare::run`] does the comparison, and the
@@ -6,12 +8,15 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
+use super::commit_match::{CommitInput, match_pool, resolve_each};
 use crate::cli::{ExitError, WarehouseArgs, output, warehouse};
+use crate::compare::noise::{DEFAULT_ALPHA, DEFAULT_FDR};
 use crate::compare::revspec::CommitResolver;
 use crate::compare::{
-    self, CompareError, CompareOptions, ComparisonPolicy, Dim, PoolScope, SideFilter, SideFilters,
+    self, CompareError, CompareOptions, ComparisonPolicy, Dim, GateMode, NoiseSettings, PoolScope,
+    SideFilter, SideFilters,
 };
 use crate::exit_code;
 use crate::report;
@@ -39,10 +44,14 @@ pub struct CompareArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub noise: NoiseArgs,
+    #[command(flatten)]
     pub warehouse: WarehouseArgs,
 
     #[arg(long, value_name = "V", help_heading = "Both sides")]
     pub kernel: Vec<String>,
+    /// Project commit: a revspec, A..B, or a hex id of any case and length (7-40); repeat for
+    /// alternatives, each value that matches no sidecar is warned about
     #[arg(long, value_name = "REV", help_heading = "Both sides")]
     pub project_commit: Vec<String>,
     #[arg(long, value_name = "REV", help_heading = "Both sides")]
@@ -60,6 +69,7 @@ pub struct CompareArgs {
 
     #[arg(long, value_name = "V", help_heading = "Side A")]
     pub a_kernel: Vec<String>,
+    /// As --project-commit, for side A only (repeatable; a value matching nothing warns)
     #[arg(long, value_name = "REV", help_heading = "Side A")]
     pub a_project_commit: Vec<String>,
     #[arg(long, value_name = "REV", help_heading = "Side A")]
@@ -77,6 +87,7 @@ pub struct CompareArgs {
 
     #[arg(long, value_name = "V", help_heading = "Side B")]
     pub b_kernel: Vec<String>,
+    /// As --project-commit, for side B only (repeatable; a value matching nothing warns)
     #[arg(long, value_name = "REV", help_heading = "Side B")]
     pub b_project_commit: Vec<String>,
     #[arg(long, value_name = "REV", help_heading = "Side B")]
@@ -91,6 +102,46 @@ pub struct CompareArgs {
     pub b_work_type: Vec<String>,
     #[arg(long, value_name = "F", help_heading = "Side B")]
     pub b_flag: Vec<String>,
+}
+
+/// `--gate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GateArg {
+    /// The dual gate, then the noise gate wherever the samples allow it
+    Noise,
+    /// ktstr's dual gate alone: its verdicts and exit codes exactly
+    Dual,
+}
+
+/// The noise gate's flags (shared with `stats calibrate`).
+#[derive(Debug, Clone, Args)]
+pub struct NoiseArgs {
+    /// Which gates decide a verdict
+    #[arg(long, value_enum, default_value = "noise", help_heading = "Noise gate")]
+    pub gate: GateArg,
+    /// Two-sided level of the exact rank test per finding, between 0 and 1
+    #[arg(long, value_name = "P", default_value_t = DEFAULT_ALPHA, help_heading = "Noise gate")]
+    pub alpha: f64,
+    /// Benjamini-Hochberg over the noise-tested findings at this FDR level, between 0 and 1
+    #[arg(long, value_name = "Q", default_value_t = DEFAULT_FDR, help_heading = "Noise gate")]
+    pub fdr: f64,
+    /// Judge each finding at --alpha alone, without the Benjamini-Hochberg step
+    #[arg(long, conflicts_with = "fdr", help_heading = "Noise gate")]
+    pub no_fdr: bool,
+    /// Exit 3 instead of 1 when every regression is low-n (the noise gate could not decide)
+    #[arg(long, help_heading = "Noise gate")]
+    pub strict: bool,
+}
+
+impl NoiseArgs {
+    /// The settings, with `--alpha`/`--fdr` checked (exit 2 when out of range).
+    pub fn settings(&self) -> anyhow::Result<NoiseSettings> {
+        let gate = match self.gate {
+            GateArg::Noise => GateMode::Noise,
+            GateArg::Dual => GateMode::Dual,
+        };
+        NoiseSettings::new(gate, self.alpha, (!self.no_fdr).then_some(self.fdr)).map_err(usage)
+    }
 }
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -111,7 +162,7 @@ fn resolve_policy(args: &CompareArgs) -> anyhow::Result<ComparisonPolicy> {
 ///
 /// A commit flag that resolves to no commit at all (an empty `A..B` range) is an error:
 /// ktstr drops it, leaving that side unconstrained, so B silently becomes the whole pool.
-fn build_filters(args: &CompareArgs) -> anyhow::Result<SideFilters> {
+fn build_filters(args: &CompareArgs) -> anyhow::Result<(SideFilters, Vec<CommitInput>)> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let project = CommitResolver::discover(&cwd);
     let kernel = std::env::var_os("KTSTR_KERNEL")
@@ -120,6 +171,7 @@ fn build_filters(args: &CompareArgs) -> anyhow::Result<SideFilters> {
         .map_or_else(CommitResolver::none, |p| CommitResolver::open(&p));
     let mut warnings = Vec::new();
     let mut empty: Vec<String> = Vec::new();
+    let mut inputs = Vec::new();
     let mut side = |prefix: &str,
                     kernel_v: &[String],
                     project_c: &[String],
@@ -132,13 +184,21 @@ fn build_filters(args: &CompareArgs) -> anyhow::Result<SideFilters> {
         let mut f = SideFilter::default();
         f.set(Dim::Kernel, kernel_v.to_vec());
         let pflag = format!("{prefix}project-commit");
-        let resolved = project.resolve_all(&pflag, project_c, &mut warnings);
+        let resolved = resolve_each(
+            &project,
+            &pflag,
+            Dim::ProjectCommit,
+            project_c,
+            &mut warnings,
+            &mut inputs,
+        );
         if !project_c.is_empty() && resolved.is_empty() {
             empty.push(format!("--{pflag} {}", project_c.join(" ")));
         }
         f.set(Dim::ProjectCommit, resolved);
         let kflag = format!("{prefix}kernel-commit");
-        let resolved = kernel.resolve_all(&kflag, kernel_c, &mut warnings);
+        let resolved =
+            resolve_each(&kernel, &kflag, Dim::KernelCommit, kernel_c, &mut warnings, &mut inputs);
         if !kernel_c.is_empty() && resolved.is_empty() {
             empty.push(format!("--{kflag} {}", kernel_c.join(" ")));
         }
@@ -193,17 +253,44 @@ fn build_filters(args: &CompareArgs) -> anyhow::Result<SideFilters> {
              could match anything; check the range with `git log`, or name commits directly"
         )));
     }
-    Ok(SideFilters::build(&shared, &a_only, &b_only))
+    Ok((SideFilters::build(&shared, &a_only, &b_only), inputs))
 }
 
-pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
+/// The comparison the flags ask for (commit revspecs resolved; warnings on stderr), and the
+/// commit values still to be matched against the pool once the warehouse is open
+/// ([`match_commits`]).
+pub(crate) fn options(args: &CompareArgs) -> anyhow::Result<(CompareOptions, Vec<CommitInput>)> {
+    let noise = args.noise.settings()?;
+    let policy = resolve_policy(args)?;
+    let (filters, commit_inputs) = build_filters(args)?;
     let options = CompareOptions {
-        policy: resolve_policy(&args)?,
-        filters: build_filters(&args)?,
+        noise,
+        policy,
+        filters,
         name_filter: args.filter.clone(),
         no_average: args.no_average,
         scope: PoolScope { archive_root: args.dir.clone() },
     };
+    Ok((options, commit_inputs))
+}
+
+/// Matches the commit values against the pool's stored ids (warnings on stderr), then checks
+/// again that the sides differ: `abc1234` against its own full id is identical once matched.
+pub(crate) fn match_commits(
+    wh: &crate::warehouse::Warehouse,
+    options: &mut CompareOptions,
+    commit_inputs: &[CommitInput],
+    nothing: impl Fn() -> anyhow::Error,
+) -> anyhow::Result<()> {
+    for w in match_pool(wh, &options.scope, &mut options.filters, commit_inputs)? {
+        eprintln!("{w}");
+    }
+    options.check().map_err(|e| exit_error(e, nothing))?;
+    Ok(())
+}
+
+pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
+    let (mut options, commit_inputs) = options(&args)?;
     // Checked before the warehouse is opened (and refreshed): identical sides need no data.
     let nothing_at_default =
         || no_data(&warehouse::Location::resolve(args.dir.as_deref(), None).root);
@@ -213,16 +300,13 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     let Some((wh, loc, _)) = warehouse::open_for_read(args.dir.as_deref(), &args.warehouse)? else {
         return Err(nothing_at_default());
     };
+    match_commits(&wh, &mut options, &commit_inputs, nothing_at_default)?;
     let outcome = compare::run(&wh, &options).map_err(|e| exit_error(e, || no_data(&loc.root)))?;
     for w in &outcome.warnings {
         eprintln!("{w}");
     }
     let report = &outcome.report;
-    let code = if report.comparison.summary.regressions > 0 {
-        exit_code::REGRESSION
-    } else {
-        exit_code::SUCCESS
-    };
+    let code = exit_for(report, args.noise.strict);
     output::emit(
         args.json,
         |out| report::compare::write_json(out, report),
@@ -231,7 +315,28 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-fn no_data(root: &Path) -> anyhow::Error {
+/// 1 on a regression; under `--strict`, 3 when every regression is low-n (listed on
+/// stderr); else 0.
+pub(crate) fn exit_for(report: &compare::CompareReport, strict: bool) -> u8 {
+    let s = &report.comparison.summary;
+    if s.regressions == 0 {
+        return exit_code::SUCCESS;
+    }
+    if !strict || s.regressions > s.low_n_regressions {
+        return exit_code::REGRESSION;
+    }
+    eprintln!(
+        "stats compare --strict: {} regression(s) only the dual gate decided (low-n); run more \
+         repeats so the noise gate can judge them:",
+        s.low_n_regressions
+    );
+    for f in report.comparison.findings.iter().filter(|f| f.is_low_n_regression()) {
+        eprintln!("  {} {} (n {}/{})", f.key.label(), f.metric, f.a_samples.n, f.b_samples.n);
+    }
+    exit_code::LOW_N_REGRESSION
+}
+
+pub(crate) fn no_data(root: &Path) -> anyhow::Error {
     usage(format!(
         "stats compare: no sidecar data found under {}. Run `cargo ktstr test` to generate \
          runs, or pass --dir to point at an archived sidecar tree.",
@@ -240,7 +345,10 @@ fn no_data(root: &Path) -> anyhow::Error {
 }
 
 /// A comparison that produced no report, as the error the user sees (warnings first).
-fn exit_error(err: CompareError, no_data: impl FnOnce() -> anyhow::Error) -> anyhow::Error {
+pub(crate) fn exit_error(
+    err: CompareError,
+    no_data: impl FnOnce() -> anyhow::Error,
+) -> anyhow::Error {
     match err {
         CompareError::EmptyPool => no_data(),
         CompareError::Usage { message, warnings } => {

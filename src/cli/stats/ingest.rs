@@ -10,11 +10,11 @@ use std::sync::atomic::Ordering;
 
 use clap::Args;
 
-use crate::cli::warehouse::{Location, ingest_quietly, report_problems};
+use crate::cli::warehouse::{Location, ingest_quietly, lock_wait_notice, report_problems};
 use crate::cli::{interrupt, output};
 use crate::exit_code;
 use crate::warehouse::Warehouse;
-use crate::warehouse::ingest::IngestReport;
+use crate::warehouse::ingest::{IngestOptions, IngestReport};
 use crate::warehouse::watch::{WatchOptions, watch_root};
 
 #[derive(Debug, Args)]
@@ -40,8 +40,8 @@ pub struct IngestArgs {
 pub fn run(args: IngestArgs) -> anyhow::Result<u8> {
     let loc = Location::resolve(args.dir.as_deref(), args.db.as_deref());
     // Check the root first so a typo does not leave a new empty database behind.
-    if !loc.root.is_dir() {
-        return Err(crate::warehouse::ingest::IngestError::RootMissing { path: loc.root }.into());
+    if let Some(e) = crate::warehouse::ingest::IngestError::check_root(&loc.root) {
+        return Err(e.into());
     }
     let mut wh = Warehouse::open(&loc.db)?;
     if !args.watch {
@@ -54,7 +54,9 @@ pub fn run(args: IngestArgs) -> anyhow::Result<u8> {
     let stop = interrupt::stop_flag();
     let mut first = true;
     let mut out_err: Option<std::io::Error> = None;
-    watch_root(&mut wh, &loc.root, WatchOptions::default(), stop, None, &mut |report| {
+    let on_wait = lock_wait_notice(&wh);
+    let opts = IngestOptions { stop: Some(stop), on_lock_wait: Some(&on_wait), progress: None };
+    watch_root(&mut wh, &loc.root, WatchOptions::default(), &opts, &mut |report| {
         report_problems(report);
         let initial = std::mem::take(&mut first);
         if (initial || report.new_sidecars > 0)
@@ -118,10 +120,14 @@ pub fn summary(r: &IngestReport, loc: &Location) -> String {
     if r.problems.is_empty() {
         s.push_str(", no problems");
     } else {
-        let retry = r.problems.iter().filter(|p| p.will_retry).count();
+        let mid_write = r.problems.iter().filter(|p| p.looks_mid_write()).count();
+        let unreadable = r.problems.iter().filter(|p| p.will_retry).count() - mid_write;
         s.push_str(&format!(", {} (listed on stderr", plural(r.problems.len(), "problem")));
-        if retry > 0 {
-            s.push_str(&format!("; {retry} look mid-write and will be retried"));
+        if mid_write > 0 {
+            s.push_str(&format!("; {mid_write} look mid-write and will be retried"));
+        }
+        if unreadable > 0 {
+            s.push_str(&format!("; {unreadable} unreadable for now, retried on the next ingest"));
         }
         s.push(')');
     }
@@ -136,6 +142,12 @@ pub fn summary(r: &IngestReport, loc: &Location) -> String {
             ", {} gone from disk (kept in the warehouse as history)",
             plural(r.vanished, "file")
         ));
+    }
+    if r.lock_wait_ms >= 1000 {
+        s.push_str(&format!(", after waiting {} for another ingest", elapsed(r.lock_wait_ms)));
+    }
+    if r.interrupted {
+        s.push_str(", interrupted (the next ingest does the rest)");
     }
     s.push_str(&format!(", in {}.", elapsed(r.elapsed_ms)));
     s

@@ -5,7 +5,7 @@
 //! (its files are all corrupt or it is empty), as ktstr lists those too.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -18,6 +18,9 @@ use crate::warehouse::runs::{StoredRun, stored_runs};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Runs root to list instead of the default one
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
     /// Print JSON instead of a table
@@ -26,12 +29,12 @@ pub struct ListArgs {
 }
 
 pub fn run(args: ListArgs) -> anyhow::Result<u8> {
-    let opened = open_for_read(None, &args.warehouse)?;
+    let opened = open_for_read(args.dir.as_deref(), &args.warehouse)?;
     let (stored, root, ingested) = match &opened {
         Some((wh, loc, refresh)) => {
             (stored_runs(wh, &loc.root)?, loc.root.clone(), matches!(refresh, Refresh::Ingested(_)))
         }
-        None => (Vec::new(), Location::resolve(None, None).root, false),
+        None => (Vec::new(), Location::resolve(args.dir.as_deref(), None).root, false),
     };
     // Without an ingest the database is the whole truth; disk-only runs would show 0 tests.
     let disk = if ingested { disk_run_mtimes(&root)? } else { BTreeMap::new() };

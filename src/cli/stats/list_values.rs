@@ -1,9 +1,11 @@
-//! `stats list-values`: distinct values of every filterable dimension.
+//! `stats list-values`: distinct values of every filterable dimension; exit 2 when there is
+//! neither a runs root nor a warehouse to read them from.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
+use super::no_data::{nothing_to_read, root_not_in_warehouse};
 use crate::cli::warehouse::open_for_read;
 use crate::cli::{WarehouseArgs, output};
 use crate::report::values;
@@ -23,15 +25,20 @@ pub struct ListValuesArgs {
 }
 
 pub fn run(args: ListValuesArgs) -> anyhow::Result<u8> {
-    // Nothing on disk and no database is an empty pool, not an error (as in ktstr).
-    let mut dims = match open_for_read(args.dir.as_deref(), &args.warehouse)? {
+    // An existing root with nothing in it is an empty pool, listed as such (as in ktstr); no
+    // root and no database at all is a typo or a wrong directory, and says so (exit 2).
+    let Some((wh, loc, _)) = open_for_read(args.dir.as_deref(), &args.warehouse)? else {
+        return Err(nothing_to_read(args.dir.as_deref(), &args.warehouse));
+    };
+    let mut dims = if args.dir.is_some() {
         // `--dir` is that root's pool, as in compare, even in an archive shared with others.
-        Some((wh, loc, _)) if args.dir.is_some() => match root_id(&wh, &loc.root)? {
+        match root_id(&wh, &loc.root)? {
             Some(id) => root_dimension_values(&wh, id)?,
+            None if !loc.root.is_dir() => return Err(root_not_in_warehouse(&loc)),
             None => DimensionValues::default(),
-        },
-        Some((wh, _, _)) => dimension_values(&wh)?,
-        None => DimensionValues::default(),
+        }
+    } else {
+        dimension_values(&wh)?
     };
     if args.dir.is_some() {
         dims.relabel_sources_as_archive();

@@ -1,11 +1,18 @@
 //! `cargo ktstr stats …`: one file per subcommand.
 
+pub mod bisect;
+pub mod calibrate;
+mod commit_match;
 pub mod compare;
 pub mod explain_sidecar;
+pub mod history;
 pub mod ingest;
 pub mod list;
 pub mod list_metrics;
 pub mod list_values;
+pub mod merge;
+mod no_data;
+pub mod report;
 mod run_lookup;
 pub mod show_host;
 pub mod sql;
@@ -36,6 +43,16 @@ pub enum StatsCommand {
     Compare(Box<compare::CompareArgs>),
     /// Run a read-only SQL query against the warehouse
     Sql(sql::SqlArgs),
+    /// One metric of one series across commits, in git order, with steps marked
+    History(Box<history::HistoryArgs>),
+    /// Write a self-contained HTML report: compare table, sample plots, trends
+    Report(Box<report::ReportArgs>),
+    /// Fold other hosts' warehouses into this one, deduplicated by content
+    Merge(merge::MergeArgs),
+    /// Judge HEAD on one metric for `git bisect run` (exit 0 good, 1 bad, 125 skip)
+    Bisect(bisect::BisectArgs),
+    /// A/A calibration of the noise gate on one commit's repeated runs
+    Calibrate(Box<calibrate::CalibrateArgs>),
 }
 
 pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
@@ -48,5 +65,10 @@ pub fn run(args: StatsArgs) -> anyhow::Result<u8> {
         StatsCommand::ExplainSidecar(a) => explain_sidecar::run(a),
         StatsCommand::Compare(a) => compare::run(*a),
         StatsCommand::Sql(a) => sql::run(a),
+        StatsCommand::History(a) => history::run(*a),
+        StatsCommand::Report(a) => report::run(*a),
+        StatsCommand::Merge(a) => merge::run(a),
+        StatsCommand::Bisect(a) => bisect::run(a),
+        StatsCommand::Calibrate(a) => calibrate::run(*a),
     }
 }

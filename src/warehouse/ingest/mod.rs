@@ -18,10 +18,19 @@
 //! read again only when its size or mtime changes.
 //!
 //! # Locking
-//! Writes use `BEGIN IMMEDIATE` transactions, so two concurrent ingests serialize per batch
-//! (the busy timeout in [`super::open`] makes the second wait); the unique content hash makes
-//! the loser's inserts no-ops. A process killed mid-ingest leaves only whole batches behind,
-//! and the next ingest picks up the rest because their paths are not recorded yet.
+//! An ingest that finds something to write takes the warehouse's writer lock
+//! ([`Warehouse::lock_for_writing`]) for the whole write, so concurrent ingests run one after
+//! the other; one that finds nothing never takes it (the common case of a read command). If
+//! another writer committed between the walk and the lock (`PRAGMA data_version` moved), the
+//! walk is redone, so a file the other one just recorded is not read and recorded again.
+//! Writes use `BEGIN IMMEDIATE` transactions, and the unique content hash makes a repeated
+//! insert a no-op. A process killed mid-ingest leaves only whole batches behind, and the next
+//! ingest picks up the rest because their paths are not recorded yet.
+//!
+//! # Stopping
+//! [`IngestOptions::stop`] is checked after the walk and at every batch boundary: an interrupted
+//! ingest keeps the batches it committed and leaves the rest, and the run directories it
+//! examined, to the next one ([`IngestReport::interrupted`]).
 //!
 //! # Stages
 //! [`walk`] (which files to read) → [`parse`] (on the rayon pool, each file into one
@@ -33,6 +42,7 @@ mod walk;
 mod write;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -41,7 +51,7 @@ use serde::Serialize;
 
 use super::document::DocumentEncoder;
 use super::incremental::{FileStat, Plan};
-use super::open::Warehouse;
+use super::open::{WRITE_LOCK_TIMEOUT, Warehouse, WriteLockError, sqlite_message};
 use parse::ParsedFile;
 use walk::Walk;
 use write::Writer;
@@ -58,14 +68,38 @@ pub enum IngestError {
         path.display()
     )]
     RootMissing { path: PathBuf },
+    #[error("runs root {} is not a directory; pass --dir a directory of run directories", path.display())]
+    RootNotDir { path: PathBuf },
     #[error("cannot resolve runs root {}: {source}", path.display())]
     Root {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("writing to the warehouse failed: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// SQLite's message once: the rusqlite error is not exposed as the source, whose chain
+    /// would repeat it.
+    #[error("writing to the warehouse failed: {}", sqlite_message(.0))]
+    Sqlite(rusqlite::Error),
+    #[error(transparent)]
+    Lock(#[from] WriteLockError),
+}
+
+impl From<rusqlite::Error> for IngestError {
+    fn from(e: rusqlite::Error) -> Self {
+        IngestError::Sqlite(e)
+    }
+}
+
+impl IngestError {
+    /// The error for a runs root that is missing or not a directory, `None` for a directory.
+    pub fn check_root(root: &Path) -> Option<IngestError> {
+        let path = root.to_path_buf();
+        match std::fs::metadata(root) {
+            Ok(meta) if meta.is_dir() => None,
+            Ok(_) => Some(IngestError::RootNotDir { path }),
+            Err(_) => Some(IngestError::RootMissing { path }),
+        }
+    }
 }
 
 /// A file ingest could not use.
@@ -75,8 +109,16 @@ pub struct FileProblem {
     /// Stable label: `truncated`, `not-json`, `missing-field`, …
     pub kind: &'static str,
     pub reason: String,
-    /// True when the file will be read again by the next ingest (probably mid-write).
+    /// True when the file will be read again by the next ingest (probably mid-write, or
+    /// unreadable for now).
     pub will_retry: bool,
+}
+
+impl FileProblem {
+    /// Retried because it looks half-written: worth another look soon, not only next time.
+    pub fn looks_mid_write(&self) -> bool {
+        self.will_retry && matches!(self.kind, "empty" | "truncated")
+    }
 }
 
 /// What one ingest did.
@@ -99,11 +141,31 @@ pub struct IngestReport {
     pub known_corrupt: usize,
     /// Files recorded before that are gone now; their sidecars stay in the warehouse.
     pub vanished: usize,
+    /// How long this ingest waited for another process's ingest into the same warehouse.
+    pub lock_wait_ms: u64,
+    /// Stopped early (see [`IngestOptions::stop`]); the next ingest does the rest.
+    pub interrupted: bool,
     pub elapsed_ms: u64,
 }
 
 /// Progress callback: (files handled so far, files to handle).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// How an ingest reports progress and when it stops early.
+#[derive(Default, Clone, Copy)]
+pub struct IngestOptions<'a> {
+    pub progress: Option<Progress<'a>>,
+    /// Checked after the walk and between batches; set means stop there.
+    pub stop: Option<&'a AtomicBool>,
+    /// Called once when the ingest has to wait for another one's writer lock.
+    pub on_lock_wait: Option<&'a dyn Fn()>,
+}
+
+impl IngestOptions<'_> {
+    fn stopped(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+}
 
 /// Ingest every sidecar under `root` into `wh`.
 pub fn ingest_root(
@@ -111,10 +173,38 @@ pub fn ingest_root(
     root: &Path,
     progress: Option<Progress<'_>>,
 ) -> Result<IngestReport, IngestError> {
+    ingest_root_with(wh, root, &IngestOptions { progress, ..Default::default() })
+}
+
+/// [`ingest_root`] with a stop flag and a lock-wait callback.
+pub fn ingest_root_with(
+    wh: &mut Warehouse,
+    root: &Path,
+    opts: &IngestOptions<'_>,
+) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
-    let Walk { root_id, mut plan, mut report } = walk::walk(wh, root)?;
-    if plan.is_no_op() {
+    let version = data_version(wh)?;
+    let mut walked = walk::walk(wh, root)?;
+    if walked.plan.is_no_op() || opts.stopped() {
         // No write transaction at all: the common case of a read command's ingest.
+        walked.report.interrupted = opts.stopped();
+        return finish(wh, walked.report, 0, started);
+    }
+    let mut on_wait = || {
+        if let Some(f) = opts.on_lock_wait {
+            f();
+        }
+    };
+    // Held until this function returns: the whole write, the final checkpoint included.
+    let lock = wh.lock_for_writing(WRITE_LOCK_TIMEOUT, &mut on_wait)?;
+    let lock_wait_ms = lock.waited.as_millis() as u64;
+    if data_version(wh)? != version {
+        // Another writer committed since the walk: what it recorded is not read again.
+        walked = walk::walk(wh, root)?;
+    }
+    let Walk { root_id, mut plan, mut report } = walked;
+    report.lock_wait_ms = lock_wait_ms;
+    if plan.is_no_op() {
         return finish(wh, report, 0, started);
     }
     let todo = std::mem::take(&mut plan.todo);
@@ -125,12 +215,22 @@ pub fn ingest_root(
     // pages (each batch does): index pages dirtied by every batch were copied every time.
     // The pages are checkpointed once, after the last batch.
     wh.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    let written = pipeline(wh, &mut writer, &encoder, walk::batches(todo), &mut report, progress);
+    let written = pipeline(wh, &mut writer, &encoder, walk::batches(todo), &mut report, opts);
     // Restore the default even when a batch failed: the connection may live on (watch mode).
     wh.conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
     written?;
+    if report.interrupted {
+        // Presence and digests describe the whole walk, which was not written: left as they
+        // are, the examined runs stay unsettled and the next ingest examines them again.
+        return finish(wh, report, total, started);
+    }
     write::record_presence(wh, root_id, &plan)?;
     finish(wh, report, total, started)
+}
+
+/// Changes whenever another connection commits (SQLite's `PRAGMA data_version`).
+fn data_version(wh: &Warehouse) -> Result<i64, IngestError> {
+    Ok(wh.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
 }
 
 /// The encoder for this ingest's documents, and the examined run directories unsettled before
@@ -167,7 +267,7 @@ fn pipeline(
     encoder: &DocumentEncoder,
     batches: Vec<Vec<FileStat>>,
     report: &mut IngestReport,
-    progress: Option<Progress<'_>>,
+    opts: &IngestOptions<'_>,
 ) -> Result<(), IngestError> {
     let total: usize = batches.iter().map(Vec::len).sum();
     std::thread::scope(|scope| {
@@ -184,8 +284,13 @@ fn pipeline(
             done += batch.len();
             report.parsed += batch.len();
             writer.write_batch(wh, batch, report)?;
-            if let Some(p) = progress {
+            if let Some(p) = opts.progress {
                 p(done, total);
+            }
+            if opts.stopped() && done < total {
+                // Dropping the receiver stops the parse thread at its next batch.
+                report.interrupted = true;
+                break;
             }
         }
         Ok(())

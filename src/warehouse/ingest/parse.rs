@@ -60,6 +60,8 @@ pub(super) struct RowData {
     pub project_commit_id: Option<String>,
     pub dirty_fingerprint: Option<String>,
     pub run_token: Option<String>,
+    /// `provenance.repeat`: which repeat of its run; with `run_token`, an A/B pair.
+    pub repeat: Option<u32>,
     pub backend: Option<String>,
     pub passed: bool,
     pub skipped: bool,
@@ -85,6 +87,7 @@ impl RowData {
             project_commit_id: take(&mut p.project_commit_id),
             dirty_fingerprint: take(&mut p.dirty_fingerprint),
             run_token: take(&mut p.run_token),
+            repeat: p.repeat,
             backend: take(&mut p.backend),
             test_name: take(&mut doc.test_name),
             topology: take(&mut doc.topology),

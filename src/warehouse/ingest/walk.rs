@@ -27,13 +27,13 @@ pub(super) struct Walk {
 
 /// Walk `root` and compare it with what the warehouse recorded.
 pub(super) fn walk(wh: &mut Warehouse, root: &Path) -> Result<Walk, IngestError> {
-    if !root.is_dir() {
-        return Err(IngestError::RootMissing { path: root.to_path_buf() });
+    if let Some(e) = IngestError::check_root(root) {
+        return Err(e);
     }
     let root = fs::canonicalize(root)
         .map_err(|source| IngestError::Root { path: root.to_path_buf(), source })?;
     let root_id = register_root(wh, &root)?;
-    let plan = incremental::plan(&wh.conn, &root, root_id)?;
+    let mut plan = incremental::plan(&wh.conn, &root, root_id)?;
     let mut report = IngestReport {
         root,
         files_seen: plan.files_seen,
@@ -42,15 +42,11 @@ pub(super) fn walk(wh: &mut Warehouse, root: &Path) -> Result<Walk, IngestError>
         vanished: plan.vanished.len(),
         ..Default::default()
     };
-    report.problems.extend(plan.bad_names.iter().map(|path| {
-        FileProblem {
-            path: path.clone(),
-            kind: "non-utf8-path",
-            reason: "its path is not valid UTF-8, which the warehouse cannot record; rename the \
-                 file or its run directory"
-                .into(),
-            will_retry: false,
-        }
+    report.problems.extend(plan.skipped.drain(..).map(|skip| FileProblem {
+        path: skip.path,
+        kind: skip.kind,
+        reason: skip.reason,
+        will_retry: false,
     }));
     Ok(Walk { root_id, plan, report })
 }

@@ -19,7 +19,7 @@ use super::parse::{HostKey, Outcome, ParsedDoc, ParsedFile, RowData};
 use super::{FileProblem, IN_PROGRESS_GRACE, IngestError, IngestReport};
 use crate::dimension::Dim;
 use crate::metric::METRICS;
-use crate::sidecar::read::ReadError;
+use crate::sidecar::read::{ReadError, ReadErrorKind};
 use crate::timefmt;
 
 /// The `ingested_sidecar` columns bound before the registry metrics, in bind order (see
@@ -53,11 +53,19 @@ const ROW_COLUMNS: [&str; 26] = [
     "ingested_at",
 ];
 
-/// `INSERT INTO ingested_sidecar`: [`ROW_COLUMNS`], then every registry metric, each bound to
-/// the parameter at its position; the new row's id, or nothing when the content is known.
+/// Columns later migrations appended after the metric columns (V6's `repeat`), in table
+/// order.
+const APPENDED_COLUMNS: [&str; 1] = ["repeat"];
+
+/// `INSERT INTO ingested_sidecar`: [`ROW_COLUMNS`], every registry metric, then
+/// [`APPENDED_COLUMNS`], each bound to the parameter at its position; the new row's id, or
+/// nothing when the content is known.
 fn insert_sidecar_sql() -> String {
-    let columns: Vec<&str> =
-        ROW_COLUMNS.into_iter().chain(METRICS.iter().map(|m| m.name)).collect();
+    let columns: Vec<&str> = ROW_COLUMNS
+        .into_iter()
+        .chain(METRICS.iter().map(|m| m.name))
+        .chain(APPENDED_COLUMNS)
+        .collect();
     let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT INTO ingested_sidecar ({}) VALUES ({}) \
@@ -239,9 +247,13 @@ impl Writer {
             &now,
         ];
         let metrics = row.metrics.iter().map(|m| m as &dyn ToSql);
+        let appended: [&dyn ToSql; APPENDED_COLUMNS.len()] = [&row.repeat];
         let inserted = tx
             .prepare_cached(&INSERT_SIDECAR)?
-            .query_row(rusqlite::params_from_iter(fixed.into_iter().chain(metrics)), |r| r.get(0))
+            .query_row(
+                rusqlite::params_from_iter(fixed.into_iter().chain(metrics).chain(appended)),
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(inserted)
     }
@@ -328,7 +340,8 @@ impl Writer {
 }
 
 /// A file that could not be used: a problem for the report, and `pending` (read again next
-/// time) when it is probably still being written, else `corrupt`.
+/// time) when it is probably still being written or could not be opened for a reason that
+/// says nothing about its content (permission denied), else `corrupt`.
 fn failed(
     stat: &FileStat,
     error: ReadError,
@@ -338,7 +351,8 @@ fn failed(
 ) -> FileRecord {
     let age = UNIX_EPOCH + Duration::from_nanos(stat.mtime_ns.max(0) as u64);
     let young = now.duration_since(age).map_or(true, |d| d < IN_PROGRESS_GRACE);
-    let will_retry = error.kind.may_be_in_progress() && young;
+    let transient = matches!(error.kind, ReadErrorKind::PermissionDenied(_));
+    let will_retry = (error.kind.may_be_in_progress() && young) || transient;
     report.problems.push(FileProblem {
         path: stat.path.clone(),
         kind: error.kind.label(),
@@ -396,7 +410,10 @@ mod tests {
         assert_eq!(table[0], "sidecar_id");
         assert_eq!(named, table[1..]);
         let stmt = wh.conn().prepare(&sql).unwrap();
-        assert_eq!(stmt.parameter_count(), ROW_COLUMNS.len() + METRICS.len());
+        assert_eq!(
+            stmt.parameter_count(),
+            ROW_COLUMNS.len() + METRICS.len() + APPENDED_COLUMNS.len()
+        );
         assert_eq!(stmt.parameter_count(), named.len());
     }
 
