@@ -22,4 +22,5 @@ mod sched_crate;
 mod sql_query;
 mod test_interrupt;
 mod util;
+mod vm_e2e;
 mod warehouse_cli;

@@ -46,6 +46,8 @@ pub fn expand(attrs: Attrs, mut f: ItemFn) -> TokenStream {
     let name_str = name.to_string();
     let inner = format_ident!("__ktstr_inner_{}", name);
     let entry = format_ident!("__KTSTR_ENTRY_{}", name_str.to_uppercase());
+    let registered = format_ident!("__KTSTR_REGISTERED_{}", name_str.to_uppercase());
+    let hook = format_ident!("__KTSTR_BEFORE_MAIN_{}", name_str.to_uppercase());
 
     // `#[cfg]` gates all three items; `#[ignore]`/`#[should_panic]` belong to the test
     // wrapper; everything else (docs, lints) stays on the body.
@@ -71,6 +73,21 @@ pub fn expand(attrs: Attrs, mut f: ItemFn) -> TokenStream {
             #(#fields,)*
             ..::ktstr::harness::TestEntry::DEFAULT
         };
+
+        // The entry in the binary's registry, and the hook that lets the binary serve as a VM
+        // guest's `/init` (`ktstr::harness::registry`).
+        #(#cfgs)*
+        #[used]
+        #[allow(non_upper_case_globals)]
+        #[unsafe(link_section = "ktstr_entries")]
+        static #registered: ::core::option::Option<&::ktstr::harness::TestEntry> =
+            ::core::option::Option::Some(&#entry);
+
+        #(#cfgs)*
+        #[used]
+        #[allow(non_upper_case_globals)]
+        #[unsafe(link_section = ".init_array")]
+        static #hook: extern "C" fn() = ::ktstr::harness::registry::before_main;
 
         #(#cfgs)*
         #[test]

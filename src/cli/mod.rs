@@ -6,9 +6,11 @@
 
 pub mod ab;
 pub mod interrupt;
+pub mod kernel;
 pub mod output;
 pub mod stats;
 pub mod test;
+pub mod vm_run;
 pub mod warehouse;
 
 use std::ffi::OsString;
@@ -37,6 +39,8 @@ pub enum Command {
     /// Run the #[ktstr_test] suite with cargo nextest and index the sidecars it writes.
     #[command(alias = "nextest")]
     Test(test::TestArgs),
+    /// Fetch and list the kernels `cargo ktstr test --kernel` boots in VMs.
+    Kernel(kernel::KernelArgs),
 }
 
 /// Where the warehouse lives and whether to refresh it before reading.
@@ -93,6 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Ab(args) => ab::run(*args),
         Command::Stats(args) => stats::run(args),
         Command::Test(args) => test::run(args),
+        Command::Kernel(args) => kernel::run(args),
     }
 }
 

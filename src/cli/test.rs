@@ -3,8 +3,9 @@
 //!
 //! This command owns the run's shape: one run token (`KTSTR_RUN_TOKEN`) shared by every test
 //! process of every repeat, so the sidecar writer pre-clears a run directory exactly once;
-//! `KTSTR_JOB=repeat-{i}` per repeat so `--repeat N` keeps N samples; `KTSTR_KERNEL` from
-//! `--kernel`. Running tests and writing sidecars are the test binary's job (`harness`,
+//! `KTSTR_JOB=repeat-{i}` per repeat so `--repeat N` keeps N samples. With `--kernel` (or
+//! `KTSTR_KERNEL`) it starts the VM backend's coordinator (`vm_run`), which owns the run's
+//! guests, and points the test processes at it (`KTSTR_VM_SOCKET`). Running tests and writing sidecars are the test binary's job (`harness`,
 //! `sidecar::write`); indexing is the warehouse's.
 
 use std::ffi::{OsStr, OsString};
@@ -20,6 +21,7 @@ use clap::Args;
 use crate::cli::warehouse::{Location, ingest_quietly};
 use crate::cli::{ExitError, interrupt};
 use crate::exit_code;
+use crate::harness::vm_backend::coordinator::SOCKET_ENV;
 use crate::sidecar::write::REPEAT_JOB_PREFIX;
 use crate::warehouse::Warehouse;
 
@@ -30,10 +32,15 @@ pub struct TestArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
-    /// Kernel for the tests (exported as KTSTR_KERNEL); host runs always record the running
-    /// kernel and keep a different one named here as provenance.kernel_requested
+    /// Run every test in a QEMU guest booted with this kernel (a build tree, a bzImage, or a
+    /// version or key in the kernel cache); repeat for several kernels, each test runs once on
+    /// each [env: KTSTR_KERNEL]
     #[arg(long, value_name = "KERNEL")]
-    pub kernel: Option<String>,
+    pub kernel: Vec<String>,
+    /// Accelerator for the guests: auto probes KVM once and falls back to TCG with a warning
+    #[arg(long, value_name = "auto|kvm|tcg", default_value = "auto",
+          value_parser = parse_accel)]
+    pub accel: ktstr_vm::Accel,
     /// SQLite warehouse to ingest into [default: warehouse.sqlite inside the runs root]
     #[arg(long, env = "KTSTR_DB", value_name = "FILE")]
     pub db: Option<PathBuf>,
@@ -42,9 +49,28 @@ pub struct TestArgs {
     pub nextest_args: Vec<OsString>,
 }
 
+fn parse_accel(s: &str) -> Result<ktstr_vm::Accel, String> {
+    s.parse()
+}
+
+/// The kernels to boot: `--kernel` values, else a non-empty `KTSTR_KERNEL`.
+fn kernels(args: &TestArgs) -> Vec<String> {
+    if !args.kernel.is_empty() {
+        return args.kernel.clone();
+    }
+    std::env::var("KTSTR_KERNEL").ok().filter(|k| !k.trim().is_empty()).into_iter().collect()
+}
+
 pub fn run(args: TestArgs) -> anyhow::Result<u8> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     check_nextest(&cargo)?;
+    let kernels = kernels(&args);
+    // Kept alive until every repeat is done: it owns the run's VMs.
+    let coordinator = if kernels.is_empty() {
+        None
+    } else {
+        Some(crate::cli::vm_run::start(&kernels, args.accel)?)
+    };
     let token = run_token();
     let loc = Location::resolve(None, args.db.as_deref());
     // nextest runs in its own process group (below), so no SIGINT reaches it except the one
@@ -63,8 +89,10 @@ pub fn run(args: TestArgs) -> anyhow::Result<u8> {
             eprintln!("ktstr: repeat {} of {}", i + 1, args.repeat);
         }
         let mut cmd = nextest_command(&cargo, &args.nextest_args, &token, repeat);
-        if let Some(k) = &args.kernel {
-            cmd.env("KTSTR_KERNEL", k);
+        if let Some(c) = &coordinator {
+            cmd.env(SOCKET_ENV, c.socket()).env("KTSTR_KERNEL", &kernels[0]);
+        } else {
+            cmd.env_remove(SOCKET_ENV);
         }
         let status = spawn_and_wait(&mut cmd)?;
         let this = status_code(status);
@@ -77,6 +105,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<u8> {
         }
     }
 
+    drop(coordinator);
     sweep_leftover_cgroups();
     ingest_and_report(&loc);
     // An interrupted run is not a clean one, even if the repeat that was running passed.

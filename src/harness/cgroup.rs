@@ -486,13 +486,24 @@ pub struct Swept {
 /// (`PR_SET_PDEATHSIG`), but anything that escaped is killed here. Trees of live processes,
 /// e.g. a test running concurrently, are left alone.
 pub fn sweep_stale_trees(h: &Hierarchy) -> Vec<Swept> {
+    sweep_trees(h, |pid| !Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Remove every `ktstr-<pid>-<n>` tree under `h`, whoever made it. Only for a machine that
+/// runs nothing but one test at a time (a VM guest between two tests).
+pub fn sweep_all_trees(h: &Hierarchy) -> Vec<Swept> {
+    sweep_trees(h, |_| true)
+}
+
+/// Remove every `ktstr-<pid>-<n>` tree under `h` whose `<pid>` `remove` accepts.
+fn sweep_trees(h: &Hierarchy, remove: impl Fn(u32) -> bool) -> Vec<Swept> {
     let mut out = Vec::new();
     for root in h.roots() {
         let Ok(entries) = fs::read_dir(&root) else { continue };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
             let Some(pid) = tree_owner(&name) else { continue };
-            if Path::new(&format!("/proc/{pid}")).exists() || !e.path().is_dir() {
+            if !remove(pid) || !e.path().is_dir() {
                 continue;
             }
             let top = e.path();

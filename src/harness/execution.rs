@@ -43,7 +43,7 @@ pub struct Variant {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Verdict {
     /// Ran and passed, or has not failed yet: a run is a pass until a check fails it.
     #[default]
@@ -56,8 +56,9 @@ pub enum Verdict {
 /// What running a test body produced: the execution record every runner yields.
 ///
 /// Every field is something the runner observed; anything it could not observe stays empty,
-/// and the builder never fills a gap with a guess.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// and the builder never fills a gap with a guess. It serialises (JSON) so that a VM guest can
+/// hand the host the record it produced.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Execution {
     pub verdict: Verdict,
     /// Why it failed (or was skipped); the harness reports them, the document does not hold
@@ -71,6 +72,7 @@ pub struct Execution {
     /// down.
     pub cleanup: Option<Duration>,
     /// The topology the run actually had.
+    #[serde(with = "optional_topology")]
     pub topology_ran: Option<Topology>,
     /// The CPUs the run was confined to (`provenance.host_cpus`, a cpuset list), when it was.
     pub confined_to: Option<String>,
@@ -88,7 +90,12 @@ pub struct Execution {
     pub unmeasured: Vec<String>,
     /// Thresholds the test set that this backend cannot evaluate.
     pub thresholds_not_evaluated: Vec<String>,
-    /// The sched_ext scheduler the body ran under (`None` under the kernel's own).
+    /// A VM run with more vCPUs than the host has CPUs: that vCPU count.
+    #[serde(default)]
+    pub vcpus_overcommitted: Option<u32>,
+    /// The sched_ext scheduler the body ran under (`None` under the kernel's own). Not carried
+    /// from a VM guest yet: the guest agent refuses scheduler requests until it can start one.
+    #[serde(skip)]
     pub scheduler_run: Option<super::scheduler::SchedulerRun>,
 }
 
@@ -97,6 +104,24 @@ impl Execution {
     pub fn skip(&mut self, why: String) {
         self.verdict = Verdict::Skipped(why.clone());
         self.reasons = vec![why];
+    }
+}
+
+/// Serde for `Option<Topology>` as its notation string (`ktstr-decl` has no serde).
+mod optional_topology {
+    use super::Topology;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<Topology>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.collect_str(t),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Topology>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| t.parse().map_err(serde::de::Error::custom)).transpose()
     }
 }
 
@@ -167,6 +192,9 @@ fn record_execution(sc: &mut SidecarResult, ex: &Execution) {
     }
     if !ex.thresholds_not_evaluated.is_empty() {
         other.insert("thresholds_not_evaluated".into(), ex.thresholds_not_evaluated.clone().into());
+    }
+    if let Some(vcpus) = ex.vcpus_overcommitted {
+        other.insert("vcpus_overcommitted".into(), vcpus.into());
     }
 }
 
@@ -326,6 +354,7 @@ mod tests {
             body_timed_out_after: None,
             unmeasured: vec!["wake_latency".into(), "page_locality".into(), "wake_latency".into()],
             thresholds_not_evaluated: vec!["max_imbalance_ratio".into()],
+            vcpus_overcommitted: None,
             scheduler_run: None,
         }
     }

@@ -17,6 +17,8 @@
 //! - [`watchdog`]: the body on its own thread, panics and hangs.
 //! - [`live`]: the registry of a run's live workers and cgroups, and their teardown.
 //! - [`record`]: what a run's scenarios leave behind for its sidecar.
+//! - [`registry`]: the binary's list of entries and the hook that runs before `main`.
+//! - [`vm_backend`]: running entries in QEMU guests (`cargo ktstr test --kernel`).
 //! - [`scheduler`]: declared sched_ext schedulers and their lifecycle around a test body.
 
 pub mod cgroup;
@@ -28,11 +30,13 @@ pub(crate) mod live;
 pub mod machine_lock;
 pub mod measure;
 pub(crate) mod record;
+pub mod registry;
 pub mod runner;
 pub mod scenario;
 pub mod scheduler;
 pub(crate) mod threshold_checks;
 pub mod thresholds;
+pub mod vm_backend;
 pub(crate) mod watchdog;
 pub mod worker;
 

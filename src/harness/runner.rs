@@ -53,7 +53,13 @@ pub struct RunOutcome {
 /// The function the generated `#[test]` calls: run the entry and each gauntlet variant,
 /// write their sidecars, print skips, and panic if any run failed.
 pub fn run_entry(entry: &'static TestEntry) {
-    let outcomes = run_entry_outcomes(entry, &WriteOptions::from_env(run::run_token()));
+    let opts = WriteOptions::from_env(run::run_token());
+    let (outcomes, infrastructure) = if super::vm_backend::active() && !entry.host_only {
+        let vm = super::vm_backend::run_entry_outcomes(entry, &opts);
+        (vm.runs, vm.infrastructure)
+    } else {
+        (run_entry_outcomes(entry, &opts), Vec::new())
+    };
     for o in &outcomes {
         if let Err(e) = &o.written {
             eprintln!("ktstr_test: {e}");
@@ -64,6 +70,9 @@ pub fn run_entry(entry: &'static TestEntry) {
     }
     if let Some(message) = failure_message(entry.name, &outcomes) {
         panic!("{message}");
+    }
+    if !infrastructure.is_empty() {
+        panic!("ktstr test {} could not run: {}", entry.name, infrastructure.join(" | "));
     }
 }
 
@@ -96,6 +105,21 @@ pub(crate) fn run_entry_outcomes_with_grace(
     opts: &WriteOptions,
     hang_grace: Duration,
 ) -> Vec<RunOutcome> {
+    variants(entry)
+        .into_iter()
+        .map(|variant| {
+            let execution = run_one(entry, &variant, hang_grace);
+            let ctx = RunContext::detect(Backend::Host);
+            let sc = build_sidecar(entry, &variant, &execution, &ctx);
+            let written = write_sidecar(&sc, opts).map_err(|e| e.to_string());
+            RunOutcome { label: variant.label, sidecar: sc, written, reasons: execution.reasons }
+        })
+        .collect()
+}
+
+/// Every run of `entry`: the base run and each gauntlet variant its constraints accept, with
+/// the flags of `KTSTR_FLAGS` added, each (topology, flag set) once.
+pub(crate) fn variants(entry: &TestEntry) -> Vec<Variant> {
     let env_flags: Vec<String> = std::env::var("KTSTR_FLAGS")
         .unwrap_or_default()
         .split(',')
@@ -122,13 +146,6 @@ pub(crate) fn run_entry_outcomes_with_grace(
             flags.dedup();
             seen.insert((topo, flags.clone())).then_some(Variant { label, topology: topo, flags })
         })
-        .map(|variant| {
-            let execution = run_one(entry, &variant, hang_grace);
-            let ctx = RunContext::detect(Backend::Host);
-            let sc = build_sidecar(entry, &variant, &execution, &ctx);
-            let written = write_sidecar(&sc, opts).map_err(|e| e.to_string());
-            RunOutcome { label: variant.label, sidecar: sc, written, reasons: execution.reasons }
-        })
         .collect()
 }
 
@@ -144,14 +161,15 @@ pub fn host_topology() -> (Topology, Vec<usize>) {
     (shape.topology(), shape.cpu_ids())
 }
 
-struct LoadSample {
+/// The load sample [`host_load`] takes at each end of a run.
+pub(crate) struct LoadSample {
     loadavg_1m: Option<f64>,
     /// (steal, total) jiffies from the aggregate `cpu` line.
     stat: Option<(u64, u64)>,
     psi_some_total_us: Option<u64>,
 }
 
-fn sample_load() -> LoadSample {
+pub(crate) fn sample_load() -> LoadSample {
     let loadavg_1m = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok());
@@ -175,7 +193,7 @@ fn psi_some() -> Option<(f64, u64)> {
     Some((field("avg10=")?.parse().ok()?, field("total=")?.parse().ok()?))
 }
 
-fn host_load(start: &LoadSample, end: &LoadSample) -> HostLoad {
+pub(crate) fn host_load(start: &LoadSample, end: &LoadSample) -> HostLoad {
     let steal_pct = match (start.stat, end.stat) {
         (Some((s0, t0)), Some((s1, t1))) if t1 > t0 => {
             Some(s1.saturating_sub(s0) as f64 / (t1 - t0) as f64 * 100.0)
@@ -226,6 +244,12 @@ fn host_cannot_run(
 
 /// Run one variant on the host and record what happened.
 fn run_one(entry: &TestEntry, variant: &Variant, hang_grace: Duration) -> Execution {
+    run_on(entry, variant, hang_grace)
+}
+
+/// Run one variant on the machine this process runs on (the host, or a VM guest from inside)
+/// and record what happened.
+pub(crate) fn run_on(entry: &TestEntry, variant: &Variant, hang_grace: Duration) -> Execution {
     let (topo, flags, label) = (variant.topology, &variant.flags, &variant.label);
     let shape = HostShape::read();
     let host_topo = shape.topology();

@@ -25,19 +25,31 @@ use git::ProjectCommit;
 use kernel::KernelIdentity;
 
 /// Where a test's body ran. Recorded as `provenance.backend`; it also decides which kernel a
-/// run records (see [`KernelIdentity::on_host`]). A VM backend adds its variants here, with the
-/// kernel rule that the named kernel is the one its guest booted.
+/// run records (see [`KernelIdentity::on_host`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// In this process, on this machine, under its own scheduler.
     Host,
+    /// In a QEMU guest booted with the kernel under test. The kernel a VM run records is the
+    /// one its guest reported (`uname -r` inside the guest), which the VM backend sets with
+    /// [`RunContext::with_kernel`]; until then it is the one `KTSTR_KERNEL` names.
+    Qemu(Accel),
+}
+
+/// The accelerator a QEMU guest ran under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
 }
 
 impl Backend {
-    /// The `provenance.backend` spelling.
+    /// The `provenance.backend` spelling: `host`, `qemu-kvm` or `qemu-tcg`.
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Host => "host",
+            Backend::Qemu(Accel::Kvm) => "qemu-kvm",
+            Backend::Qemu(Accel::Tcg) => "qemu-tcg",
         }
     }
 }
@@ -68,6 +80,7 @@ impl RunContext {
         let named = KernelIdentity::named_by(&process_env);
         let kernel = match backend {
             Backend::Host => named.on_host(host.kernel_release.as_deref()),
+            Backend::Qemu(_) => named,
         };
         RunContext {
             backend,
@@ -80,6 +93,14 @@ impl RunContext {
             timestamp: timefmt::now_iso8601(),
             host,
         }
+    }
+}
+
+impl RunContext {
+    /// This context with the kernel the run really booted (a VM backend's guest report).
+    pub fn with_kernel(mut self, kernel: KernelIdentity) -> RunContext {
+        self.kernel = kernel;
+        self
     }
 }
 
@@ -103,5 +124,16 @@ mod tests {
         let b = RunContext::detect(Backend::Host);
         assert_ne!(a.run_id, b.run_id, "every run gets its own id");
         assert_eq!(a.run_token, b.run_token, "one suite run, one token");
+    }
+
+    #[test]
+    fn qemu_backends_are_spelled_by_accelerator_and_keep_the_guest_kernel() {
+        assert_eq!(Backend::Qemu(Accel::Kvm).as_str(), "qemu-kvm");
+        assert_eq!(Backend::Qemu(Accel::Tcg).as_str(), "qemu-tcg");
+        let guest =
+            KernelIdentity { version: Some("7.3.4-cloud-amd64".into()), ..Default::default() };
+        let ctx = RunContext::detect(Backend::Qemu(Accel::Tcg)).with_kernel(guest.clone());
+        assert_eq!(ctx.kernel, guest);
+        assert_eq!(ctx.backend.as_str(), "qemu-tcg");
     }
 }

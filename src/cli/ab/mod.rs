@@ -34,6 +34,7 @@ use crate::cli::warehouse::{Location, ingest_quietly};
 use crate::cli::{ExitError, interrupt, test};
 use crate::compare::Side;
 use crate::exit_code;
+use crate::harness::vm_backend::coordinator::SOCKET_ENV;
 use crate::timefmt;
 use crate::warehouse::Warehouse;
 use plan::{RunRecord, Session, SideRecord, Status};
@@ -257,12 +258,22 @@ fn run_steps(
         cmd.current_dir(dir)
             .env("CARGO_TARGET_DIR", &setup.build_dir)
             .env_remove("KTSTR_SIDECAR_DIR");
-        match &step.kernel {
-            Some(k) => cmd.env("KTSTR_KERNEL", k),
-            None => cmd.env_remove("KTSTR_KERNEL"),
+        // A VM run gets a coordinator of its own: A and B build into the same target dir, so
+        // one coordinator kept across sides could describe B's binary from A's.
+        let coordinator = match &step.kernel {
+            Some(k) => {
+                let c = crate::cli::vm_run::start(std::slice::from_ref(k), ktstr_vm::Accel::Auto)?;
+                cmd.env("KTSTR_KERNEL", k).env(SOCKET_ENV, c.socket());
+                Some(c)
+            }
+            None => {
+                cmd.env_remove("KTSTR_KERNEL").env_remove(SOCKET_ENV);
+                None
+            }
         };
         let started = timefmt::now_iso8601();
         let code = test::status_code(test::spawn_and_wait(&mut cmd)?);
+        drop(coordinator);
         session.runs.push(RunRecord {
             side: step.side.letter(),
             repeat: step.repeat,

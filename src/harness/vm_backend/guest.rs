@@ -1,0 +1,91 @@
+//! The guest agent: what a test binary does as PID 1 in a VM guest. It sets the guest up
+//! (`ktstr_vm::guest::Guest::start`, which also checks the topology), runs each requested test
+//! with the host runner's own code on the guest's CPUs, reports each through the result port,
+//! and powers off.
+//!
+//! Per test: a [`STARTED_FRAME`], the cgroup trees of the previous test removed, the body run
+//! by `runner::run_on`, then a [`RESULT_FRAME`] with the guest's `uname -r` and the
+//! execution record. Host load is the host's business (the guest's load says nothing about
+//! contention on the host), so it is left empty here.
+//!
+//! The scheduler hook: a request may name a scheduler to start before the tests
+//! (`Request::scheduler`). [`prepare_scheduler`] is where that happens; this agent does not
+//! start schedulers yet, so it refuses such a request with an error frame rather than run the
+//! tests under the wrong scheduler.
+
+use ktstr_vm::guest::Guest;
+use ktstr_vm::request::{Request, RequestedTest};
+
+use super::wire::{GuestResult, RESULT_FRAME, RunKey, STARTED_FRAME};
+use crate::harness::cgroup;
+use crate::harness::execution::{Execution, Variant, Verdict};
+use crate::harness::registry;
+use crate::harness::runner::run_on;
+use crate::harness::watchdog::HANG_GRACE;
+
+/// Runs the guest's requested tests and powers off; never returns.
+pub fn run_as_init() -> ! {
+    let mut guest = Guest::start();
+    let request = guest.request().clone();
+    if let Err(why) = prepare_scheduler(&request) {
+        guest.fail(&why);
+    }
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    for test in &request.tests {
+        let key = RunKey { test: test.name.clone(), variant: test.variant.clone() };
+        guest.send_json(STARTED_FRAME, &key);
+        let started = std::time::Instant::now();
+        remove_previous_trees();
+        let execution = run_requested(&request, test);
+        let guest_elapsed_ms = started.elapsed().as_millis() as u64;
+        let result =
+            GuestResult { key, kernel_release: release.clone(), execution, guest_elapsed_ms };
+        guest.send_json(RESULT_FRAME, &result);
+    }
+    guest.finish()
+}
+
+/// Starts the request's scheduler before any test runs. Issue 15's work plugs in here; until
+/// then a request for a scheduler is refused.
+fn prepare_scheduler(request: &Request) -> Result<(), String> {
+    match &request.scheduler {
+        None => Ok(()),
+        Some(s) => {
+            Err(format!("this guest agent cannot start schedulers yet; {} was requested", s.path))
+        }
+    }
+}
+
+fn run_requested(request: &Request, test: &RequestedTest) -> Execution {
+    let Some(entry) = registry::find(&test.name) else {
+        return Execution {
+            verdict: Verdict::Failed,
+            reasons: vec![format!("the guest's binary has no test {:?}", test.name)],
+            ..Execution::default()
+        };
+    };
+    let variant = Variant {
+        label: test.variant.clone(),
+        topology: request.topology,
+        flags: test.flags.clone(),
+    };
+    // Inside the guest the runner's view of "this machine" is the guest, whose topology
+    // `Guest::start` already checked against the request.
+    let mut execution = run_on(entry, &variant, HANG_GRACE);
+    execution.host_load = None;
+    execution
+}
+
+/// The guest runs one test at a time and nothing else, so every ktstr tree left is the
+/// previous test's.
+fn remove_previous_trees() {
+    if let Ok(h) = cgroup::Hierarchy::detect() {
+        for swept in cgroup::sweep_all_trees(&h) {
+            if let Err(e) = swept.result {
+                eprintln!("ktstr guest: cannot remove {}: {e}", swept.top.display());
+            }
+        }
+    }
+}
