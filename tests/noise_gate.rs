@@ -38,6 +38,26 @@ fn copy_repeats(td: &TestDir, commit: &str, repeats: impl Iterator<Item = usize>
     }
 }
 
+/// Copy repeats `0..n` of both commits as one `cargo ktstr ab` session would have written them:
+/// one run token, `provenance.repeat` per repeat.
+fn copy_as_ab_session(td: &TestDir, commits: [&str; 2], n: usize) {
+    for commit in commits {
+        let from = corpus_dir(commit);
+        let leaf = from.file_name().unwrap().to_string_lossy().into_owned();
+        for i in 0..n {
+            for e in std::fs::read_dir(from.join(format!("repeat-{i}"))).unwrap() {
+                let path = e.unwrap().path();
+                let mut doc: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                doc["provenance"]["run_token"] = "ktstr-ab-session".into();
+                doc["provenance"]["repeat"] = i.into();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                td.write(&format!("{leaf}/repeat-{i}/{name}"), &doc.to_string());
+            }
+        }
+    }
+}
+
 fn json(run: &crate::util::Run) -> serde_json::Value {
     serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr))
@@ -317,4 +337,41 @@ fn calibrate_reports_false_alarms_detectable_effects_and_repeats() {
     mixed.expect_code(2);
     assert!(mixed.stderr.contains("the runs span 2 project commits"), "{}", mixed.stderr);
     td.run(&["stats", "calibrate", "--no-ingest", "--alpha", "1"]).expect_code(2);
+}
+
+#[test]
+fn paired_ab_runs_are_judged_by_the_signed_rank_test() {
+    let td = TestDir::new();
+    copy_as_ab_session(&td, [BASELINE, TENTH_HOLD], 6);
+    let args = [
+        "stats",
+        "compare",
+        "--json",
+        "--a-project-commit",
+        BASELINE,
+        "--b-project-commit",
+        TENTH_HOLD,
+    ];
+    let run = td.run(&args);
+    let doc = json(&run);
+    let f = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["metric"] == "total_iterations"
+                && f["label"].as_str().unwrap().starts_with("spin_steady/")
+        })
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert_eq!(f["method"], "wilcoxon", "{f:#}");
+    let p = f["p_value"].as_f64().unwrap();
+    assert!((p - 2.0 / 64.0).abs() < 1e-9, "6 pairs, every ratio below 1: {f:#}");
+    // The same runs without their pairing record are judged unpaired.
+    let unpaired = TestDir::new();
+    copy_repeats(&unpaired, BASELINE, 0..6, "local");
+    copy_repeats(&unpaired, TENTH_HOLD, 0..6, "local");
+    let doc = json(&unpaired.run(&args));
+    let methods: Vec<&str> =
+        doc["findings"].as_array().unwrap().iter().filter_map(|f| f["method"].as_str()).collect();
+    assert!(!methods.contains(&"wilcoxon"), "{methods:?}");
 }

@@ -57,6 +57,32 @@ impl Group {
     }
 }
 
+impl Group {
+    /// The per-pair values of one metric against `b`, when the two sides are paired runs:
+    /// every sample on both sides carries a pairing record (`run_token`, `repeat`), and each
+    /// record names exactly one run on each side (what `cargo ktstr ab` writes). Anything
+    /// less (runs pooled from other sessions, a repeat missing on one side) is `None`, and
+    /// the unpaired tests judge the samples instead of a subset of them.
+    pub fn paired_values(&self, b: &Group, metric: usize) -> Option<Vec<(f64, f64)>> {
+        let record = |r: &Row| Some((r.run_token.clone()?, r.repeat?));
+        let index = |g: &Group| -> Option<BTreeMap<(String, u32), usize>> {
+            let mut at = BTreeMap::new();
+            for (i, r) in g.samples.iter().enumerate() {
+                if at.insert(record(r)?, i).is_some() {
+                    return None;
+                }
+            }
+            Some(at)
+        };
+        let (at_a, at_b) = (index(self)?, index(b)?);
+        if at_a.is_empty() || at_a.len() != at_b.len() || !at_a.keys().eq(at_b.keys()) {
+            return None;
+        }
+        let (va, vb) = (self.sample_values(metric), b.sample_values(metric));
+        Some(at_a.iter().map(|(k, &i)| (va[i], vb[at_b[k]])).collect())
+    }
+}
+
 impl Row {
     /// One registry metric of this run by ktstr's accessor rule (the tail ratio below its
     /// iteration floor falls back to the ext metric); `None` when not measured.
@@ -272,6 +298,37 @@ mod tests {
         assert_eq!(g[0].means[idx("worst_gap_ms")], 11.0, "10.5 rounds half away from zero");
         assert_eq!(g[0].total_observed, 2);
         assert_eq!(g[0].sample_values(idx("worst_spread")), [1.0, 2.0]);
+    }
+
+    fn paired(token: Option<&str>, repeat: Option<u32>, v: f64) -> Row {
+        let mut r = Row::new("t").with_metric("worst_spread", v);
+        r.run_token = token.map(str::to_string);
+        r.repeat = repeat;
+        r
+    }
+
+    #[test]
+    fn paired_values_match_runs_by_their_pairing_record_only_when_every_run_pairs() {
+        let m = idx("worst_spread");
+        let a =
+            average_side(&[paired(Some("k"), Some(1), 2.0), paired(Some("k"), Some(0), 1.0)], &[]);
+        let b = average_side(
+            &[paired(Some("k"), Some(0), 10.0), paired(Some("k"), Some(1), 20.0)],
+            &[],
+        );
+        assert_eq!(a[0].paired_values(&b[0], m), Some(vec![(1.0, 10.0), (2.0, 20.0)]));
+        let pooled = average_side(
+            &[
+                paired(Some("k"), Some(0), 10.0),
+                paired(Some("k"), Some(1), 20.0),
+                paired(None, None, 5.0),
+            ],
+            &[],
+        );
+        assert_eq!(a[0].paired_values(&pooled[0], m), None, "a run without a record");
+        let other =
+            average_side(&[paired(Some("j"), Some(0), 1.0), paired(Some("k"), Some(1), 2.0)], &[]);
+        assert_eq!(other[0].paired_values(&b[0], m), None, "another session's repeat");
     }
 
     #[test]

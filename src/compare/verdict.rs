@@ -158,7 +158,7 @@ pub fn compare_groups(
                 b_samples: SampleStats::of(&b_values),
                 verdict: if is_regression { Verdict::Regression } else { Verdict::Improvement },
                 noise: NoiseResult::untested(a_values.len(), b_values.len()),
-                paired: None,
+                paired: ga.paired_values(gb, i),
                 series: series_of(gb),
                 a_values,
                 b_values,
