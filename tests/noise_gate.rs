@@ -23,39 +23,53 @@ fn corpus_dir(commit: &str) -> PathBuf {
 
 /// Copy repeats of a corpus commit into the runs root, with `run_source` set to `source`.
 fn copy_repeats(td: &TestDir, commit: &str, repeats: impl Iterator<Item = usize>, source: &str) {
-    let from = corpus_dir(commit);
-    let leaf = from.file_name().unwrap().to_string_lossy().into_owned();
-    for i in repeats {
-        let job = from.join(format!("repeat-{i}"));
-        for e in std::fs::read_dir(&job).unwrap() {
-            let path = e.unwrap().path();
-            let mut doc: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            doc["run_source"] = source.into();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            td.write(&format!("{leaf}/repeat-{i}/{name}"), &doc.to_string());
-        }
-    }
+    copy_edited(td, commit, repeats, |doc, _| doc["run_source"] = source.into());
 }
 
 /// Copy repeats `0..n` of both commits as one `cargo ktstr ab` session would have written them:
 /// one run token, `provenance.repeat` per repeat.
 fn copy_as_ab_session(td: &TestDir, commits: [&str; 2], n: usize) {
     for commit in commits {
-        let from = corpus_dir(commit);
-        let leaf = from.file_name().unwrap().to_string_lossy().into_owned();
-        for i in 0..n {
-            for e in std::fs::read_dir(from.join(format!("repeat-{i}"))).unwrap() {
-                let path = e.unwrap().path();
-                let mut doc: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-                doc["provenance"]["run_token"] = "ktstr-ab-session".into();
-                doc["provenance"]["repeat"] = i.into();
-                let name = path.file_name().unwrap().to_string_lossy().into_owned();
-                td.write(&format!("{leaf}/repeat-{i}/{name}"), &doc.to_string());
-            }
+        copy_edited(td, commit, 0..n, |doc, i| {
+            doc["provenance"]["run_token"] = "ktstr-ab-session".into();
+            doc["provenance"]["repeat"] = i.into();
+        });
+    }
+}
+
+/// Copy repeats of a corpus commit into the runs root, each sidecar edited by `edit` (which
+/// gets the repeat index).
+fn copy_edited(
+    td: &TestDir,
+    commit: &str,
+    repeats: impl Iterator<Item = usize>,
+    edit: impl Fn(&mut serde_json::Value, usize),
+) {
+    let from = corpus_dir(commit);
+    let leaf = from.file_name().unwrap().to_string_lossy().into_owned();
+    for i in repeats {
+        for e in std::fs::read_dir(from.join(format!("repeat-{i}"))).unwrap() {
+            let path = e.unwrap().path();
+            let mut doc: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            edit(&mut doc, i);
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            td.write(&format!("{leaf}/repeat-{i}/{name}"), &doc.to_string());
         }
     }
+}
+
+/// The `total_iterations` finding of `spin_steady` in a compare's JSON.
+fn spin_steady_iterations(doc: &serde_json::Value) -> &serde_json::Value {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["metric"] == "total_iterations"
+                && f["label"].as_str().unwrap().starts_with("spin_steady/")
+        })
+        .unwrap_or_else(|| panic!("{doc:#}"))
 }
 
 fn json(run: &crate::util::Run) -> serde_json::Value {
@@ -116,15 +130,7 @@ fn a_real_regression_is_caught_with_its_p_and_interval() {
     let doc = json(&run);
     assert_eq!(doc["schema_version"], 2);
     assert_eq!(doc["gate"]["mode"], "noise");
-    let f = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| {
-            f["metric"] == "total_iterations"
-                && f["label"].as_str().unwrap().starts_with("spin_steady/")
-        })
-        .unwrap_or_else(|| panic!("{doc:#}"));
+    let f = spin_steady_iterations(&doc);
     assert_eq!(
         (f["verdict"].as_str(), f["method"].as_str()),
         (Some("regression"), Some("mwu")),
@@ -354,15 +360,7 @@ fn paired_ab_runs_are_judged_by_the_signed_rank_test() {
     ];
     let run = td.run(&args);
     let doc = json(&run);
-    let f = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| {
-            f["metric"] == "total_iterations"
-                && f["label"].as_str().unwrap().starts_with("spin_steady/")
-        })
-        .unwrap_or_else(|| panic!("{doc:#}"));
+    let f = spin_steady_iterations(&doc);
     assert_eq!(f["method"], "wilcoxon", "{f:#}");
     let p = f["p_value"].as_f64().unwrap();
     assert!((p - 2.0 / 64.0).abs() < 1e-9, "6 pairs, every ratio below 1: {f:#}");
