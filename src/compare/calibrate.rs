@@ -14,7 +14,7 @@
 use super::gate::{Gate, gate_baseline};
 use super::noise::assess::assess_with;
 use super::noise::mwu::MwuCache;
-use super::noise::{HistoryModels, NoiseResult, NoiseSettings, Verdict, mwu, normal};
+use super::noise::{HistoryModels, NoiseSettings, Verdict, mwu, normal};
 use super::verdict::{Finding, SampleStats};
 use super::{ComparisonPolicy, Dim, Group, PairingKey, Row, average_side, is_integer_metric};
 use crate::metric::{METRICS, MetricDef, Polarity};
@@ -110,23 +110,14 @@ pub fn candidate(
         Gate::BothZero | Gate::Unchanged => return None,
         g => g == Gate::Regression,
     };
-    Some(Finding {
-        key: PairingKey(Vec::new()),
-        metric: def.name,
-        unit: def.display_unit,
-        a: ma,
-        b: mb,
-        delta: mb - ma,
+    Some(Finding::dual_gate_hit(
+        PairingKey(Vec::new()),
+        def,
+        (ma, a.to_vec()),
+        (mb, b.to_vec()),
         is_regression,
-        a_samples: SampleStats::of(a),
-        b_samples: SampleStats::of(b),
-        verdict: if is_regression { Verdict::Regression } else { Verdict::Improvement },
-        noise: NoiseResult::untested(a.len(), b.len()),
-        a_values: a.to_vec(),
-        b_values: b.to_vec(),
-        paired: None,
-        series: super::verdict::series_of_row(&Row::new("")),
-    })
+        super::verdict::series_of_row(&Row::new("")),
+    ))
 }
 
 /// Judge candidates together, as one compare's family; `None` stays unchanged.

@@ -11,7 +11,7 @@ use super::gate::{Gate, gate_baseline};
 use super::noise::{NoiseResult, Series, Verdict};
 use super::pairing::filter_haystack;
 use super::{ComparisonPolicy, Group, PairingKey};
-use crate::metric::METRICS;
+use crate::metric::{METRICS, MetricDef};
 
 /// n, mean and median of one metric's samples on one side.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,6 +63,35 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A metric the dual gate flagged, as the noise gate receives it: means `a`/`b` with the
+    /// samples behind them, verdict the dual gate's, untested, unpaired.
+    pub fn dual_gate_hit(
+        key: PairingKey,
+        def: &MetricDef,
+        (a, a_values): (f64, Vec<f64>),
+        (b, b_values): (f64, Vec<f64>),
+        is_regression: bool,
+        series: Series,
+    ) -> Finding {
+        Finding {
+            key,
+            metric: def.name,
+            unit: def.display_unit,
+            a,
+            b,
+            delta: b - a,
+            is_regression,
+            a_samples: SampleStats::of(&a_values),
+            b_samples: SampleStats::of(&b_values),
+            verdict: if is_regression { Verdict::Regression } else { Verdict::Improvement },
+            noise: NoiseResult::untested(a_values.len(), b_values.len()),
+            paired: None,
+            series,
+            a_values,
+            b_values,
+        }
+    }
+
     /// A regression the noise gate could not check (too few runs, no history).
     pub fn is_low_n_regression(&self) -> bool {
         self.verdict == Verdict::Regression && self.noise.low_n
@@ -144,25 +173,16 @@ pub fn compare_groups(
                 Gate::Regression => s.regressions += 1,
                 Gate::Improvement => s.improvements += 1,
             }
-            let (a_values, b_values) = (ga.sample_values(i), gb.sample_values(i));
-            let is_regression = verdict == Gate::Regression;
-            out.findings.push(Finding {
-                key: gb.key.clone(),
-                metric: def.name,
-                unit: def.display_unit,
-                a: va,
-                b: vb,
-                delta: vb - va,
-                is_regression,
-                a_samples: SampleStats::of(&a_values),
-                b_samples: SampleStats::of(&b_values),
-                verdict: if is_regression { Verdict::Regression } else { Verdict::Improvement },
-                noise: NoiseResult::untested(a_values.len(), b_values.len()),
-                paired: ga.paired_values(gb, i),
-                series: series_of(gb),
-                a_values,
-                b_values,
-            });
+            let mut finding = Finding::dual_gate_hit(
+                gb.key.clone(),
+                def,
+                (va, ga.sample_values(i)),
+                (vb, gb.sample_values(i)),
+                verdict == Gate::Regression,
+                series_of(gb),
+            );
+            finding.paired = ga.paired_values(gb, i);
+            out.findings.push(finding);
         }
     }
     let b_keys: std::collections::HashSet<&PairingKey> =
