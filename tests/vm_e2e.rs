@@ -28,11 +28,11 @@ fn vm_crash_guest(ctx: &Ctx) -> Result<AssertResult> {
 }
 "#;
 
-fn bin() -> &'static str {
+pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_cargo-ktstr")
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     Path::new(bin()).parent().and_then(Path::parent).expect("target/<profile>/").to_path_buf()
 }
 
@@ -61,14 +61,29 @@ fn copy_suite(to: &Path) {
 }
 
 fn run(repo: &Path, runs: &Path) -> Output {
+    cargo_ktstr_test(repo, runs, &[KERNEL], &["--features", "vm", "--test", "vm"])
+}
+
+/// `cargo ktstr test --kernel K… --accel tcg -- <nextest args> --no-fail-fast` in `repo`,
+/// sidecars and warehouse under `runs`, builds in ktstr's own target dir.
+pub(crate) fn cargo_ktstr_test(
+    repo: &Path,
+    runs: &Path,
+    kernels: &[&str],
+    nextest: &[&str],
+) -> Output {
     let mut cmd = Command::new(bin());
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("NEXTEST") {
             cmd.env_remove(name);
         }
     }
-    cmd.args(["test", "--kernel", KERNEL, "--accel", "tcg", "--", "--features", "vm"])
-        .args(["--test", "vm"])
+    cmd.arg("test");
+    for kernel in kernels {
+        cmd.args(["--kernel", kernel]);
+    }
+    cmd.args(["--accel", "tcg", "--"])
+        .args(nextest)
         .args(["--no-fail-fast"])
         .current_dir(repo)
         .env("CARGO_TARGET_DIR", target_dir())
@@ -82,7 +97,7 @@ fn run(repo: &Path, runs: &Path) -> Output {
         .unwrap()
 }
 
-fn sidecars(dir: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn sidecars(dir: &Path) -> Vec<serde_json::Value> {
     let mut out: Vec<serde_json::Value> = std::fs::read_dir(dir)
         .unwrap()
         .flatten()
