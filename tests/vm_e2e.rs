@@ -37,16 +37,11 @@ pub(crate) fn target_dir() -> PathBuf {
 }
 
 fn copy_suite(to: &Path) {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-suite");
-    for rel in ["Cargo.toml", "Cargo.lock", "src/lib.rs", "tests/demo.rs", "tests/vm.rs"] {
-        let dest = to.join(rel);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::copy(from.join(rel), &dest).unwrap();
-    }
+    let files = ["Cargo.toml", "Cargo.lock", "src/lib.rs", "tests/demo.rs", "tests/vm.rs"];
+    copy_crate("examples/demo-suite", "../..", &files, to);
     let manifest = to.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest)
         .unwrap()
-        .replace("path = \"../..\"", &format!("path = {:?}", env!("CARGO_MANIFEST_DIR")))
         // Its own package name, so its test binaries never share artifacts (same name, same
         // hash) with a build of the demo suite itself in the shared target dir.
         .replace("name = \"ktstr-demo-suite\"", "name = \"ktstr-demo-suite-vm-e2e\"");
@@ -54,10 +49,32 @@ fn copy_suite(to: &Path) {
     let vm = to.join("tests/vm.rs");
     let code = std::fs::read_to_string(&vm).unwrap() + PANICKING_TEST;
     std::fs::write(&vm, code).unwrap();
-    std::fs::write(to.join(".gitignore"), "target/\n").unwrap();
-    git(to, &["init", "-q"]);
-    git(to, &["add", "-A"]);
-    git(to, &["commit", "-qm", "A"]);
+    commit_all(to);
+}
+
+/// Copies `files` of the crate at `from` (relative to ktstr's root) to `to`, its dependency
+/// on ktstr (`path = "<ktstr_path>"`) pointed at this checkout.
+pub(crate) fn copy_crate(from: &str, ktstr_path: &str, files: &[&str], to: &Path) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(from);
+    for rel in files {
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(rel), &dest).unwrap();
+    }
+    let manifest = to.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        &format!("path = {ktstr_path:?}"),
+        &format!("path = {:?}", env!("CARGO_MANIFEST_DIR")),
+    );
+    std::fs::write(&manifest, text).unwrap();
+}
+
+/// Makes `repo` a git repository with everything in one commit (sidecars record it).
+pub(crate) fn commit_all(repo: &Path) {
+    std::fs::write(repo.join(".gitignore"), "target/\n").unwrap();
+    git(repo, &["init", "-q"]);
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-qm", "A"]);
 }
 
 fn run(repo: &Path, runs: &Path) -> Output {

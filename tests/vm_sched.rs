@@ -13,8 +13,7 @@
 
 use std::path::Path;
 
-use crate::util::git;
-use crate::vm_e2e::{cargo_ktstr_test, sidecars as read_sidecars};
+use crate::vm_e2e::{cargo_ktstr_test, commit_all, copy_crate, sidecars as read_sidecars};
 
 const SCX_KERNEL: &str = "7.3";
 const EEVDF_KERNEL: &str = "6.12";
@@ -22,21 +21,9 @@ const BPFLAND_TESTS: [&str; 4] =
     ["sched_a_spin", "sched_b_kicked", "sched_c_after_kick", "sched_d_fresh"];
 
 fn copy_fixture(to: &Path) {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sched-vm");
-    for rel in ["Cargo.toml", "Cargo.lock", "src/lib.rs", "tests/sched.rs"] {
-        let dest = to.join(rel);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::copy(from.join(rel), &dest).unwrap();
-    }
-    let manifest = to.join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("path = \"../../..\"", &format!("path = {:?}", env!("CARGO_MANIFEST_DIR")));
-    std::fs::write(&manifest, text).unwrap();
-    std::fs::write(to.join(".gitignore"), "target/\n").unwrap();
-    git(to, &["init", "-q"]);
-    git(to, &["add", "-A"]);
-    git(to, &["commit", "-qm", "A"]);
+    let files = ["Cargo.toml", "Cargo.lock", "src/lib.rs", "tests/sched.rs"];
+    copy_crate("tests/fixtures/sched-vm", "../../..", &files, to);
+    commit_all(to);
 }
 
 fn on<'a>(sidecars: &'a [serde_json::Value], test: &str, release: &str) -> &'a serde_json::Value {
