@@ -293,12 +293,12 @@ fn sidecar(i: usize, rng: &mut Rng) -> (String, SidecarResult) {
     (rel, s)
 }
 
-/// The `i`-th sidecar of the archive: its path under the runs root and its JSON, as
-/// `cargo ktstr test` writes it. A function of `i` alone, so any subset can be rebuilt.
-pub fn document(i: usize) -> (String, String) {
+/// The `i`-th sidecar of the archive and its path under the runs root. A function of `i`
+/// alone, so any subset can be rebuilt; `to_json_pretty` gives the file `cargo ktstr test`
+/// writes.
+pub fn document(i: usize) -> (String, SidecarResult) {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9));
-    let (rel, s) = sidecar(i, &mut rng);
-    (rel, s.to_json_pretty())
+    sidecar(i, &mut rng)
 }
 
 /// Write the first `n` sidecars under `root`; returns their total size in bytes.
@@ -306,7 +306,8 @@ pub fn generate(root: &Path, n: usize) -> u64 {
     (0..n)
         .into_par_iter()
         .map(|i| {
-            let (rel, body) = document(i);
+            let (rel, s) = document(i);
+            let body = s.to_json_pretty();
             let path = root.join(rel);
             fs::create_dir_all(path.parent().expect("generated paths have a parent"))
                 .expect("create run dir");
