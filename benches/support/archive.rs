@@ -179,6 +179,42 @@ fn telemetry(s: &mut SidecarResult, rng: &mut Rng) {
     s.kvm_stats = Some(KvmStatsTotals { per_vcpu });
 }
 
+/// The host context of run `run`: three hosts take turns.
+fn host(run: usize, kernel: &str) -> ktstr::sidecar::HostContext {
+    let mut host = ktstr::sidecar::HostContext::default();
+    let host_no = run % 3;
+    host.cpu_model = Some(format!("AMD EPYC 9{host_no}54 64-Core Processor"));
+    host.cpu_vendor = Some("AuthenticAMD".into());
+    host.total_memory_kb = Some(263_842_112 + host_no as u64);
+    host.hugepages_total = Some(0);
+    host.hugepages_free = Some(0);
+    host.hugepages_size_kb = Some(2048);
+    host.thp_enabled = Some("always [madvise] never".into());
+    host.thp_defrag = Some("always defer defer+madvise [madvise] never".into());
+    host.sched_tunables = Some(BTreeMap::from_iter(
+        [
+            ("sched_autogroup_enabled", "1"),
+            ("sched_base_slice_ns", "3000000"),
+            ("sched_cfs_bandwidth_slice_us", "5000"),
+            ("sched_child_runs_first", "0"),
+            ("sched_migration_cost_ns", "500000"),
+            ("sched_nr_migrate", "32"),
+            ("sched_rt_period_us", "1000000"),
+            ("sched_rt_runtime_us", "950000"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    ));
+    host.online_cpus = Some(8);
+    host.numa_nodes = Some(1 + host_no);
+    host.cpufreq_governor = (0..8).map(|c| (c, "schedutil".to_string())).collect();
+    host.kernel_name = Some("Linux".into());
+    host.kernel_release = Some(kernel.into());
+    host.arch = Some("x86_64".into());
+    host.kernel_cmdline =
+        Some("BOOT_IMAGE=/vmlinuz root=/dev/vda1 ro console=ttyS0 mitigations=off".into());
+    host
+}
+
 fn sidecar(i: usize, rng: &mut Rng) -> (String, SidecarResult) {
     let run = i / SIDECARS_PER_RUN;
     let slot = i % SIDECARS_PER_RUN;
@@ -238,38 +274,7 @@ fn sidecar(i: usize, rng: &mut Rng) -> (String, SidecarResult) {
     s.stats.ext_metrics = EXT_METRICS.iter().map(|m| (m.to_string(), rng.f(100.0))).collect();
     s.monitor = Some(monitor(rng));
     telemetry(&mut s, rng);
-    let mut host = ktstr::sidecar::HostContext::default();
-    let host_no = run % 3;
-    host.cpu_model = Some(format!("AMD EPYC 9{host_no}54 64-Core Processor"));
-    host.cpu_vendor = Some("AuthenticAMD".into());
-    host.total_memory_kb = Some(263_842_112 + host_no as u64);
-    host.hugepages_total = Some(0);
-    host.hugepages_free = Some(0);
-    host.hugepages_size_kb = Some(2048);
-    host.thp_enabled = Some("always [madvise] never".into());
-    host.thp_defrag = Some("always defer defer+madvise [madvise] never".into());
-    host.sched_tunables = Some(BTreeMap::from_iter(
-        [
-            ("sched_autogroup_enabled", "1"),
-            ("sched_base_slice_ns", "3000000"),
-            ("sched_cfs_bandwidth_slice_us", "5000"),
-            ("sched_child_runs_first", "0"),
-            ("sched_migration_cost_ns", "500000"),
-            ("sched_nr_migrate", "32"),
-            ("sched_rt_period_us", "1000000"),
-            ("sched_rt_runtime_us", "950000"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string())),
-    ));
-    host.online_cpus = Some(8);
-    host.numa_nodes = Some(1 + host_no);
-    host.cpufreq_governor = (0..8).map(|c| (c, "schedutil".to_string())).collect();
-    host.kernel_name = Some("Linux".into());
-    host.kernel_release = Some(kernel.into());
-    host.arch = Some("x86_64".into());
-    host.kernel_cmdline =
-        Some("BOOT_IMAGE=/vmlinuz root=/dev/vda1 ro console=ttyS0 mitigations=off".into());
-    s.host = Some(host);
+    s.host = Some(host(run, kernel));
     s.cleanup_duration_ms = Some(10 + rng.next() % 90);
     let p = &mut s.provenance;
     p.project_commit_id = Some(format!("{}{:033x}", commit(project), project));
