@@ -21,6 +21,10 @@ const FROZEN: &[(&str, &str)] = &[
     ),
     ("V6__sidecar_repeat.sql", "03ae5d2885a38649a456bb51cbb7c1d2f41218f88dc5517178945e4debf46385"),
     ("V7__merge_sources.sql", "d2e6b78949aa97c9ffeda91bd6be0b448abf9092df0df1f45014c73494405a7c"),
+    (
+        "V8__series_by_time_index.sql",
+        "5dc84201745a00a9a8a14eab1cec4b34013e40a29ebb55016ec68c074f194088",
+    ),
 ];
 
 fn migrations() -> Vec<(u32, String, Vec<u8>)> {

@@ -1,9 +1,15 @@
 //! The benchmark archive: a realistic, deterministic sidecar tree (a fixed-seed xorshift),
-//! shared by the warehouse and noise benchmarks so both measure the same data.
+//! shared by the warehouse, noise and archive benchmarks so all measure the same data.
 //!
 //! Each run executes the same suite of 200 tests and five consecutive runs share a project
 //! commit: every commit holds ~1,000 sidecars, five per test, and two commits on the same
 //! kernel pair test for test, like an A/B branch run.
+//!
+//! Documents have the size and shape of ktstr's multi-cgroup sidecars (~11 KB pretty-printed):
+//! 6-8 cgroups, a monitor block with scx event, schedstat and BPF program deltas, scenario and
+//! cgroup ext metrics, stimulus events, verifier and KVM stats, a host context and provenance.
+//! [`document`] builds one without touching the disk (a generator straight into a warehouse
+//! can use it); [`generate`] writes `n` of them under a runs root.
 
 #![expect(
     clippy::field_reassign_with_default,
@@ -17,7 +23,10 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use ktstr::sidecar::SidecarResult;
-use ktstr::sidecar::model::{CgroupStats, MonitorSummary, ScxEventDeltas};
+use ktstr::sidecar::model::{
+    CgroupStats, HostLoad, KvmStatsTotals, MonitorSummary, ProgStatsDelta, ProgVerifierStats,
+    SchedstatDeltas, ScxEventDeltas, StimulusEvent,
+};
 
 /// Each run executes the same suite of 200 tests (identity depends only on the position in the
 /// run), and five consecutive runs share a project commit: every commit holds ~1,000
@@ -31,6 +40,13 @@ const TOPOLOGIES: &[&str] =
 const KERNELS: &[&str] = &["6.14.2", "6.15.0-rc3", "6.16.0"];
 const FLAGS: &[&str] = &["llc", "steal", "borrow", "rebal", "no-ctrl"];
 const WORK_TYPES: &[&str] = &["SpinWait", "Bursty", "IoBound", "Mixed"];
+/// The BPF programs of a sched_ext scheduler, as the verifier and the monitor name them.
+const PROGRAMS: &[&str] = &["enqueue", "dispatch", "select_cpu", "running"];
+/// Scheduler-reported metrics, outside the registry (they become `metric_value` rows).
+const EXT_METRICS: &[&str] =
+    &["dispatch_local_pct", "dsq_refill_rate", "lb_tasks_moved", "slice_extended_pct"];
+/// KVM binary stats of one vCPU, as `kvm_stats.per_vcpu` records them.
+const KVM_STATS: &[&str] = &["exits", "halt_exits", "halt_successful_poll", "halt_wait_ns"];
 
 struct Rng(u64);
 
@@ -44,35 +60,159 @@ impl Rng {
     fn f(&mut self, scale: f64) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64 * scale
     }
+    /// Rounded to `places` decimals, as ktstr records nanosecond timings in microseconds.
+    fn dec(&mut self, scale: f64, places: i32) -> f64 {
+        let unit = 10f64.powi(places);
+        (self.f(scale) * unit).round() / unit
+    }
 }
 
 pub fn commit(i: usize) -> String {
     format!("{:07x}", (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 36)
 }
 
-fn cgroup(rng: &mut Rng) -> CgroupStats {
+/// One cgroup's stats, with the precision ktstr writes them: percentages and ratios at full
+/// precision, latencies in microseconds from nanoseconds, locality 0.0 where it was not
+/// measured (single-node topologies), derived ratios computed from the raw counts.
+fn cgroup(rng: &mut Rng, multi_node: bool) -> CgroupStats {
     let mut c = CgroupStats::default();
     c.num_workers = 2 + (rng.next() % 6) as usize;
     c.num_cpus = 2 + (rng.next() % 6) as usize;
-    c.avg_off_cpu_pct = rng.f(10.0);
-    c.min_off_cpu_pct = rng.f(3.0);
-    c.max_off_cpu_pct = 10.0 + rng.f(10.0);
-    c.spread = rng.f(8.0);
+    c.min_off_cpu_pct = rng.f(30.0);
+    c.max_off_cpu_pct = c.min_off_cpu_pct + rng.f(8.0);
+    c.avg_off_cpu_pct = (c.min_off_cpu_pct + c.max_off_cpu_pct) / 2.0;
+    c.spread = c.max_off_cpu_pct - c.min_off_cpu_pct;
     c.max_gap_ms = rng.next() % 200;
     c.max_gap_cpu = (rng.next() % 16) as usize;
     c.total_migrations = rng.next() % 5000;
-    c.migration_ratio = rng.f(0.01);
-    c.p99_wake_latency_us = rng.f(500.0);
-    c.median_wake_latency_us = rng.f(60.0);
+    c.total_iterations = 1 + rng.next() % 10_000_000;
+    c.migration_ratio = c.total_migrations as f64 / c.total_iterations as f64;
+    c.median_wake_latency_us = rng.dec(60.0, 3);
+    c.p99_wake_latency_us = c.median_wake_latency_us + rng.dec(500.0, 3);
     c.wake_latency_cv = rng.f(2.0);
-    c.total_iterations = rng.next() % 10_000_000;
-    c.mean_run_delay_us = rng.f(40.0);
-    c.worst_run_delay_us = rng.f(900.0);
-    c.page_locality = rng.f(1.0);
-    c.cross_node_migration_ratio = rng.f(0.2);
-    c.wake_latency_tail_ratio = rng.f(9.0);
-    c.iterations_per_worker = rng.f(2_000_000.0);
+    c.mean_run_delay_us = rng.dec(40.0, 4);
+    c.worst_run_delay_us = c.mean_run_delay_us + rng.dec(900.0, 3);
+    if multi_node {
+        c.page_locality = rng.f(1.0);
+        c.cross_node_migration_ratio = rng.f(0.2);
+    }
+    c.wake_latency_tail_ratio = if c.median_wake_latency_us > 0.0 {
+        c.p99_wake_latency_us / c.median_wake_latency_us
+    } else {
+        0.0
+    };
+    c.iterations_per_worker = c.total_iterations as f64 / c.num_workers as f64;
     c
+}
+
+/// The monitor block: summary, scx event deltas, schedstat deltas and per-program deltas.
+fn monitor(rng: &mut Rng) -> MonitorSummary {
+    let mut ev = ScxEventDeltas::default();
+    ev.total_fallback = (rng.next() % 100) as i64;
+    ev.fallback_rate = rng.f(3.0);
+    ev.max_fallback_burst = (rng.next() % 20) as i64;
+    ev.total_dispatch_keep_last = (rng.next() % 1000) as i64;
+    ev.keep_last_rate = rng.f(30.0);
+    ev.total_enq_skip_exiting = (rng.next() % 10) as i64;
+    ev.total_reenq_local_repeat = (rng.next() % 10) as i64;
+    ev.total_refill_slice_dfl = (rng.next() % 100_000) as i64;
+    ev.total_bypass_duration = (rng.next() % 1_000_000) as i64;
+    let mut sched = SchedstatDeltas::default();
+    sched.total_run_delay = rng.next() % 10_000_000_000;
+    sched.run_delay_rate = rng.f(1e9);
+    sched.total_pcount = rng.next() % 1_000_000;
+    sched.total_sched_count = rng.next() % 10_000_000;
+    sched.sched_count_rate = rng.f(1e6);
+    sched.total_yld_count = rng.next() % 100_000;
+    sched.total_sched_goidle = rng.next() % 1_000_000;
+    sched.total_ttwu_count = rng.next() % 10_000_000;
+    sched.total_ttwu_local = rng.next() % 1_000_000;
+    let progs = PROGRAMS
+        .iter()
+        .map(|name| {
+            let cnt = rng.next() % 10_000_000;
+            let nsecs = cnt * (100 + rng.next() % 400);
+            let per_call = if cnt == 0 { 0.0 } else { nsecs as f64 / cnt as f64 };
+            ProgStatsDelta { name: format!("ktstr_{name}"), cnt, nsecs, nsecs_per_call: per_call }
+        })
+        .collect();
+    let mut mon = MonitorSummary::default();
+    mon.total_samples = 30 + (rng.next() % 100) as usize;
+    mon.max_imbalance_ratio = 1.0 + rng.f(2.0);
+    mon.max_local_dsq_depth = (rng.next() % 16) as u32;
+    mon.avg_imbalance_ratio = 1.0 + rng.f(0.5);
+    mon.avg_nr_running = rng.f(4.0);
+    mon.avg_local_dsq_depth = rng.f(2.0);
+    mon.event_deltas = Some(ev);
+    mon.schedstat_deltas = Some(sched);
+    mon.prog_stats_deltas = Some(progs);
+    mon
+}
+
+/// What a scenario's steps leave besides its stats: stimulus events, verifier and KVM stats.
+fn telemetry(s: &mut SidecarResult, rng: &mut Rng) {
+    let steps = 1;
+    let event = |elapsed_ms, label: String, iterations| StimulusEvent {
+        elapsed_ms,
+        label,
+        op_kind: None,
+        detail: None,
+        total_iterations: iterations,
+    };
+    s.stimulus_events.push(event(0, "ScenarioStart".into(), None));
+    for step in 0..steps {
+        s.stimulus_events.push(event(step * 1000, format!("StepStart[{step}]"), None));
+        let done = Some(rng.next() % 10_000_000);
+        s.stimulus_events.push(event(step * 1000 + 995, format!("StepEnd[{step}]"), done));
+    }
+    s.verifier_stats = PROGRAMS
+        .iter()
+        .map(|p| ProgVerifierStats {
+            name: format!("ktstr_{p}"),
+            verified_insns: 500 + (rng.next() % 20_000) as u32,
+        })
+        .collect();
+    let vcpus = 2;
+    let per_vcpu = (0..vcpus)
+        .map(|_| KVM_STATS.iter().map(|k| (k.to_string(), rng.next() % 1_000_000)).collect())
+        .collect();
+    s.kvm_stats = Some(KvmStatsTotals { per_vcpu });
+}
+
+/// The host context of run `run`: three hosts take turns.
+fn host(run: usize, kernel: &str) -> ktstr::sidecar::HostContext {
+    let mut host = ktstr::sidecar::HostContext::default();
+    let host_no = run % 3;
+    host.cpu_model = Some(format!("AMD EPYC 9{host_no}54 64-Core Processor"));
+    host.cpu_vendor = Some("AuthenticAMD".into());
+    host.total_memory_kb = Some(263_842_112 + host_no as u64);
+    host.hugepages_total = Some(0);
+    host.hugepages_free = Some(0);
+    host.hugepages_size_kb = Some(2048);
+    host.thp_enabled = Some("always [madvise] never".into());
+    host.thp_defrag = Some("always defer defer+madvise [madvise] never".into());
+    host.sched_tunables = Some(BTreeMap::from_iter(
+        [
+            ("sched_autogroup_enabled", "1"),
+            ("sched_base_slice_ns", "3000000"),
+            ("sched_cfs_bandwidth_slice_us", "5000"),
+            ("sched_child_runs_first", "0"),
+            ("sched_migration_cost_ns", "500000"),
+            ("sched_nr_migrate", "32"),
+            ("sched_rt_period_us", "1000000"),
+            ("sched_rt_runtime_us", "950000"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    ));
+    host.online_cpus = Some(8);
+    host.numa_nodes = Some(1 + host_no);
+    host.cpufreq_governor = (0..8).map(|c| (c, "schedutil".to_string())).collect();
+    host.kernel_name = Some("Linux".into());
+    host.kernel_release = Some(kernel.into());
+    host.arch = Some("x86_64".into());
+    host.kernel_cmdline =
+        Some("BOOT_IMAGE=/vmlinuz root=/dev/vda1 ro console=ttyS0 mitigations=off".into());
+    host
 }
 
 fn sidecar(i: usize, rng: &mut Rng) -> (String, SidecarResult) {
@@ -102,7 +242,8 @@ fn sidecar(i: usize, rng: &mut Rng) -> (String, SidecarResult) {
     s.passed = !rng.next().is_multiple_of(50);
     s.timestamp = format!("2026-{:02}-{:02}T{:02}:15:02Z", 1 + run % 12, 1 + run % 28, run % 24);
     s.run_id = format!("2026{:04}T091455Z-{}", run % 10_000, i % 8);
-    s.stats.cgroups = (0..3 + rng.next() % 2).map(|_| cgroup(rng)).collect();
+    let multi_node = !s.topology.starts_with("1n");
+    s.stats.cgroups = (0..6 + rng.next() % 3).map(|_| cgroup(rng, multi_node)).collect();
     let cg = &s.stats.cgroups;
     s.stats.total_workers = cg.iter().map(|c| c.num_workers).sum();
     s.stats.total_cpus = cg.iter().map(|c| c.num_cpus).sum();
@@ -110,65 +251,44 @@ fn sidecar(i: usize, rng: &mut Rng) -> (String, SidecarResult) {
     s.stats.total_iterations = cg.iter().map(|c| c.total_iterations).sum();
     s.stats.worst_spread = cg.iter().map(|c| c.spread).fold(0.0, f64::max);
     s.stats.worst_gap_ms = cg.iter().map(|c| c.max_gap_ms).max().unwrap_or(0);
-    s.stats.worst_migration_ratio = rng.f(0.01);
-    s.stats.worst_p99_wake_latency_us = rng.f(500.0);
-    s.stats.worst_median_wake_latency_us = rng.f(60.0);
-    s.stats.worst_wake_latency_cv = rng.f(2.0);
-    s.stats.worst_mean_run_delay_us = rng.f(40.0);
-    s.stats.worst_run_delay_us = rng.f(900.0);
-    s.stats.worst_page_locality = rng.f(1.0);
-    s.stats.worst_cross_node_migration_ratio = rng.f(0.2);
-    s.stats.worst_wake_latency_tail_ratio = rng.f(9.0);
-    s.stats.worst_iterations_per_worker = rng.f(2_000_000.0);
-    let mut ev = ScxEventDeltas::default();
-    ev.total_fallback = (rng.next() % 100) as i64;
-    ev.fallback_rate = rng.f(3.0);
-    ev.max_fallback_burst = (rng.next() % 20) as i64;
-    ev.total_dispatch_keep_last = (rng.next() % 1000) as i64;
-    ev.keep_last_rate = rng.f(30.0);
-    ev.total_enq_skip_exiting = (rng.next() % 10) as i64;
-    ev.total_reenq_local_repeat = (rng.next() % 10) as i64;
-    let mut mon = MonitorSummary::default();
-    mon.total_samples = 30 + (rng.next() % 100) as usize;
-    mon.max_imbalance_ratio = 1.0 + rng.f(2.0);
-    mon.max_local_dsq_depth = (rng.next() % 16) as u32;
-    mon.avg_imbalance_ratio = 1.0 + rng.f(0.5);
-    mon.avg_nr_running = rng.f(4.0);
-    mon.avg_local_dsq_depth = rng.f(2.0);
-    mon.event_deltas = Some(ev);
-    s.monitor = Some(mon);
-    let mut host = ktstr::sidecar::HostContext::default();
-    let host_no = run % 3;
-    host.cpu_model = Some(format!("AMD EPYC 9{host_no}54 64-Core Processor"));
-    host.cpu_vendor = Some("AuthenticAMD".into());
-    host.total_memory_kb = Some(263_842_112 + host_no as u64);
-    host.hugepages_total = Some(0);
-    host.hugepages_free = Some(0);
-    host.hugepages_size_kb = Some(2048);
-    host.thp_enabled = Some("always [madvise] never".into());
-    host.thp_defrag = Some("always defer defer+madvise [madvise] never".into());
-    host.sched_tunables = Some(BTreeMap::from_iter(
-        [
-            ("sched_autogroup_enabled", "1"),
-            ("sched_base_slice_ns", "3000000"),
-            ("sched_cfs_bandwidth_slice_us", "5000"),
-            ("sched_child_runs_first", "0"),
-            ("sched_migration_cost_ns", "500000"),
-            ("sched_nr_migrate", "32"),
-            ("sched_rt_period_us", "1000000"),
-            ("sched_rt_runtime_us", "950000"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string())),
-    ));
-    host.online_cpus = Some(16);
-    host.numa_nodes = Some(1 + host_no);
-    host.cpufreq_governor = (0..16).map(|c| (c, "schedutil".to_string())).collect();
-    host.kernel_name = Some("Linux".into());
-    host.kernel_release = Some(kernel.into());
-    host.arch = Some("x86_64".into());
-    host.kernel_cmdline =
-        Some("BOOT_IMAGE=/vmlinuz root=/dev/vda1 ro console=ttyS0 mitigations=off".into());
-    s.host = Some(host);
+    // The scenario's worst values are its cgroups' (max, or lowest non-zero where higher is
+    // better), as ktstr aggregates them.
+    let max = |f: fn(&CgroupStats) -> f64| cg.iter().map(f).fold(0.0, f64::max);
+    let min_nonzero = |f: fn(&CgroupStats) -> f64| {
+        cg.iter()
+            .map(f)
+            .filter(|v| *v > 0.0)
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))))
+    };
+    s.stats.worst_gap_cpu = cg.iter().max_by_key(|c| c.max_gap_ms).map_or(0, |c| c.max_gap_cpu);
+    s.stats.worst_migration_ratio = max(|c| c.migration_ratio);
+    s.stats.worst_p99_wake_latency_us = max(|c| c.p99_wake_latency_us);
+    s.stats.worst_median_wake_latency_us = max(|c| c.median_wake_latency_us);
+    s.stats.worst_wake_latency_cv = max(|c| c.wake_latency_cv);
+    s.stats.worst_mean_run_delay_us = max(|c| c.mean_run_delay_us);
+    s.stats.worst_run_delay_us = max(|c| c.worst_run_delay_us);
+    s.stats.worst_page_locality = min_nonzero(|c| c.page_locality).unwrap_or(0.0);
+    s.stats.worst_cross_node_migration_ratio = max(|c| c.cross_node_migration_ratio);
+    s.stats.worst_wake_latency_tail_ratio = max(|c| c.wake_latency_tail_ratio);
+    s.stats.worst_iterations_per_worker = min_nonzero(|c| c.iterations_per_worker).unwrap_or(0.0);
+    s.stats.ext_metrics = EXT_METRICS.iter().map(|m| (m.to_string(), rng.f(100.0))).collect();
+    s.monitor = Some(monitor(rng));
+    telemetry(&mut s, rng);
+    s.host = Some(host(run, kernel));
+    s.cleanup_duration_ms = Some(10 + rng.next() % 90);
+    let p = &mut s.provenance;
+    p.project_commit_id = Some(format!("{}{:033x}", commit(project), project));
+    p.backend = Some("vm".into());
+    p.topology_ran = Some(s.topology.clone());
+    p.host_load = Some(HostLoad {
+        loadavg_1m_start: Some(rng.f(4.0)),
+        loadavg_1m_end: Some(rng.f(4.0)),
+        steal_pct: Some(rng.f(1.0)),
+        cpu_pressure_some_avg10: Some(rng.f(50.0)),
+        cpu_pressure_some_us: Some(rng.next() % 2_000_000),
+        other: BTreeMap::new(),
+    });
+    p.other.insert("cgroup_version".into(), "v2".into());
     let run_dir = format!("{kernel}-{}", commit(project));
     let rel = if i.is_multiple_of(2) {
         format!("{run_dir}-r{run}/{}-{i:06}.ktstr.json", s.test_name)
@@ -178,21 +298,24 @@ fn sidecar(i: usize, rng: &mut Rng) -> (String, SidecarResult) {
     (rel, s)
 }
 
-/// Sidecar `i` of the archive and its path under the root: what [`generate`] writes there.
+/// The `i`-th sidecar of the archive and its path under the runs root. A function of `i`
+/// alone, so any subset can be rebuilt; `to_json_pretty` gives the file `cargo ktstr test`
+/// writes.
 pub fn document(i: usize) -> (String, SidecarResult) {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9));
     sidecar(i, &mut rng)
 }
 
+/// Write the first `n` sidecars under `root`; returns their total size in bytes.
 pub fn generate(root: &Path, n: usize) -> u64 {
     (0..n)
         .into_par_iter()
         .map(|i| {
             let (rel, s) = document(i);
+            let body = s.to_json_pretty();
             let path = root.join(rel);
             fs::create_dir_all(path.parent().expect("generated paths have a parent"))
                 .expect("create run dir");
-            let body = s.to_json_pretty();
             fs::write(&path, &body).expect("write sidecar");
             body.len() as u64
         })

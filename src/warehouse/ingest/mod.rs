@@ -35,8 +35,10 @@
 //! # Stages
 //! [`walk`] (which files to read) → [`parse`] (on the rayon pool, each file into one
 //! [`parse::ParsedFile`]) → [`write`] (this thread, one transaction per batch). Batch k+1 is
-//! parsed while batch k is written.
+//! parsed while batch k is written. A cold bulk load into an empty warehouse builds its
+//! secondary indexes after the last batch ([`bulk`]).
 
+mod bulk;
 mod parse;
 mod walk;
 mod write;
@@ -146,6 +148,11 @@ pub struct IngestReport {
     /// Stopped early (see [`IngestOptions::stop`]); the next ingest does the rest.
     pub interrupted: bool,
     pub elapsed_ms: u64,
+    /// CPU time of the thread that wrote this ingest's batches (bound and stepped the
+    /// statements, committed). One thread writes, so `new_sidecars / writer_cpu` is the ceiling
+    /// of a cold ingest whatever the machine's load. Not serialized: it varies run to run.
+    #[serde(skip)]
+    pub writer_cpu: Duration,
 }
 
 /// Progress callback: (files handled so far, files to handle).
@@ -204,21 +211,28 @@ pub fn ingest_root_with(
     }
     let Walk { root_id, mut plan, mut report } = walked;
     report.lock_wait_ms = lock_wait_ms;
+    // A bulk load killed before it rebuilt its indexes left them to whoever writes next.
+    bulk::restore(&mut wh.conn)?;
     if plan.is_no_op() {
         return finish(wh, report, 0, started);
     }
     let todo = std::mem::take(&mut plan.todo);
-    let encoder = prepare(wh, &plan, root_id, &todo)?;
+    let (encoder, deferred) = prepare(wh, &plan, root_id, &todo)?;
     let total = todo.len();
     let mut writer = Writer::new(root_id);
     // Every commit would otherwise copy the WAL back into the database once it passed 1000
     // pages (each batch does): index pages dirtied by every batch were copied every time.
     // The pages are checkpointed once, after the last batch.
     wh.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    let cpu_before = thread_cpu();
     let written = pipeline(wh, &mut writer, &encoder, walk::batches(todo), &mut report, opts);
+    // Even when a batch failed or the ingest was stopped: the indexes of what was written.
+    let rebuilt = if deferred { bulk::restore(&mut wh.conn) } else { Ok(()) };
+    report.writer_cpu = thread_cpu().saturating_sub(cpu_before);
     // Restore the default even when a batch failed: the connection may live on (watch mode).
     wh.conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
     written?;
+    rebuilt?;
     if report.interrupted {
         // Presence and digests describe the whole walk, which was not written: left as they
         // are, the examined runs stay unsettled and the next ingest examines them again.
@@ -228,19 +242,30 @@ pub fn ingest_root_with(
     finish(wh, report, total, started)
 }
 
+/// CPU time the calling thread has used (user and system).
+fn thread_cpu() -> Duration {
+    // SAFETY: getrusage writes one rusage into the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // RUSAGE_THREAD cannot fail for the calling thread; on failure the struct stays zero.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
 /// Changes whenever another connection commits (SQLite's `PRAGMA data_version`).
 fn data_version(wh: &Warehouse) -> Result<i64, IngestError> {
     Ok(wh.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
 }
 
-/// The encoder for this ingest's documents, and the examined run directories unsettled before
-/// any file is written.
+/// The encoder for this ingest's documents, and whether it is a bulk load whose indexes were
+/// deferred ([`bulk::defer`]); the examined run directories are unsettled before any file is
+/// written.
 fn prepare(
     wh: &mut Warehouse,
     plan: &Plan,
     root_id: i64,
     todo: &[FileStat],
-) -> Result<DocumentEncoder, IngestError> {
+) -> Result<(DocumentEncoder, bool), IngestError> {
     // Training reads samples and takes ~50 ms: done before taking the write lock.
     let existing = DocumentEncoder::newest(&wh.conn)?;
     let trained = match existing.dict_id() {
@@ -256,8 +281,9 @@ fn prepare(
         Some(trained) => DocumentEncoder::store(&tx, trained)?,
         None => existing,
     };
+    let deferred = bulk::defer(&tx, todo.len())?;
     tx.commit()?;
-    Ok(encoder)
+    Ok((encoder, deferred))
 }
 
 /// Parse batch k+1 on the rayon pool while this thread writes batch k.

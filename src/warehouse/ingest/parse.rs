@@ -45,6 +45,11 @@ pub(super) struct HostKey {
 
 /// The `ingested_sidecar` values of one sidecar, moved out of the parsed document.
 pub(super) struct RowData {
+    /// The file's run directory, job directory (`None` for a file directly in its run
+    /// directory) and path, as the row stores them.
+    pub run_dir: String,
+    pub job_dir: Option<String>,
+    pub path: String,
     pub test_name: String,
     pub topology: String,
     pub scheduler: String,
@@ -74,7 +79,7 @@ pub(super) struct RowData {
 }
 
 impl RowData {
-    fn of(mut doc: SidecarResult) -> RowData {
+    fn of(stat: &FileStat, mut doc: SidecarResult) -> RowData {
         use std::mem::take;
         let mut metrics = [None; METRICS.len()];
         for (slot, def) in metrics.iter_mut().zip(METRICS.iter()) {
@@ -82,8 +87,15 @@ impl RowData {
         }
         let other_metrics = other_metrics(&doc);
         let flags_json = serde_json::to_string(&doc.active_flags).unwrap_or_else(|_| "[]".into());
+        let mut parts = stat.rel_path.split('/');
+        let run_dir = parts.next().unwrap_or_default().to_string();
+        let rest: Vec<&str> = parts.collect();
+        let job_dir = (rest.len() > 1).then(|| rest[0].to_string());
         let p = &mut doc.provenance;
         RowData {
+            run_dir,
+            job_dir,
+            path: stat.path.to_string_lossy().into_owned(),
             project_commit_id: take(&mut p.project_commit_id),
             dirty_fingerprint: take(&mut p.dirty_fingerprint),
             run_token: take(&mut p.run_token),
@@ -136,7 +148,7 @@ fn parse_file(stat: FileStat, compressor: &mut Compressor<'_>) -> ParsedFile {
                     });
                     Outcome::Doc(Box::new(ParsedDoc {
                         hash,
-                        row: RowData::of(doc),
+                        row: RowData::of(&stat, doc),
                         document: compressor.encode(&bytes),
                         host,
                     }))

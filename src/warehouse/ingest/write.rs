@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
+use rusqlite::{ToSql, Transaction, TransactionBehavior, params};
 
 use super::super::file_status::FileStatus;
 use super::super::incremental::{FileStat, Plan};
@@ -58,8 +58,9 @@ const ROW_COLUMNS: [&str; 26] = [
 const APPENDED_COLUMNS: [&str; 1] = ["repeat"];
 
 /// `INSERT INTO ingested_sidecar`: [`ROW_COLUMNS`], every registry metric, then
-/// [`APPENDED_COLUMNS`], each bound to the parameter at its position; the new row's id, or
-/// nothing when the content is known.
+/// [`APPENDED_COLUMNS`], each bound to the parameter at its position; changes no row when the
+/// content is known. (No `RETURNING`: SQLite gathers returned rows in a temporary table, which
+/// cost the writer thread more than reading `last_insert_rowid`.)
 fn insert_sidecar_sql() -> String {
     let columns: Vec<&str> = ROW_COLUMNS
         .into_iter()
@@ -68,8 +69,7 @@ fn insert_sidecar_sql() -> String {
         .collect();
     let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
     format!(
-        "INSERT INTO ingested_sidecar ({}) VALUES ({}) \
-         ON CONFLICT (content_hash) DO NOTHING RETURNING sidecar_id",
+        "INSERT INTO ingested_sidecar ({}) VALUES ({}) ON CONFLICT (content_hash) DO NOTHING",
         columns.join(", "),
         marks.join(", ")
     )
@@ -85,13 +85,35 @@ struct FileRecord {
     error: Option<String>,
 }
 
-/// Inserts batches; caches ids that repeat across a whole run.
+/// Inserts batches; caches ids that repeat across a whole run. The caches are keyed so a
+/// lookup borrows the parsed value: the writer thread allocates nothing for a known one.
 pub(super) struct Writer {
     root_id: i64,
-    metric_ids: HashMap<(&'static str, String), i64>,
+    /// metric_id by origin, then name.
+    metric_ids: HashMap<&'static str, HashMap<String, i64>>,
     host_ids: HashMap<[u8; 32], i64>,
-    /// `dimension_value` rows this ingest has already made sure of.
-    dim_values: HashSet<(Dim, Option<String>)>,
+    /// `dimension_value` rows this ingest has already made sure of, by dimension.
+    dim_values: HashMap<Dim, KnownValues>,
+}
+
+/// The values of one dimension already in `dimension_value`.
+#[derive(Default)]
+struct KnownValues {
+    values: HashSet<String>,
+    null: bool,
+}
+
+impl KnownValues {
+    fn contains(&self, value: Option<&str>) -> bool {
+        value.map_or(self.null, |v| self.values.contains(v))
+    }
+
+    fn insert(&mut self, value: Option<&str>) {
+        match value {
+            Some(v) => drop(self.values.insert(v.to_string())),
+            None => self.null = true,
+        }
+    }
 }
 
 impl Writer {
@@ -100,7 +122,7 @@ impl Writer {
             root_id,
             metric_ids: HashMap::new(),
             host_ids: HashMap::new(),
-            dim_values: HashSet::new(),
+            dim_values: HashMap::new(),
         }
     }
 
@@ -117,7 +139,7 @@ impl Writer {
         for ParsedFile { stat, outcome } in batch {
             let record = match outcome {
                 Outcome::Doc(doc) => {
-                    let (id, inserted) = self.insert_sidecar(&tx, &stat, &doc, &now)?;
+                    let (id, inserted) = self.insert_sidecar(&tx, &doc, &now)?;
                     let status = if inserted {
                         report.new_sidecars += 1;
                         FileStatus::Ingested
@@ -168,11 +190,10 @@ impl Writer {
     fn insert_sidecar(
         &mut self,
         tx: &Transaction<'_>,
-        stat: &FileStat,
         doc: &ParsedDoc,
         now: &str,
     ) -> Result<(i64, bool), IngestError> {
-        let Some(id) = self.insert_row(tx, stat, doc, now)? else {
+        let Some(id) = self.insert_row(tx, doc, now)? else {
             let id = tx
                 .prepare_cached("SELECT sidecar_id FROM ingested_sidecar WHERE content_hash = ?1")?
                 .query_row([&doc.hash[..]], |r| r.get(0))?;
@@ -205,25 +226,20 @@ impl Writer {
     fn insert_row(
         &mut self,
         tx: &Transaction<'_>,
-        stat: &FileStat,
         doc: &ParsedDoc,
         now: &str,
     ) -> Result<Option<i64>, IngestError> {
-        let mut parts = stat.rel_path.split('/');
-        let run_dir = parts.next().unwrap_or_default();
-        let rest: Vec<&str> = parts.collect();
-        let job_dir = if rest.len() > 1 { Some(rest[0]) } else { None };
         let host_id = match &doc.host {
             Some(key) => Some(self.host_id(tx, key)?),
             None => None,
         };
-        let (hash, path, row) = (&doc.hash[..], stat.path.to_string_lossy(), &doc.row);
+        let (hash, row) = (&doc.hash[..], &doc.row);
         let fixed: [&dyn ToSql; ROW_COLUMNS.len()] = [
             &hash,
             &self.root_id,
-            &run_dir,
-            &job_dir,
-            &path,
+            &row.run_dir,
+            &row.job_dir,
+            &row.path,
             &row.test_name,
             &row.topology,
             &row.scheduler,
@@ -248,14 +264,10 @@ impl Writer {
         ];
         let metrics = row.metrics.iter().map(|m| m as &dyn ToSql);
         let appended: [&dyn ToSql; APPENDED_COLUMNS.len()] = [&row.repeat];
-        let inserted = tx
-            .prepare_cached(&INSERT_SIDECAR)?
-            .query_row(
-                rusqlite::params_from_iter(fixed.into_iter().chain(metrics).chain(appended)),
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(inserted)
+        let changed = tx.prepare_cached(&INSERT_SIDECAR)?.execute(rusqlite::params_from_iter(
+            fixed.into_iter().chain(metrics).chain(appended),
+        ))?;
+        Ok((changed == 1).then(|| tx.last_insert_rowid()))
     }
 
     /// Record the sidecar's value of every filterable dimension in `dimension_value`, touching
@@ -272,8 +284,8 @@ impl Writer {
         ];
         let flags = doc.flags.iter().map(|f| (Dim::Flags, Some(f.as_str())));
         for (dim, value) in single.into_iter().chain(flags) {
-            let key = (dim, value.map(str::to_string));
-            if self.dim_values.contains(&key) {
+            let known = self.dim_values.entry(dim).or_default();
+            if known.contains(value) {
                 continue;
             }
             match value {
@@ -291,7 +303,7 @@ impl Writer {
                     )?
                     .execute(params![dim.label()])?,
             };
-            self.dim_values.insert(key);
+            known.insert(value);
         }
         Ok(())
     }
@@ -326,7 +338,7 @@ impl Writer {
         origin: &'static str,
         name: &str,
     ) -> Result<i64, IngestError> {
-        if let Some(id) = self.metric_ids.get(&(origin, name.to_string())) {
+        if let Some(id) = self.metric_ids.get(origin).and_then(|ids| ids.get(name)) {
             return Ok(*id);
         }
         tx.prepare_cached("INSERT OR IGNORE INTO metric (origin, name) VALUES (?1, ?2)")?
@@ -334,7 +346,7 @@ impl Writer {
         let id = tx
             .prepare_cached("SELECT metric_id FROM metric WHERE origin = ?1 AND name = ?2")?
             .query_row(params![origin, name], |r| r.get(0))?;
-        self.metric_ids.insert((origin, name.to_string()), id);
+        self.metric_ids.entry(origin).or_default().insert(name.to_string(), id);
         Ok(id)
     }
 }
