@@ -32,6 +32,7 @@ const OTHER_KEYS: &[&str] = &[
     "required_flags",
     "excluded_flags",
     "host_only",
+    "fresh_scheduler",
     "expect_err",
     "requires_smt",
     "gauntlet",
@@ -68,6 +69,7 @@ pub struct Attrs {
     pub required_flags: Option<Vec<Flag>>,
     pub excluded_flags: Option<Vec<Flag>>,
     pub host_only: Option<bool>,
+    pub fresh_scheduler: Option<bool>,
     pub expect_err: Option<bool>,
     pub gauntlet: Vec<Variant>,
 }
@@ -174,6 +176,7 @@ impl Raw {
                     a.scheduler = Some((s, v.span()));
                 }
                 "host_only" => a.host_only = Some(bool_lit(key, v)?),
+                "fresh_scheduler" => a.fresh_scheduler = Some(bool_lit(key, v)?),
                 "expect_err" => a.expect_err = Some(bool_lit(key, v)?),
                 "required_flags" => a.required_flags = Some(flags(key, v)?),
                 "excluded_flags" => a.excluded_flags = Some(flags(key, v)?),

@@ -153,6 +153,9 @@ fn entry_fields(a: &Attrs) -> Vec<TokenStream> {
     if let Some(b) = a.host_only {
         out.push(quote!(host_only: #b));
     }
+    if let Some(b) = a.fresh_scheduler {
+        out.push(quote!(fresh_scheduler: #b));
+    }
     if let Some(b) = a.expect_err {
         out.push(quote!(expect_err: #b));
     }

@@ -101,6 +101,10 @@ pub struct TestEntry {
     /// The declaration of a sched_ext scheduler named by `scheduler`; `None` for `eevdf`.
     /// The macro fills it from the crate's `#[derive(Schedulers)]`.
     pub scheduler_decl: Option<&'static Scheduler>,
+    /// In a VM boot that keeps the scheduler attached across tests, restart it before this
+    /// test (`#[ktstr_test(fresh_scheduler = true)]`). The host backend starts a scheduler per
+    /// test anyway.
+    pub fresh_scheduler: bool,
     /// How long each scenario step holds, seconds (> 0).
     pub duration_s: u64,
     /// Workers forked per cgroup unless a cgroup declares its own count (> 0).
@@ -134,6 +138,7 @@ impl TestEntry {
         memory_mb: None,
         scheduler: "eevdf",
         scheduler_decl: None,
+        fresh_scheduler: false,
         duration_s: 2,
         workers_per_cgroup: 2,
         thresholds: Thresholds::NONE,

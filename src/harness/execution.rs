@@ -93,9 +93,9 @@ pub struct Execution {
     /// A VM run with more vCPUs than the host has CPUs: that vCPU count.
     #[serde(default)]
     pub vcpus_overcommitted: Option<u32>,
-    /// The sched_ext scheduler the body ran under (`None` under the kernel's own). Not carried
-    /// from a VM guest yet: the guest agent refuses scheduler requests until it can start one.
-    #[serde(skip)]
+    /// The sched_ext scheduler the body ran under (`None` under the kernel's own); a VM guest
+    /// sends it with the rest, so host and VM sidecars get the same `scx_*` keys.
+    #[serde(default)]
     pub scheduler_run: Option<super::scheduler::SchedulerRun>,
 }
 

@@ -221,6 +221,7 @@ fn host_cannot_run(
     variant: &Variant,
     host_topo: Topology,
     cpus: usize,
+    scheduler: SchedulerControl,
 ) -> Option<String> {
     let (topo, flags) = (variant.topology, &variant.flags);
     if topo.total_cpus() as usize > cpus {
@@ -235,21 +236,35 @@ fn host_cannot_run(
     if let Some(f) = entry.excluded_flags.iter().find(|f| flags.iter().any(|a| a == *f)) {
         return Some(format!("excluded flag {f:?} is active"));
     }
-    if entry.scheduler != EEVDF {
+    if entry.scheduler != EEVDF && scheduler == SchedulerControl::AttachHere {
         let sysfs = SchedExtSysfs::new("/sys");
         return host_support(entry.scheduler, &sysfs, euid(), &kernel_release()).err();
     }
     None
 }
 
+/// Who runs the test's sched_ext scheduler around the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SchedulerControl {
+    /// `run_on` attaches it before the body and stops it after (the host backend).
+    AttachHere,
+    /// The caller keeps it attached across tests and records it (the VM guest agent).
+    AttachedByCaller,
+}
+
 /// Run one variant on the host and record what happened.
 fn run_one(entry: &TestEntry, variant: &Variant, hang_grace: Duration) -> Execution {
-    run_on(entry, variant, hang_grace)
+    run_on(entry, variant, hang_grace, SchedulerControl::AttachHere)
 }
 
 /// Run one variant on the machine this process runs on (the host, or a VM guest from inside)
 /// and record what happened.
-pub(crate) fn run_on(entry: &TestEntry, variant: &Variant, hang_grace: Duration) -> Execution {
+pub(crate) fn run_on(
+    entry: &TestEntry,
+    variant: &Variant,
+    hang_grace: Duration,
+    scheduler: SchedulerControl,
+) -> Execution {
     let (topo, flags, label) = (variant.topology, &variant.flags, &variant.label);
     let shape = HostShape::read();
     let host_topo = shape.topology();
@@ -263,7 +278,8 @@ pub(crate) fn run_on(entry: &TestEntry, variant: &Variant, hang_grace: Duration)
         ex.reasons = vec![e];
         return ex;
     }
-    if let Some(why) = host_cannot_run(entry, variant, host_topo, shape.cpu_ids().len()) {
+    if let Some(why) = host_cannot_run(entry, variant, host_topo, shape.cpu_ids().len(), scheduler)
+    {
         return skip(ex, why);
     }
     let placement = shape.place(topo);
@@ -281,7 +297,8 @@ pub(crate) fn run_on(entry: &TestEntry, variant: &Variant, hang_grace: Duration)
     };
 
     // Dropping it (an early return below) stops it; `finish` records how it went.
-    let attached = match entry.scheduler_decl.map(|d| attach_for(d, flags)).transpose() {
+    let here = entry.scheduler_decl.filter(|_| scheduler == SchedulerControl::AttachHere);
+    let attached = match here.map(|d| attach_for(d, flags)).transpose() {
         Ok(a) => a,
         Err(why) => {
             ex.verdict = Verdict::Failed;

@@ -14,12 +14,17 @@ pub const CMDLINE_PARAM: &str = "ktstr.request";
 /// Longest encoded parameter accepted, leaving room for the fixed boot parameters.
 const MAX_PARAM_LEN: usize = 1400;
 
-/// A scheduler the guest should start before the test and stop after it.
+/// A sched_ext scheduler the guest should start before its first test, keep attached across
+/// the tests, and stop after the last.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchedulerRequest {
+    /// The declared name, for messages and records.
+    pub name: String,
     /// Path of the scheduler binary inside the guest, e.g. `/scheduler`.
     pub path: String,
     pub args: Vec<String>,
+    /// How long attaching may take, seconds.
+    pub attach_timeout_s: u64,
 }
 
 /// One test the guest should run, in the order given. Keys are one letter because the whole
@@ -124,8 +129,10 @@ mod tests {
     fn survives_the_kernel_command_line() {
         let mut req = Request::new("2n2l2c1t".parse().unwrap()).with_test("my test \"quoted\"");
         req.scheduler = Some(SchedulerRequest {
+            name: "scx_bpfland".into(),
             path: "/scheduler".into(),
             args: vec!["--slice-us".into(), "500".into()],
+            attach_timeout_s: 30,
         });
         let param = req.to_cmdline_param().unwrap();
         assert!(!param.contains(char::is_whitespace));

@@ -16,12 +16,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use super::sysfs::{KernelLog, SchedExtSysfs, ScxState};
 
 /// How often the state files and the process are polled.
 const POLL: Duration = Duration::from_millis(20);
-/// Lines of the scheduler's stderr kept for messages.
-const TAIL_LINES: usize = 20;
+/// Lines of the scheduler's stderr kept for messages (one-line reasons stay readable).
+const TAIL_LINES: usize = 5;
 
 /// What to run and how long to wait for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +74,7 @@ impl Tail {
 }
 
 /// How the scheduler was stopped.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopReport {
     /// From SIGINT to the kernel reporting `disabled` (or giving up waiting).
     pub detach: Duration,
@@ -84,8 +86,8 @@ pub struct StopReport {
     pub state_after: String,
 }
 
-/// What a run under a scheduler leaves for the sidecar.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a run under a scheduler leaves for the sidecar (it crosses the VM backend's wire).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchedulerRun {
     pub name: String,
     /// `root/ops` while attached.
@@ -265,6 +267,13 @@ impl Attached {
         run
     }
 
+    /// [`Attached::finish`] for the last test of a batch: its counters count from
+    /// `events_before` (read when that test started), not from the attach.
+    pub fn finish_from(mut self, events_before: Option<BTreeMap<String, u64>>) -> SchedulerRun {
+        self.run.events_before = events_before;
+        self.finish()
+    }
+
     /// Reads the counters, stops the scheduler and confirms sched_ext is `disabled`.
     pub fn finish(mut self) -> SchedulerRun {
         self.run.events_after = self.sysfs.events();
@@ -344,9 +353,30 @@ fn spawn_tail_reader(stderr: std::process::ChildStderr, tail: Arc<Mutex<Tail>>) 
             if t.0.len() == TAIL_LINES {
                 t.0.pop_front();
             }
-            t.0.push_back(line);
+            t.0.push_back(strip_ansi(&line));
         }
     })
+}
+
+/// `line` without terminal colour sequences (`ESC [ … letter`), which schedulers' loggers
+/// write even to a pipe.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        }
+    }
+    out
 }
 
 fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {

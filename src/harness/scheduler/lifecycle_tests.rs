@@ -161,3 +161,12 @@ fn refuses_a_kernel_without_sched_ext_or_with_a_scheduler_attached() {
         "another sched_ext scheduler (other_ops) is already attached; stop it first"
     );
 }
+
+#[test]
+fn colour_sequences_are_cut_from_the_stderr_tail() {
+    assert_eq!(
+        strip_ansi("04:28:19 \x1b[0m\x1b[34m[INFO] \x1b[0mNUMA nodes: 1"),
+        "04:28:19 [INFO] NUMA nodes: 1"
+    );
+    assert_eq!(strip_ansi("plain"), "plain");
+}

@@ -1,6 +1,6 @@
-//! One group's boots: every run of a (kernel, topology, memory) group of one test binary, in
-//! as few boots as the kernel command line allows, with a crash costing only the test that
-//! caused it.
+//! One group's boots: every run of a (kernel, topology, memory, scheduler) group of one test
+//! binary, in as few boots as the kernel command line allows, with a crash costing only the
+//! test that caused it.
 //!
 //! A boot's request lists the group's pending runs in order. When the boot ends badly (a
 //! kernel panic, a hang past the deadline, QEMU dying), the results that arrived are kept,
@@ -16,10 +16,13 @@ use std::time::Duration;
 use ktstr_vm::boot::{BootError, BootOptions, boot};
 use ktstr_vm::frame::Frame;
 use ktstr_vm::kernel::Kernel;
-use ktstr_vm::request::{Request, RequestedTest};
+use ktstr_vm::request::{Request, RequestedTest, SchedulerRequest};
 use ktstr_vm::{Accel, Topology};
 
-use super::wire::{DescribedRun, GuestResult, RESULT_FRAME, RunKey, STARTED_FRAME};
+use super::wire::{
+    DescribedRun, GuestResult, RESULT_FRAME, RunKey, SCHEDULER_STOPPED_FRAME, STARTED_FRAME,
+    SchedulerStopped,
+};
 use crate::harness::machine_lock::MachineLock;
 use crate::harness::runner::{host_load, sample_load};
 use crate::sidecar::model::HostLoad;
@@ -37,6 +40,8 @@ pub struct Group<'a> {
     pub memory_mb: Option<u32>,
     /// `Kvm` or `Tcg`, chosen once for the whole run.
     pub accel: Accel,
+    /// The sched_ext scheduler the guest keeps attached across the boot's runs.
+    pub scheduler: Option<SchedulerRequest>,
     pub runs: Vec<DescribedRun>,
 }
 
@@ -49,10 +54,11 @@ pub fn run_group(group: &Group<'_>) -> HashMap<RunKey, RunOutcome> {
     let mut pending: VecDeque<DescribedRun> = group.runs.iter().cloned().collect();
     let mut outcomes = HashMap::new();
     while !pending.is_empty() {
-        let chunk = take_chunk(&mut pending, group.topology);
+        let chunk = take_chunk(&mut pending, group.topology, group.scheduler.as_ref());
         eprintln!("ktstr: boot of {} run(s): {}", chunk.len(), names(&chunk));
         let request = Request {
             tests: chunk.iter().map(requested).collect(),
+            scheduler: group.scheduler.clone(),
             ..Request::new(group.topology)
         };
         let mut options = BootOptions::new(group.topology);
@@ -60,7 +66,7 @@ pub fn run_group(group: &Group<'_>) -> HashMap<RunKey, RunOutcome> {
             options.memory_mb = mb;
         }
         options.accel = group.accel;
-        options.timeout = deadline(&chunk);
+        options.timeout = deadline(&chunk, group.scheduler.as_ref());
         // Held for the whole boot: a VM's measurements must not compete with another
         // scenario on this machine, host or VM, from this run or any other.
         let _machine = match MachineLock::acquire(&format!("VM boot of {}", names(&chunk))) {
@@ -81,6 +87,7 @@ pub fn run_group(group: &Group<'_>) -> HashMap<RunKey, RunOutcome> {
             Ok(outcome) => (outcome.frames.as_slice(), None),
             Err(e) => (e.frames_seen(), Some(e)),
         };
+        log_scheduler_stops(frames);
         let (reported, started) = read_frames(frames);
         // Without a culprit and without progress, a fresh boot would fail the same way.
         let fail_all = started.is_none() && reported.is_empty();
@@ -131,8 +138,12 @@ fn requested(run: &DescribedRun) -> RequestedTest {
 }
 
 /// As many pending runs as one request can carry on the kernel command line (at least one).
-fn take_chunk(pending: &mut VecDeque<DescribedRun>, topology: Topology) -> Vec<DescribedRun> {
-    let mut request = Request::new(topology);
+fn take_chunk(
+    pending: &mut VecDeque<DescribedRun>,
+    topology: Topology,
+    scheduler: Option<&SchedulerRequest>,
+) -> Vec<DescribedRun> {
+    let mut request = Request { scheduler: scheduler.cloned(), ..Request::new(topology) };
     let mut chunk = Vec::new();
     while let Some(run) = pending.front() {
         request.tests.push(requested(run));
@@ -144,11 +155,35 @@ fn take_chunk(pending: &mut VecDeque<DescribedRun>, topology: Topology) -> Vec<D
     chunk
 }
 
-/// The boot's deadline: the boot allowance plus each run's allowance and declared duration.
-fn deadline(runs: &[DescribedRun]) -> Duration {
-    runs.iter().fold(BOOT_ALLOWANCE, |d, r| {
-        d + PER_RUN_ALLOWANCE + Duration::from_secs(r.duration_s.saturating_mul(4))
+/// The boot's deadline: the boot allowance plus each run's allowance and declared duration,
+/// and with a scheduler one attach timeout per run (a run may restart it) plus one more.
+fn deadline(runs: &[DescribedRun], scheduler: Option<&SchedulerRequest>) -> Duration {
+    let attach = Duration::from_secs(scheduler.map_or(0, |s| s.attach_timeout_s));
+    runs.iter().fold(BOOT_ALLOWANCE + attach, |d, r| {
+        d + PER_RUN_ALLOWANCE + attach + Duration::from_secs(r.duration_s.saturating_mul(4))
     })
+}
+
+/// Prints each time the guest stopped its scheduler: a stop that went wrong also fails the run
+/// it belongs to, but the log is where a departure's clean-up is seen.
+fn log_scheduler_stops(frames: &[Frame]) {
+    let stops = frames.iter().filter(|f| f.kind == SCHEDULER_STOPPED_FRAME);
+    for stop in stops.filter_map(|f| serde_json::from_slice::<SchedulerStopped>(&f.payload).ok()) {
+        eprintln!(
+            "ktstr: scheduler {} stopped ({}): detached in {} ms, killed after grace: {}, \
+             state {}{}",
+            stop.name,
+            stop.why,
+            stop.detach_ms,
+            stop.killed_after_grace,
+            stop.state_after,
+            if stop.problems.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", stop.problems.join("; "))
+            }
+        );
+    }
 }
 
 /// The guest's results by key, and the run that had started last without a result.
@@ -186,6 +221,7 @@ mod tests {
             flags: vec![],
             memory_mb: None,
             duration_s: 2,
+            scheduler: None,
         }
     }
 
@@ -216,7 +252,7 @@ mod tests {
         let topo: Topology = "1n1l2c1t".parse().unwrap();
         let mut pending: VecDeque<DescribedRun> =
             (0..60).map(|i| run(&format!("a_fairly_long_test_name_{i}"))).collect();
-        let first = take_chunk(&mut pending, topo);
+        let first = take_chunk(&mut pending, topo, None);
         assert!(first.len() > 3 && first.len() < 60, "{}", first.len());
         assert_eq!(first[0].key.test, "a_fairly_long_test_name_0");
         assert_eq!(
@@ -230,10 +266,20 @@ mod tests {
 
     #[test]
     fn the_deadline_grows_with_each_run() {
-        assert_eq!(deadline(&[]), BOOT_ALLOWANCE);
+        assert_eq!(deadline(&[], None), BOOT_ALLOWANCE);
         assert_eq!(
-            deadline(&[run("a")]),
+            deadline(&[run("a")], None),
             BOOT_ALLOWANCE + PER_RUN_ALLOWANCE + Duration::from_secs(8)
+        );
+        let sched = SchedulerRequest {
+            name: "s".into(),
+            path: "/scheduler".into(),
+            args: vec![],
+            attach_timeout_s: 30,
+        };
+        assert_eq!(
+            deadline(&[run("a")], Some(&sched)),
+            BOOT_ALLOWANCE + PER_RUN_ALLOWANCE + Duration::from_secs(8 + 30 + 30)
         );
     }
 }

@@ -5,7 +5,9 @@
 //! (`KTSTR_VM_SOCKET`); each test process sends an [`Ask`] for one run of its test and waits
 //! for the [`Answer`]. On a binary's first ask the coordinator describes it
 //! (`KTSTR_VM_DESCRIBE`), so it knows every run that binary has, and groups them by (kernel,
-//! topology, memory). The first ask that touches a group boots the group (all its runs, see
+//! topology, memory, sched_ext scheduler and its arguments). A run whose outcome needs no guest
+//! (its scheduler cannot be resolved, or the kernel's config has no sched_ext) is answered
+//! without a boot. The first ask that touches a group boots the group (all its runs, see
 //! [`super::batch`]); the runs' results wait in memory for their own test processes. Boots
 //! take one slot: one VM at a time, so guests never compete with each other for the host.
 //!
@@ -28,7 +30,8 @@ use ktstr_vm::kernel::{Kernel, KernelSource};
 
 use super::batch::{Group, RunOutcome, run_group};
 use super::describe::DESCRIBE_ENV;
-use super::wire::{Answer, Ask, DescribedEntry, DescribedRun, KernelResult, RunKey};
+use super::scheduled;
+use super::wire::{Answer, Ask, DescribedEntry, DescribedRun, KernelResult, RunKey, RunScheduler};
 
 /// The variable naming the coordinator's socket in test processes.
 pub const SOCKET_ENV: &str = "KTSTR_VM_SOCKET";
@@ -104,8 +107,14 @@ struct Binary {
 /// so the group's other askers wait for them.
 type GroupTable = Mutex<Option<HashMap<RunKey, RunOutcome>>>;
 
-/// (kernel index, topology, memory).
-type GroupKey = (usize, String, Option<u32>);
+/// (kernel index, topology, memory, scheduler with its arguments): one boot never mixes
+/// schedulers or flag profiles.
+type GroupKey = (usize, String, Option<u32>, Option<RunScheduler>);
+
+fn group_key(k: usize, run: &DescribedRun) -> GroupKey {
+    let scheduler = run.scheduler.clone().and_then(Result::ok);
+    (k, run.topology.clone(), run.memory_mb, scheduler)
+}
 
 fn serve(state: &State, stream: UnixStream) {
     let mut line = String::new();
@@ -176,16 +185,24 @@ fn group_outcome(
     run: &DescribedRun,
     k: usize,
 ) -> RunOutcome {
-    let key: GroupKey = (k, run.topology.clone(), run.memory_mb);
+    let kernel = &state.config.kernels[k];
+    if let Some(result) = scheduled::outcome_without_boot(run, kernel) {
+        return (Ok(result), None);
+    }
+    let key = group_key(k, run);
     let table = {
         let mut groups = binary.groups.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(groups.entry(key.clone()).or_default())
     };
     let mut table = table.lock().unwrap_or_else(|e| e.into_inner());
     if table.is_none() {
-        let members: Vec<DescribedRun> =
-            runs.iter().filter(|r| (k, r.topology.clone(), r.memory_mb) == key).cloned().collect();
-        *table = Some(boot_group(state, binary, &state.config.kernels[k], run, members));
+        let members: Vec<DescribedRun> = runs
+            .iter()
+            .filter(|r| group_key(k, r) == key)
+            .filter(|r| scheduled::outcome_without_boot(r, kernel).is_none())
+            .cloned()
+            .collect();
+        *table = Some(boot_group(state, binary, kernel, key.3.as_ref(), run, members));
     }
     let outcomes = table.as_ref().expect("filled above");
     outcomes.get(&run.key).cloned().unwrap_or_else(|| {
@@ -197,6 +214,7 @@ fn boot_group(
     state: &State,
     binary: &Binary,
     kernel: &Kernel,
+    scheduler: Option<&RunScheduler>,
     first: &DescribedRun,
     runs: Vec<DescribedRun>,
 ) -> HashMap<RunKey, RunOutcome> {
@@ -206,16 +224,20 @@ fn boot_group(
         Ok(t) => t,
         Err(e) => return fail_all(format!("{e}")),
     };
-    let initramfs = match initramfs(binary, kernel) {
+    let initramfs = match initramfs(binary, kernel, scheduler) {
         Ok(path) => path,
         Err(e) => return fail_all(e),
     };
     let _slot = state.boot_slot.lock().unwrap_or_else(|e| e.into_inner());
     eprintln!(
-        "ktstr: group {} on {} ({topology}, {}): {} run(s)",
+        "ktstr: group {} on {} ({topology}, {}, {}): {} run(s)",
         binary.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         kernel.label(),
         state.config.backend,
+        scheduler.map_or_else(
+            || "eevdf".to_string(),
+            |s| format!("{} {}", s.name, s.args.join(" ")).trim_end().to_string()
+        ),
         runs.len(),
     );
     let group = Group {
@@ -224,13 +246,23 @@ fn boot_group(
         topology,
         memory_mb: first.memory_mb,
         accel: state.config.accel,
+        scheduler: scheduler.map(scheduled::request),
         runs,
     };
     run_group(&group)
 }
 
-fn initramfs(binary: &Binary, kernel: &Kernel) -> Result<PathBuf, String> {
+/// The test binary as `/init`, a scheduler group's binary as `/scheduler` (both with their
+/// shared libraries), and the kernel's config where libbpf looks for it.
+fn initramfs(
+    binary: &Binary,
+    kernel: &Kernel,
+    scheduler: Option<&RunScheduler>,
+) -> Result<PathBuf, String> {
     let mut builder = InitramfsBuilder::new(&binary.path);
+    if let Some(s) = scheduler {
+        builder = builder.binary(scheduled::GUEST_PATH, &s.binary);
+    }
     if let Some(config) = &kernel.config {
         builder = builder.kernel_config(&kernel.release, config);
     }
@@ -266,5 +298,48 @@ fn failed_result(state: &State, kernel: &Kernel, why: String) -> KernelResult {
         overcommitted: false,
         outcome: Err(why),
         host_load: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(test: &str, scheduler: Option<(&str, &[&str])>) -> DescribedRun {
+        DescribedRun {
+            key: RunKey { test: test.into(), variant: "base".into() },
+            topology: "1n1l2c1t".into(),
+            flags: vec![],
+            memory_mb: None,
+            duration_s: 1,
+            scheduler: scheduler.map(|(name, args)| {
+                Ok(RunScheduler {
+                    name: name.into(),
+                    binary: format!("/bin/{name}"),
+                    args: args.iter().map(|a| a.to_string()).collect(),
+                    attach_timeout_s: 30,
+                })
+            }),
+        }
+    }
+
+    #[test]
+    fn two_schedulers_or_two_flag_profiles_never_share_a_boot() {
+        let eevdf = run("a", None);
+        let bpfland = run("b", Some(("scx_bpfland", &[])));
+        let bpfland_too = run("c", Some(("scx_bpfland", &[])));
+        let bpfland_llc = run("d", Some(("scx_bpfland", &["--primary-domain", "all"])));
+        let lavd = run("e", Some(("scx_lavd", &[])));
+        assert_eq!(group_key(0, &bpfland), group_key(0, &bpfland_too));
+        let keys = [&eevdf, &bpfland, &bpfland_llc, &lavd].map(|r| group_key(0, r));
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_ne!(group_key(0, &bpfland), group_key(1, &bpfland), "one boot per kernel");
+        let unresolved =
+            DescribedRun { scheduler: Some(Err("no binary".into())), ..run("f", None) };
+        assert_eq!(group_key(0, &unresolved).3, None, "answered without a boot, never grouped");
     }
 }

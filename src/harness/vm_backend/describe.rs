@@ -1,7 +1,9 @@
 //! `KTSTR_VM_DESCRIBE`: a test binary lists its `#[ktstr_test]` entries and their runs as JSON
 //! on stdout and exits, without running libtest. The coordinator uses it to group a binary's
-//! runs into boots before the first test process asks for a result.
+//! runs into boots before the first test process asks for a result. A run's sched_ext
+//! scheduler is resolved here, in the test binary, where its declaration lives.
 
+use super::scheduled;
 use super::wire::{DescribedEntry, DescribedRun, RunKey};
 use crate::harness::registry;
 use crate::harness::runner::variants;
@@ -19,6 +21,7 @@ pub fn describe() -> Vec<DescribedEntry> {
             runs: variants(e)
                 .into_iter()
                 .map(|v| DescribedRun {
+                    scheduler: scheduled::describe(e, &v.flags),
                     key: RunKey { test: e.name.to_string(), variant: v.label },
                     topology: v.topology.to_string(),
                     flags: v.flags,

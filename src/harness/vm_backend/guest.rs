@@ -8,37 +8,40 @@
 //! execution record. Host load is the host's business (the guest's load says nothing about
 //! contention on the host), so it is left empty here.
 //!
-//! The scheduler hook: a request may name a scheduler to start before the tests
-//! (`Request::scheduler`). [`prepare_scheduler`] is where that happens; this agent does not
-//! start schedulers yet, so it refuses such a request with an error frame rather than run the
-//! tests under the wrong scheduler.
+//! A request naming a sched_ext scheduler (`Request::scheduler`) has it started before the
+//! first test and kept attached across the tests ([`GuestScheduler`]): each test's record gets
+//! its own share of the scheduler's counters, a test during which it left fails, and it is
+//! stopped after the last test.
 
 use ktstr_vm::guest::Guest;
 use ktstr_vm::request::{Request, RequestedTest};
 
+use super::guest_scheduler::GuestScheduler;
 use super::wire::{GuestResult, RESULT_FRAME, RunKey, STARTED_FRAME};
 use crate::harness::cgroup;
 use crate::harness::execution::{Execution, Variant, Verdict};
 use crate::harness::registry;
-use crate::harness::runner::run_on;
+use crate::harness::runner::{SchedulerControl, run_on};
 use crate::harness::watchdog::HANG_GRACE;
 
 /// Runs the guest's requested tests and powers off; never returns.
 pub fn run_as_init() -> ! {
     let mut guest = Guest::start();
     let request = guest.request().clone();
-    if let Err(why) = prepare_scheduler(&request) {
-        guest.fail(&why);
-    }
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
-    for test in &request.tests {
+    let mut scheduler = request.scheduler.as_ref().map(|s| GuestScheduler::start(s, &release));
+    for (i, test) in request.tests.iter().enumerate() {
         let key = RunKey { test: test.name.clone(), variant: test.variant.clone() };
         guest.send_json(STARTED_FRAME, &key);
         let started = std::time::Instant::now();
         remove_previous_trees();
-        let execution = run_requested(&request, test);
+        let last = i + 1 == request.tests.len();
+        let execution = match scheduler.as_mut() {
+            None => run_requested(&request, test),
+            Some(s) => run_under(s, &request, test, last, &mut guest),
+        };
         let guest_elapsed_ms = started.elapsed().as_millis() as u64;
         let result =
             GuestResult { key, kernel_release: release.clone(), execution, guest_elapsed_ms };
@@ -47,13 +50,22 @@ pub fn run_as_init() -> ! {
     guest.finish()
 }
 
-/// Starts the request's scheduler before any test runs. Issue 15's work plugs in here; until
-/// then a request for a scheduler is refused.
-fn prepare_scheduler(request: &Request) -> Result<(), String> {
-    match &request.scheduler {
-        None => Ok(()),
-        Some(s) => {
-            Err(format!("this guest agent cannot start schedulers yet; {} was requested", s.path))
+/// One test under the boot's scheduler: restarted first if it left or the test asks for a
+/// fresh one, its share of the counters recorded after.
+fn run_under(
+    scheduler: &mut GuestScheduler,
+    request: &Request,
+    test: &RequestedTest,
+    last: bool,
+    guest: &mut Guest,
+) -> Execution {
+    let fresh = registry::find(&test.name).is_some_and(|e| e.fresh_scheduler);
+    match scheduler.before(&test.name, fresh, guest) {
+        Err(record) => *record,
+        Ok(events) => {
+            let mut execution = run_requested(request, test);
+            scheduler.after(&test.name, events, last, &mut execution, guest);
+            execution
         }
     }
 }
@@ -73,7 +85,7 @@ fn run_requested(request: &Request, test: &RequestedTest) -> Execution {
     };
     // Inside the guest the runner's view of "this machine" is the guest, whose topology
     // `Guest::start` already checked against the request.
-    let mut execution = run_on(entry, &variant, HANG_GRACE);
+    let mut execution = run_on(entry, &variant, HANG_GRACE, SchedulerControl::AttachedByCaller);
     execution.host_load = None;
     execution
 }

@@ -4,7 +4,9 @@
 //!
 //! - [`coordinator`]: owns the run's VMs (in `cargo ktstr test`); answers test processes.
 //! - [`batch`]: one group's boots, with a crash failing only the test that caused it.
-//! - [`guest`]: the agent a test binary runs as the guest's `/init`.
+//! - [`guest`]: the agent a test binary runs as the guest's `/init`; [`guest_scheduler`] keeps
+//!   its sched_ext scheduler attached across the boot's tests.
+//! - [`scheduled`]: a run's scheduler on the host: resolved, and what is decided without a boot.
 //! - [`describe`]: a test binary listing its entries for the coordinator.
 //! - [`wire`]: the messages between them.
 //! - this module: the test process's side: ask the coordinator, write one sidecar per kernel.
@@ -15,6 +17,8 @@ pub mod batch;
 pub mod coordinator;
 pub mod describe;
 pub mod guest;
+pub mod guest_scheduler;
+pub mod scheduled;
 pub mod wire;
 
 use std::io::{BufRead, BufReader, Write};
