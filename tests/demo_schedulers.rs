@@ -69,9 +69,9 @@ fn demo_suite_under_eevdf_and_scx_bpfland_in_tcg_guests_pairs_by_scheduler() {
 
     let table = ktstr(&repo, &db).args(["stats", "compare"]).args(&pinned).output().unwrap();
     let shown = String::from_utf8_lossy(&table.stdout);
-    for test in TESTS {
-        let row = format!("{test}/1n1l2c1t");
-        assert!(shown.contains(&row), "the table has {row}: {}", text(&table));
+    for (test, work) in TESTS.iter().zip(["PipeIo", "CpuSpin"]) {
+        let row = format!("  {test}/1n1l2c1t/{work}: eevdf=1/1 scx_bpfland=1/1");
+        assert!(shown.lines().any(|l| l == row), "the table pairs {test}: {}", text(&table));
     }
     assert_eq!(table.status.code(), Some(code), "{}", text(&table));
 }

@@ -21,15 +21,16 @@ pub enum Sched {
     Bpfland,
 }
 
-/// Two spinners per CPU: throughput and fairness under the scheduler.
-#[ktstr_test(scheduler = "scx_bpfland", duration_s = 2, workers_per_cgroup = 2,
+/// Four spinners on one CPU: throughput and fairness under the scheduler.
+#[ktstr_test(scheduler = "scx_bpfland", duration_s = 2, workers_per_cgroup = 4, cores = 1,
              not_starved = false)]
 fn spin_under_bpfland(ctx: &Ctx) -> Result<AssertResult> {
     steady(ctx, WorkType::CpuSpin)
 }
 
-/// Pipe ping-pong pairs next to a cgroup of spinners: how long a woken task waits.
-#[ktstr_test(scheduler = "scx_bpfland", duration_s = 2, workers_per_cgroup = 2,
+/// Pipe ping-pong pairs next to a cgroup of spinners on one CPU: how long a woken task waits.
+/// One CPU, so no wakeup can dodge the spinners by landing on an idle CPU.
+#[ktstr_test(scheduler = "scx_bpfland", duration_s = 2, workers_per_cgroup = 2, cores = 1,
              not_starved = false)]
 fn wake_behind_spinners(ctx: &Ctx) -> Result<AssertResult> {
     let stats = ctx.run_cgroups(&[
