@@ -25,4 +25,5 @@ mod sql_query;
 mod test_interrupt;
 mod util;
 mod vm_e2e;
+mod vm_sched;
 mod warehouse_cli;

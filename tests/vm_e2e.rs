@@ -28,25 +28,20 @@ fn vm_crash_guest(ctx: &Ctx) -> Result<AssertResult> {
 }
 "#;
 
-fn bin() -> &'static str {
+pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_cargo-ktstr")
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     Path::new(bin()).parent().and_then(Path::parent).expect("target/<profile>/").to_path_buf()
 }
 
 fn copy_suite(to: &Path) {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-suite");
-    for rel in ["Cargo.toml", "Cargo.lock", "src/lib.rs", "tests/demo.rs", "tests/vm.rs"] {
-        let dest = to.join(rel);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::copy(from.join(rel), &dest).unwrap();
-    }
+    let files = ["Cargo.toml", "Cargo.lock", "src/lib.rs", "tests/demo.rs", "tests/vm.rs"];
+    copy_crate("examples/demo-suite", "../..", &files, to);
     let manifest = to.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest)
         .unwrap()
-        .replace("path = \"../..\"", &format!("path = {:?}", env!("CARGO_MANIFEST_DIR")))
         // Its own package name, so its test binaries never share artifacts (same name, same
         // hash) with a build of the demo suite itself in the shared target dir.
         .replace("name = \"ktstr-demo-suite\"", "name = \"ktstr-demo-suite-vm-e2e\"");
@@ -54,21 +49,58 @@ fn copy_suite(to: &Path) {
     let vm = to.join("tests/vm.rs");
     let code = std::fs::read_to_string(&vm).unwrap() + PANICKING_TEST;
     std::fs::write(&vm, code).unwrap();
-    std::fs::write(to.join(".gitignore"), "target/\n").unwrap();
-    git(to, &["init", "-q"]);
-    git(to, &["add", "-A"]);
-    git(to, &["commit", "-qm", "A"]);
+    commit_all(to);
+}
+
+/// Copies `files` of the crate at `from` (relative to ktstr's root) to `to`, its dependency
+/// on ktstr (`path = "<ktstr_path>"`) pointed at this checkout.
+pub(crate) fn copy_crate(from: &str, ktstr_path: &str, files: &[&str], to: &Path) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(from);
+    for rel in files {
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(rel), &dest).unwrap();
+    }
+    let manifest = to.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        &format!("path = {ktstr_path:?}"),
+        &format!("path = {:?}", env!("CARGO_MANIFEST_DIR")),
+    );
+    std::fs::write(&manifest, text).unwrap();
+}
+
+/// Makes `repo` a git repository with everything in one commit (sidecars record it).
+pub(crate) fn commit_all(repo: &Path) {
+    std::fs::write(repo.join(".gitignore"), "target/\n").unwrap();
+    git(repo, &["init", "-q"]);
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-qm", "A"]);
 }
 
 fn run(repo: &Path, runs: &Path) -> Output {
+    cargo_ktstr_test(repo, runs, &[KERNEL], &["--features", "vm", "--test", "vm"])
+}
+
+/// `cargo ktstr test --kernel K… --accel tcg -- <nextest args> --no-fail-fast` in `repo`,
+/// sidecars and warehouse under `runs`, builds in ktstr's own target dir.
+pub(crate) fn cargo_ktstr_test(
+    repo: &Path,
+    runs: &Path,
+    kernels: &[&str],
+    nextest: &[&str],
+) -> Output {
     let mut cmd = Command::new(bin());
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("NEXTEST") {
             cmd.env_remove(name);
         }
     }
-    cmd.args(["test", "--kernel", KERNEL, "--accel", "tcg", "--", "--features", "vm"])
-        .args(["--test", "vm"])
+    cmd.arg("test");
+    for kernel in kernels {
+        cmd.args(["--kernel", kernel]);
+    }
+    cmd.args(["--accel", "tcg", "--"])
+        .args(nextest)
         .args(["--no-fail-fast"])
         .current_dir(repo)
         .env("CARGO_TARGET_DIR", target_dir())
@@ -82,7 +114,7 @@ fn run(repo: &Path, runs: &Path) -> Output {
         .unwrap()
 }
 
-fn sidecars(dir: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn sidecars(dir: &Path) -> Vec<serde_json::Value> {
     let mut out: Vec<serde_json::Value> = std::fs::read_dir(dir)
         .unwrap()
         .flatten()

@@ -30,7 +30,8 @@ mod schedulers;
 /// `memory_mb`, `scheduler = "eevdf"`, `duration_s`, `workers_per_cgroup`, the `Thresholds`
 /// fields (bools, integers, float literals), `required_flags`/`excluded_flags` (arrays of
 /// string literals or const paths), the gauntlet constraints (`min_*`/`max_*` of
-/// `numa_nodes`, `llcs`, `cpus`, and `requires_smt`), `host_only`, `fresh_scheduler`, `expect_err`, and
+/// `numa_nodes`, `llcs`, `cpus`, and `requires_smt`), `host_only`, `fresh_scheduler` (in a VM
+/// boot, restart the scheduler before this test), `expect_err`, and
 /// `gauntlet = ["preset", "preset:flag+flag", "2n4l2c1t"]` with optional
 /// `gauntlet_profiles = ["default", "llc"]` to cross every plain preset with each profile.
 #[proc_macro_attribute]

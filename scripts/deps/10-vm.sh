@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The VM backend's needs: QEMU (Debian's qemu-system-x86; qemu-system-data brings the qboot
-# firmware NUMA guests boot with) and a sched_ext kernel (Debian trixie-backports 7.3, cloud
-# flavour) in the ktstr kernel cache ($KTSTR_CACHE_DIR, else $XDG_CACHE_HOME/ktstr/kernels,
-# else ~/.cache/ktstr/kernels).
+# firmware NUMA guests boot with), a sched_ext kernel (Debian trixie-backports 7.3, cloud
+# flavour) and an EEVDF-only kernel (trixie's 6.12, built without CONFIG_SCHED_CLASS_EXT, for
+# the tests of a scheduler test on a kernel without sched_ext) in the ktstr kernel cache
+# ($KTSTR_CACHE_DIR, else $XDG_CACHE_HOME/ktstr/kernels, else ~/.cache/ktstr/kernels).
 #
-#   ./scripts/deps/10-vm.sh            QEMU + kernel
-#   ./scripts/deps/10-vm.sh --refresh  also ask Debian for a newer 7.3 kernel
+#   ./scripts/deps/10-vm.sh            QEMU + kernels
+#   ./scripts/deps/10-vm.sh --refresh  also ask Debian for newer 7.3 and 6.12 kernels
 #
-# Idempotent: packages already installed are not touched, and a cached 7.3 kernel is found
-# with a file test, without building or running anything. The kernel is fetched by
+# Idempotent: packages already installed are not touched, and cached kernels are found with
+# a file test, without building or running anything. The kernel is fetched by
 # `cargo ktstr kernel fetch` through a private apt source list; the host's /etc/apt
 # configuration is never changed.
 set -euo pipefail
@@ -32,17 +33,28 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 cache="${KTSTR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ktstr/kernels}"
-cached=""
-for manifest in "$cache"/*/kernel.json; do
-    [ -f "$manifest" ] || continue
-    if grep -q '"release": "7\.3\.' "$manifest" && grep -q '"sched_ext": true' "$manifest"; then
-        cached="$(dirname "$manifest")"
-        break
+# The cached kernel of series $1 whose manifest says "sched_ext": $2, if any.
+cached_kernel() {
+    local manifest series="${1//./\\.}"
+    for manifest in "$cache"/*/kernel.json; do
+        [ -f "$manifest" ] || continue
+        if grep -q "\"release\": \"$series\\." "$manifest" && grep -q "\"sched_ext\": $2" "$manifest"; then
+            basename "$(dirname "$manifest")"
+            return
+        fi
+    done
+}
+# Fetches series $1 from suite $2 unless a kernel of it (with sched_ext $3) is cached.
+ensure_kernel() {
+    local found
+    found="$(cached_kernel "$1" "$3")"
+    if [ -z "$found" ] || [ -n "$refresh" ]; then
+        found="$(cargo run --quiet --locked --bin cargo-ktstr -- ktstr kernel fetch "$1" --suite "$2" $refresh)"
+        echo "${found%%$'\t'*}"
+    else
+        echo "$found (cached)"
     fi
-done
-if [ -z "$cached" ] || [ -n "$refresh" ]; then
-    kernel="$(cargo run --quiet --locked --bin cargo-ktstr -- ktstr kernel fetch 7.3 $refresh)"
-else
-    kernel="$(basename "$cached") (cached)"
-fi
-echo "10-vm: $(qemu-system-x86_64 --version | head -n 1); kernel ${kernel%%$'\t'*}"
+}
+scx_kernel="$(ensure_kernel 7.3 trixie-backports true)"
+eevdf_kernel="$(ensure_kernel 6.12 trixie false)"
+echo "10-vm: $(qemu-system-x86_64 --version | head -n 1); kernels $scx_kernel, $eevdf_kernel"

@@ -18,8 +18,9 @@ pub struct KernelArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum KernelCommand {
-    /// Put a Debian sched_ext kernel of a series (default 7.3) into the kernel cache; a cached
-    /// kernel of that series is reused without network access unless --refresh
+    /// Put a Debian kernel of a series (default 7.3, which has sched_ext) into the kernel cache;
+    /// a cached kernel of that series is reused without network access unless --refresh.
+    /// `fetch 6.12 --suite trixie` gets an EEVDF-only kernel (no CONFIG_SCHED_CLASS_EXT)
     Fetch {
         /// Kernel series, e.g. 7.3
         #[arg(value_name = "VERSION", default_value = "7.3")]
@@ -27,6 +28,9 @@ pub enum KernelCommand {
         /// Debian flavour of the image
         #[arg(long, default_value = "cloud", value_parser = ["cloud", "generic"])]
         flavour: String,
+        /// Debian suite to fetch from (trixie-backports has 7.x, trixie 6.12)
+        #[arg(long, default_value = ktstr_vm::kernel::fetch::SUITE)]
+        suite: String,
         /// Ask apt for a newer package even if one of the series is cached
         #[arg(long)]
         refresh: bool,
@@ -38,9 +42,9 @@ pub enum KernelCommand {
 pub fn run(args: KernelArgs) -> anyhow::Result<u8> {
     let cache = KernelCache::default_location();
     match args.command {
-        KernelCommand::Fetch { version, flavour, refresh } => {
+        KernelCommand::Fetch { version, flavour, suite, refresh } => {
             let flavour = if flavour == "generic" { Flavour::Generic } else { Flavour::Cloud };
-            let request = FetchRequest { series: version, flavour, refresh };
+            let request = FetchRequest { series: version, flavour, suite, refresh };
             let entry = fetch(&cache, &request).map_err(|e| ExitError {
                 code: exit_code::USAGE_OR_DATA_ERROR,
                 message: e.to_string(),

@@ -17,7 +17,9 @@ use ktstr_vm::guest::Guest;
 use ktstr_vm::request::{Request, RequestedTest};
 
 use super::guest_scheduler::GuestScheduler;
-use super::wire::{GuestResult, RESULT_FRAME, RunKey, STARTED_FRAME};
+use super::wire::{
+    GuestResult, RESULT_FRAME, RunKey, SCHEDULER_STOPPED_FRAME, STARTED_FRAME, SchedulerStopped,
+};
 use crate::harness::cgroup;
 use crate::harness::execution::{Execution, Variant, Verdict};
 use crate::harness::registry;
@@ -60,11 +62,12 @@ fn run_under(
     guest: &mut Guest,
 ) -> Execution {
     let fresh = registry::find(&test.name).is_some_and(|e| e.fresh_scheduler);
-    match scheduler.before(&test.name, fresh, guest) {
+    let mut send = |stop: SchedulerStopped| guest.send_json(SCHEDULER_STOPPED_FRAME, &stop);
+    match scheduler.before(&test.name, fresh, &mut send) {
         Err(record) => *record,
         Ok(events) => {
             let mut execution = run_requested(request, test);
-            scheduler.after(&test.name, events, last, &mut execution, guest);
+            scheduler.after(&test.name, events, last, &mut execution, &mut send);
             execution
         }
     }

@@ -6,21 +6,21 @@
 //! the lifecycle's one-line reason, and the scheduler is restarted for the next test. A test
 //! declared `fresh_scheduler` gets a restarted one. After the last test it is stopped (SIGINT,
 //! SIGKILL after the grace period) and the stop goes into that test's record. Every stop is
-//! also sent to the host in a [`SCHEDULER_STOPPED_FRAME`]. Once a start fails, every later test
-//! ends with that reason: a skip on a kernel without sched_ext, a failure otherwise.
+//! also sent to the host in a [`super::wire::SCHEDULER_STOPPED_FRAME`]. Once a start fails,
+//! every later test ends with that reason: a skip on a kernel without sched_ext, a failure
+//! otherwise.
 //!
 //! The lifecycle itself is [`crate::harness::scheduler::lifecycle`]'s; this module only decides
 //! when to start, segment and stop in a batch.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use ktstr_vm::guest::Guest;
 use ktstr_vm::request::SchedulerRequest;
 
 use super::scheduled::no_sched_ext;
-use super::wire::{SCHEDULER_STOPPED_FRAME, SchedulerStopped};
+use super::wire::SchedulerStopped;
 use crate::harness::execution::{Execution, Verdict};
 use crate::harness::scheduler::host::{DETACH_TIMEOUT, STOP_GRACE};
 use crate::harness::scheduler::{
@@ -41,10 +41,16 @@ enum Unavailable {
 /// The boot's scheduler: attached, gone (to be restarted), or unavailable for good.
 pub struct GuestScheduler {
     spec: LaunchSpec,
+    sysfs: SchedExtSysfs,
+    kmsg: Option<PathBuf>,
     release: String,
     attached: Option<Attached>,
     unavailable: Option<Unavailable>,
 }
+
+/// Where each stop goes (the guest sends it to the host in a
+/// [`super::wire::SCHEDULER_STOPPED_FRAME`]).
+pub type StopSink<'a> = &'a mut dyn FnMut(SchedulerStopped);
 
 impl GuestScheduler {
     /// Starts the requested scheduler on the guest's `/sys`, reading `/dev/kmsg` for the
@@ -58,8 +64,22 @@ impl GuestScheduler {
             stop_grace: STOP_GRACE,
             detach_timeout: DETACH_TIMEOUT,
         };
+        let kmsg = Some(PathBuf::from("/dev/kmsg"));
+        GuestScheduler::start_with(spec, SchedExtSysfs::new("/sys"), kmsg, release)
+    }
+
+    /// [`GuestScheduler::start`] against any sysfs root and kernel log (tests use synthetic
+    /// ones).
+    pub fn start_with(
+        spec: LaunchSpec,
+        sysfs: SchedExtSysfs,
+        kmsg: Option<PathBuf>,
+        release: &str,
+    ) -> GuestScheduler {
         let mut scheduler = GuestScheduler {
             spec,
+            sysfs,
+            kmsg,
             release: release.to_string(),
             attached: None,
             unavailable: None,
@@ -69,8 +89,7 @@ impl GuestScheduler {
     }
 
     fn attach(&mut self) {
-        let sysfs = SchedExtSysfs::new("/sys");
-        match Attached::start(&self.spec, &sysfs, Some(Path::new("/dev/kmsg"))) {
+        match Attached::start(&self.spec, &self.sysfs, self.kmsg.as_deref()) {
             Ok(a) => {
                 eprintln!(
                     "ktstr guest: scheduler {} attached as {} in {} ms",
@@ -95,15 +114,14 @@ impl GuestScheduler {
         &mut self,
         test: &str,
         fresh: bool,
-        guest: &mut Guest,
+        stops: StopSink<'_>,
     ) -> Result<Events, Box<Execution>> {
         if fresh
             && self.unavailable.is_none()
             && let Some(attached) = self.attached.take()
         {
             let run = attached.finish();
-            let why = format!("fresh scheduler for {test}");
-            guest.send_json(SCHEDULER_STOPPED_FRAME, &stopped(&run, why));
+            stops(stopped(&run, format!("fresh scheduler for {test}")));
         }
         if self.attached.is_none() && self.unavailable.is_none() {
             self.attach();
@@ -133,12 +151,12 @@ impl GuestScheduler {
         before: Events,
         last: bool,
         execution: &mut Execution,
-        guest: &mut Guest,
+        stops: StopSink<'_>,
     ) {
         let Some(mut attached) = self.attached.take() else { return };
         let run = if last {
             let run = attached.finish_from(before);
-            guest.send_json(SCHEDULER_STOPPED_FRAME, &stopped(&run, "end of boot".into()));
+            stops(stopped(&run, "end of boot".into()));
             run
         } else {
             let segment = attached.segment(before);
@@ -147,10 +165,7 @@ impl GuestScheduler {
             } else {
                 // Reaps the process and waits for the kernel to be back on its own scheduler.
                 let gone = attached.finish();
-                guest.send_json(
-                    SCHEDULER_STOPPED_FRAME,
-                    &stopped(&gone, format!("left during {test}")),
-                );
+                stops(stopped(&gone, format!("left during {test}")));
             }
             segment
         };
@@ -173,3 +188,7 @@ fn stopped(run: &SchedulerRun, why: String) -> SchedulerStopped {
         problems: run.problems.clone(),
     }
 }
+
+#[cfg(test)]
+#[path = "guest_scheduler_tests.rs"]
+mod tests;

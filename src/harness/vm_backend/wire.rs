@@ -176,7 +176,8 @@ mod tests {
             assert_eq!(serde_json::from_str::<DescribedRun>(&json).unwrap(), d);
         }
         // A description from before schedulers travelled still reads, as "no scheduler".
-        let old = r#"{"key":{"test":"t","variant":"base"},"topology":"1n1l2c1t","flags":[],"memory_mb":null,"duration_s":1}"#;
+        let old = r#"{"key":{"test":"t","variant":"base"},"topology":"1n1l2c1t","flags":[],
+            "memory_mb":null,"duration_s":1}"#;
         assert_eq!(serde_json::from_str::<DescribedRun>(old).unwrap().scheduler, None);
     }
 }

@@ -12,7 +12,7 @@ use ktstr_vm::kernel::fetch::{FetchRequest, Flavour, fetch};
 use ktstr_vm::kernel::{KernelSpec, resolve};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: ktstr-vm kernel fetch [--series 7.3] [--flavour cloud|generic] [--refresh] | kernel list | kernel show <KERNEL>";
+const USAGE: &str = "usage: ktstr-vm kernel fetch [--series 7.3] [--flavour cloud|generic] [--suite trixie-backports] [--refresh] | kernel list | kernel show <KERNEL>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,6 +47,9 @@ fn fetch_kernel(args: &[&str]) -> Result<(), String> {
             "--refresh" => request.refresh = true,
             "--series" => {
                 request.series = args.next().ok_or("--series needs a value, e.g. 7.3")?.to_string()
+            }
+            "--suite" => {
+                request.suite = args.next().ok_or("--suite needs a value, e.g. trixie")?.to_string()
             }
             "--flavour" => {
                 request.flavour = match args.next().copied() {
