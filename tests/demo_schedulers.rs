@@ -52,7 +52,7 @@ fn demo_suite_under_eevdf_and_scx_bpfland_in_tcg_guests_pairs_by_scheduler() {
     );
     for sc in &sidecars {
         if sc.scheduler == "eevdf" {
-            assert!(sc.passed && sc.provenance.other.get("scx_ops").is_none(), "{sc:?}");
+            assert!(sc.passed && !sc.provenance.other.contains_key("scx_ops"), "{sc:?}");
         } else {
             check_bpfland_guest_sidecar(sc, &log);
         }

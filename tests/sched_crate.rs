@@ -166,8 +166,6 @@ fn the_example_scheduler_crate_a_b_in_tcg_guests_gates_the_longer_slice() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = make_repo(tmp.path());
     let db = tmp.path().join("warehouse.sqlite");
-    let policy = repo.join("ab-policy.json");
-    let policy = policy.to_str().unwrap();
     let a = run_in_guests(&repo, &db);
 
     let src = repo.join("tests/sched.rs");
@@ -175,11 +173,7 @@ fn the_example_scheduler_crate_a_b_in_tcg_guests_gates_the_longer_slice() {
     std::fs::write(&src, code.replace(SLICE_A, SLICE_B)).unwrap();
     git(&repo, &["commit", "-qam", "B: scx_bpfland with a 200 ms slice"]);
     let b = run_in_guests(&repo, &db);
-    let (code, json) = compare_json(
-        &repo,
-        &db,
-        &["--a-project-commit", &a, "--b-project-commit", &b, "--policy", policy],
-    );
+    let (code, json) = compare_commits(&repo, &db, &a, &b);
     assert_eq!(code, 1, "B regressed: {json:#}");
     let (test, metric) = VM_FINDING;
     let found = json["findings"].as_array().unwrap().iter().any(|f| {
@@ -192,14 +186,17 @@ fn the_example_scheduler_crate_a_b_in_tcg_guests_gates_the_longer_slice() {
 
     git(&repo, &["revert", "--no-edit", "HEAD"]);
     let a_again = run_in_guests(&repo, &db);
-    let (code, json) = compare_json(
-        &repo,
-        &db,
-        &["--a-project-commit", &a, "--b-project-commit", &a_again, "--policy", policy],
-    );
+    let (code, json) = compare_commits(&repo, &db, &a, &a_again);
     assert_eq!(code, 0, "A against A at another commit: {json:#}");
     assert_eq!(json["summary"]["regressions"], 0, "{json:#}");
     check_every_key_paired(&json);
+}
+
+/// `stats compare --json` of commit `a` against `b` under the crate's `ab-policy.json`.
+fn compare_commits(repo: &Path, db: &Path, a: &str, b: &str) -> (i32, serde_json::Value) {
+    let policy = repo.join("ab-policy.json");
+    let args = ["--a-project-commit", a, "--b-project-commit", b, "--policy"];
+    compare_json(repo, db, &[&args[..], &[policy.to_str().unwrap()]].concat())
 }
 
 /// Both sides have one sidecar of each of [`ONE_BOOT`], and every key found its partner.
