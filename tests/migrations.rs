@@ -20,6 +20,7 @@ const FROZEN: &[(&str, &str)] = &[
         "7b2dce3106ef4b832f69b012139d278c334ecbae7d87b1c64e14a2f0219b3080",
     ),
     ("V6__sidecar_repeat.sql", "03ae5d2885a38649a456bb51cbb7c1d2f41218f88dc5517178945e4debf46385"),
+    ("V7__merge_sources.sql", "d2e6b78949aa97c9ffeda91bd6be0b448abf9092df0df1f45014c73494405a7c"),
 ];
 
 fn migrations() -> Vec<(u32, String, Vec<u8>)> {

@@ -1,14 +1,21 @@
-//! The indexes `stats compare` relies on, pinned with `EXPLAIN QUERY PLAN` on a warehouse the
-//! real binary built: each side's row selection and its ext-metric attachment must reach the
-//! main table through a named index (a `SEARCH`, never a `SCAN`), so a compare costs the size
-//! of its two sides, not the size of the archive.
+//! The indexes `stats compare` and `stats list-values` rely on, pinned with `EXPLAIN QUERY
+//! PLAN` on a warehouse the real binary built: each side's row selection and its ext-metric
+//! attachment, the matching of commit values against the pool, the noise gate's history and
+//! host-load reads, and list-values' distinct values must reach their tables through a named
+//! index (a `SEARCH`, never a `SCAN`), so a compare costs the size of its two sides, not the
+//! size of the archive.
 
 use ktstr::compare::{Dim, PoolScope, SideFilter};
 use ktstr::sidecar::SidecarResult;
 use ktstr::warehouse::Warehouse;
-use ktstr::warehouse::compare_rows::side_query_plans;
+use ktstr::warehouse::commit_ids::commit_query_plans;
+use ktstr::warehouse::compare_rows::{history_query_plans, side_query_plans};
+use ktstr::warehouse::values::values_query_plan;
 
 use crate::util::TestDir;
+
+/// The index a series' history is read through: its identity, then its write time.
+const HISTORY_INDEX: &str = "ingested_sidecar_test_name";
 
 /// Four commits on two kernels, a few tests each, every sidecar with ext metrics.
 fn archive() -> TestDir {
@@ -109,4 +116,55 @@ fn an_archive_scoped_side_still_searches_by_commit() {
         assert_searches_with(plan, "ingested_sidecar_compare_by_project_commit");
         assert!(!plan.iter().any(|l| l.starts_with("SCAN")), "{plan:?}");
     }
+}
+
+/// No line of `plan` scans a table or sorts in a temporary B-tree.
+#[track_caller]
+fn assert_no_scan_or_sort(plan: &[String]) {
+    assert!(!plan.iter().any(|l| l.starts_with("SCAN") || l.contains("TEMP B-TREE")), "{plan:?}");
+}
+
+#[test]
+fn list_values_reads_the_dimension_value_index_in_order() {
+    let t = archive();
+    let wh = Warehouse::open_read_only(&t.default_db()).expect("open the built warehouse");
+    let plan = values_query_plan(&wh).unwrap();
+    assert_eq!(
+        plan,
+        ["SEARCH dimension_value USING COVERING INDEX sqlite_autoindex_dimension_value_1 (dim=?)"]
+    );
+}
+
+#[test]
+fn matching_commits_reads_distinct_values_and_one_commit_s_rows() {
+    let t = archive();
+    let wh = Warehouse::open_read_only(&t.default_db()).expect("open the built warehouse");
+    let plans = commit_query_plans(&wh).unwrap();
+    let [shorts, fulls] = plans.as_slice() else { panic!("two statements: {plans:?}") };
+    // `value IS NOT NULL` is the index range past the NULL entry.
+    assert_eq!(
+        shorts,
+        &["SEARCH dimension_value USING COVERING INDEX sqlite_autoindex_dimension_value_1 \
+           (dim=? AND value>?)"]
+    );
+    // The full ids of one commit's rows: a DISTINCT over that commit's rows, never a scan.
+    assert_searches_with(fulls, "ingested_sidecar_compare_by_project_commit");
+    assert!(!fulls.iter().any(|l| l.starts_with("SCAN")), "{fulls:?}");
+}
+
+#[test]
+fn the_noise_gate_history_and_host_loads_search_by_key() {
+    let t = archive();
+    let wh = Warehouse::open_read_only(&t.default_db()).expect("open the built warehouse");
+    let plans = history_query_plans(&wh).unwrap();
+    let [whole, rooted, document] = plans.as_slice() else { panic!("three: {plans:?}") };
+    for plan in [whole, rooted] {
+        assert_searches_with(plan, HISTORY_INDEX);
+        assert_no_scan_or_sort(plan);
+    }
+    assert!(
+        rooted.iter().any(|l| l.starts_with("SEARCH f USING INDEX source_file_sidecar")),
+        "another root's copies by sidecar id: {rooted:?}"
+    );
+    assert_eq!(document, &["SEARCH sidecar_document USING INTEGER PRIMARY KEY (rowid=?)"]);
 }

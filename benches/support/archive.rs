@@ -178,12 +178,17 @@ fn sidecar(i: usize, rng: &mut Rng) -> (String, SidecarResult) {
     (rel, s)
 }
 
+/// Sidecar `i` of the archive and its path under the root: what [`generate`] writes there.
+pub fn document(i: usize) -> (String, SidecarResult) {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9));
+    sidecar(i, &mut rng)
+}
+
 pub fn generate(root: &Path, n: usize) -> u64 {
     (0..n)
         .into_par_iter()
         .map(|i| {
-            let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9));
-            let (rel, s) = sidecar(i, &mut rng);
+            let (rel, s) = document(i);
             let path = root.join(rel);
             fs::create_dir_all(path.parent().expect("generated paths have a parent"))
                 .expect("create run dir");

@@ -65,6 +65,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<u8> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     check_nextest(&cargo)?;
     let kernels = kernels(&args);
+    refuse_colliding_override(kernels.len(), args.repeat)?;
     // Kept alive until every repeat is done: it owns the run's VMs.
     let coordinator = if kernels.is_empty() {
         None
@@ -175,6 +176,33 @@ pub(crate) fn check_nextest(cargo: &OsStr) -> anyhow::Result<()> {
         code: exit_code::USAGE_OR_DATA_ERROR,
         message: "cargo-nextest is not installed (`cargo nextest --version` failed)".into(),
         hint: Some("install it with `cargo install cargo-nextest --locked`".into()),
+    }
+    .into())
+}
+
+/// `KTSTR_SIDECAR_DIR` puts every sidecar into one directory under its variant's name, with
+/// no per-kernel run directory and no per-repeat job directory, so several kernels or repeats
+/// would overwrite each other's results. Refused before anything runs.
+fn refuse_colliding_override(kernels: usize, repeat: u32) -> anyhow::Result<()> {
+    let set = std::env::var_os("KTSTR_SIDECAR_DIR").is_some_and(|v| !v.is_empty());
+    let what = match (kernels > 1, repeat > 1) {
+        _ if !set => return Ok(()),
+        (true, true) => format!("{kernels} kernels and {repeat} repeats"),
+        (true, false) => format!("{kernels} kernels"),
+        (false, true) => format!("{repeat} repeats"),
+        (false, false) => return Ok(()),
+    };
+    Err(ExitError {
+        code: exit_code::USAGE_OR_DATA_ERROR,
+        message: format!(
+            "KTSTR_SIDECAR_DIR puts every sidecar in one directory, so {what} would overwrite \
+             each other's sidecars"
+        ),
+        hint: Some(
+            "unset it (sidecars then go to one run directory per kernel and one job per \
+             repeat), or run once per kernel and repeat, each with its own KTSTR_SIDECAR_DIR"
+                .into(),
+        ),
     }
     .into())
 }

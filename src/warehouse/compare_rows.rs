@@ -186,6 +186,20 @@ fn row_from(r: &rusqlite::Row) -> rusqlite::Result<Row> {
     })
 }
 
+/// One series' newest passing runs: `?1`-`?4` its identity, `?5` how many, `?6` the root
+/// when the pool is one root's.
+fn history_sql(in_root: bool) -> String {
+    let in_root =
+        if in_root { format!(" AND {}", super::runs::in_root_sql(6)) } else { String::new() };
+    format!(
+        "SELECT {} FROM ingested_sidecar s \
+         WHERE s.test_name = ?1 AND s.topology = ?2 AND s.scheduler = ?3 AND s.work_type = ?4 \
+         AND s.passed = 1 AND s.skipped = 0{in_root} \
+         ORDER BY s.timestamp DESC LIMIT ?5",
+        row_columns("NULL")
+    )
+}
+
 /// The newest `per_series` passing runs of each series within `scope` (no host, no ext).
 pub fn series_history(
     wh: &Warehouse,
@@ -199,15 +213,7 @@ pub fn series_history(
         Some(Some(id)) => Some(id),
         None => None,
     };
-    let in_root = root.map_or(String::new(), |_| format!(" AND {}", super::runs::in_root_sql(6)));
-    let sql = format!(
-        "SELECT {} FROM ingested_sidecar s \
-         WHERE s.test_name = ?1 AND s.topology = ?2 AND s.scheduler = ?3 AND s.work_type = ?4 \
-         AND s.passed = 1 AND s.skipped = 0{in_root} \
-         ORDER BY s.timestamp DESC LIMIT ?5",
-        row_columns("NULL")
-    );
-    let mut stmt = wh.conn().prepare_cached(&sql)?;
+    let mut stmt = wh.conn().prepare_cached(&history_sql(root.is_some()))?;
     let mut rows = Vec::new();
     for s in series {
         let mut params: Vec<Value> = vec![
@@ -239,13 +245,15 @@ struct ProvenanceLoad {
     host_load: Option<HostLoad>,
 }
 
+/// One run's stored document, by id.
+const HOST_LOAD_SQL: &str =
+    "SELECT codec, dict_id, document FROM sidecar_document WHERE sidecar_id = ?1";
+
 /// The host load each run recorded, read from its stored document; a document that cannot
 /// be decoded or parsed records nothing (the warning is advisory).
 pub fn host_loads(wh: &Warehouse, ids: &[i64]) -> rusqlite::Result<HashMap<i64, HostLoad>> {
     let conn = wh.conn();
-    let mut stmt = conn.prepare_cached(
-        "SELECT codec, dict_id, document FROM sidecar_document WHERE sidecar_id = ?1",
-    )?;
+    let mut stmt = conn.prepare_cached(HOST_LOAD_SQL)?;
     let mut out = HashMap::new();
     for &id in ids {
         let mut q = stmt.query([id])?;
@@ -347,13 +355,29 @@ pub fn side_query_plans(
     let Some((clause, params)) = where_clause(&scope, filter) else {
         return Ok(Vec::new());
     };
-    [side_sql(&clause), ext_sql(&clause)]
-        .iter()
-        .map(|sql| {
-            let mut stmt = wh.conn().prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-            stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))?.collect()
-        })
-        .collect()
+    [side_sql(&clause), ext_sql(&clause)].iter().map(|sql| explain(wh, sql, &params)).collect()
+}
+
+/// `EXPLAIN QUERY PLAN` of the noise gate's reads: a series' history (whole pool, then one
+/// root's) and one run's stored document (for its host load).
+pub fn history_query_plans(wh: &Warehouse) -> rusqlite::Result<Vec<Vec<String>>> {
+    let series = ["t", "1n1l1c1t", "eevdf", "CpuSpin"].map(|v| Value::Text(v.into()));
+    let mut params: Vec<Value> = series.into();
+    params.push(Value::Integer(8));
+    let whole = explain(wh, &history_sql(false), &params)?;
+    params.push(Value::Integer(1));
+    let rooted = explain(wh, &history_sql(true), &params)?;
+    Ok(vec![whole, rooted, explain(wh, HOST_LOAD_SQL, &[Value::Integer(1)])?])
+}
+
+/// The detail lines of `EXPLAIN QUERY PLAN sql` bound to `params`.
+pub(super) fn explain(
+    wh: &Warehouse,
+    sql: &str,
+    params: &[Value],
+) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = wh.conn().prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))?.collect()
 }
 
 /// Counts and distinct values of the whole pool (not one side).

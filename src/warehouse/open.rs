@@ -126,14 +126,26 @@ impl std::fmt::Debug for Warehouse {
     }
 }
 
+/// The newest schema version this binary embeds: the highest `migrations/V<n>__*.sql`,
+/// found by `build.rs` when the migrations are embedded. A constant, so a read command does
+/// not build refinery's runner (parsing every migration) just to learn it.
+const KNOWN_SCHEMA_VERSION: i64 = parse_version(env!("KTSTR_SCHEMA_VERSION"));
+
+const fn parse_version(digits: &str) -> i64 {
+    let bytes = digits.as_bytes();
+    let mut value = 0i64;
+    let mut i = 0;
+    while i < bytes.len() {
+        assert!(bytes[i].is_ascii_digit(), "KTSTR_SCHEMA_VERSION is a number");
+        value = value * 10 + (bytes[i] - b'0') as i64;
+        i += 1;
+    }
+    value
+}
+
 /// The newest schema version this binary embeds.
 pub fn known_schema_version() -> i64 {
-    embedded::migrations::runner()
-        .get_migrations()
-        .iter()
-        .map(|m| i64::from(m.version()))
-        .max()
-        .unwrap_or(0)
+    KNOWN_SCHEMA_VERSION
 }
 
 impl Warehouse {
@@ -314,6 +326,7 @@ pub fn read_only_connection(path: &Path) -> Result<Connection, OpenError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let checked = |conn: Connection| -> rusqlite::Result<Connection> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        bound_read_memory(&conn)?;
         // Opening is lazy: the first read is where a missing -shm surfaces.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
         Ok(conn)
@@ -341,6 +354,16 @@ pub fn read_only_connection(path: &Path) -> Result<Connection, OpenError> {
     Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
         .and_then(checked)
         .map_err(|e| classify(path, e))
+}
+
+/// What a read command's SQLite may hold in memory, whatever the archive's size: an 8 MiB
+/// page cache (a compare reads its two sides' rows and index pages, a few MB at 1M sidecars),
+/// no memory map (mapped pages of a multi-GB file would count as resident), and sorts and
+/// temporary B-trees that spill to a temporary file past the cache instead of growing in RAM.
+fn bound_read_memory(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "cache_size", -8192)?;
+    conn.pragma_update(None, "mmap_size", 0)?;
+    conn.pragma_update(None, "temp_store", "FILE")
 }
 
 /// `file:` URI of `path` with `immutable=1`, percent-encoding what a URI path may not hold.
@@ -577,6 +600,16 @@ mod tests {
         // The settled run directories are still settled; the pending file is read again.
         let again = super::super::ingest::ingest_root(&mut wh, &root, None).unwrap();
         assert_eq!((again.unchanged, again.parsed, again.known_corrupt), (3, 1, 1));
+    }
+
+    #[test]
+    fn the_build_time_version_is_the_newest_embedded_migration() {
+        let embedded = embedded::migrations::runner()
+            .get_migrations()
+            .iter()
+            .map(|m| i64::from(m.version()))
+            .max();
+        assert_eq!(Some(known_schema_version()), embedded);
     }
 
     #[test]

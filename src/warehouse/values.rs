@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use rusqlite::params;
+use rusqlite::types::Value;
 
 use super::open::Warehouse;
 use super::runs::in_root_sql;
@@ -97,6 +98,11 @@ pub fn dimension_values(wh: &Warehouse) -> rusqlite::Result<DimensionValues> {
         let rows = stmt.query_map([dim.label()], |r| r.get(0))?;
         rows.collect()
     })
+}
+
+/// `EXPLAIN QUERY PLAN` of the statement [`dimension_values`] runs per dimension.
+pub fn values_query_plan(wh: &Warehouse) -> rusqlite::Result<Vec<String>> {
+    super::compare_rows::explain(wh, VALUES_SQL, &[Value::Text(Dim::Kernel.label().into())])
 }
 
 /// The distinct values of one runs root's history (see [`super::runs::in_root_sql`]). When the

@@ -58,7 +58,16 @@ pub fn match_pool(
     filters: &mut SideFilters,
     inputs: &[CommitInput],
 ) -> anyhow::Result<Vec<String>> {
-    let (project, kernel) = stored_commits(wh, scope)?;
+    // Every value matched below: both sides' (rewritten next) and the flags' own.
+    let asked = |dim: Dim| -> Vec<String> {
+        let mut values = filters.a.get(dim).to_vec();
+        values.extend(filters.b.get(dim).iter().cloned());
+        let flags = inputs.iter().filter(|i| i.dim == dim).flat_map(|i| i.resolved.iter());
+        values.extend(flags.cloned());
+        values
+    };
+    let (project, kernel) =
+        stored_commits(wh, scope, &asked(Dim::ProjectCommit), &asked(Dim::KernelCommit))?;
     let stored = |dim: Dim| if dim == Dim::ProjectCommit { &project } else { &kernel };
     for side in [&mut filters.a, &mut filters.b] {
         for dim in [Dim::ProjectCommit, Dim::KernelCommit] {

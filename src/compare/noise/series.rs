@@ -32,15 +32,22 @@ pub fn replicate_set(row: &Row) -> Option<String> {
 
 /// A model for each wanted (series, metric) that has enough replicate pairs in `rows`.
 pub fn models_from_rows(rows: &[Row], wanted: &HashSet<(Series, &'static str)>) -> HistoryModels {
+    // The wanted metrics per series: a row finds its own in one lookup (a scan of `wanted`
+    // per row cost rows x findings, most of a compare with thousands of low-n findings).
+    let mut metrics_of: HashMap<&Series, Vec<&'static str>> = HashMap::new();
+    for (series, metric) in wanted {
+        metrics_of.entry(series).or_default().push(metric);
+    }
     let mut runs: HashMap<(Series, &'static str), Vec<PastRun>> = HashMap::new();
     for row in rows {
-        let Some(set) = replicate_set(row) else { continue };
         let series = series_of_row(row);
-        for (s, metric) in wanted.iter().filter(|(s, _)| *s == series) {
+        let Some(metrics) = metrics_of.get(&series) else { continue };
+        let Some(set) = replicate_set(row) else { continue };
+        for &metric in metrics {
             let Some(value) = metric_index(metric).and_then(|i| row.metric_value(i)) else {
                 continue;
             };
-            runs.entry((s.clone(), metric)).or_default().push(PastRun {
+            runs.entry((series.clone(), metric)).or_default().push(PastRun {
                 replicate_set: set.clone(),
                 timestamp: row.timestamp.clone(),
                 value,

@@ -406,4 +406,4 @@ fn wait_state(sysfs: &SchedExtSysfs, limit: Duration) -> String {
 
 #[cfg(test)]
 #[path = "lifecycle_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// A sysfs root with sched_ext disabled, and a fake scheduler script whose body is `body`
 /// (run with `$1` = the sched_ext directory).
-fn setup(body: &str) -> (tempfile::TempDir, SchedExtSysfs, LaunchSpec) {
+pub(crate) fn setup(body: &str) -> (tempfile::TempDir, SchedExtSysfs, LaunchSpec) {
     let dir = tempfile::tempdir().unwrap();
     let sysfs = SchedExtSysfs::new(dir.path().join("sys"));
     std::fs::create_dir_all(sysfs.dir().join("root")).unwrap();

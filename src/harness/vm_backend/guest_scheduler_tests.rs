@@ -2,7 +2,7 @@
 //! small shell scheduler that writes the state files the kernel would.
 
 use super::*;
-use std::os::unix::fs::PermissionsExt;
+use crate::harness::scheduler::lifecycle::tests::setup;
 
 /// Attaches (a new ops name per start, so restarts are visible), counts one event per tick,
 /// detaches on SIGINT.
@@ -15,25 +15,6 @@ echo enabled > "$d/state"
 k=5
 while :; do sleep 0.05; k=$((k+1)); echo "SCX_EV_DISPATCH_KEEP_LAST $k" > "$d/root/events"; done
 "#;
-
-fn setup(body: &str) -> (tempfile::TempDir, SchedExtSysfs, LaunchSpec) {
-    let dir = tempfile::tempdir().unwrap();
-    let sysfs = SchedExtSysfs::new(dir.path().join("sys"));
-    std::fs::create_dir_all(sysfs.dir().join("root")).unwrap();
-    std::fs::write(sysfs.dir().join("state"), "disabled\n").unwrap();
-    let script = dir.path().join("fake_sched");
-    std::fs::write(&script, format!("#!/bin/sh\nd=\"$1\"\n{body}\n")).unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let spec = LaunchSpec {
-        name: "fake".into(),
-        binary: script,
-        args: vec![sysfs.dir().display().to_string()],
-        attach_timeout: Duration::from_secs(5),
-        stop_grace: Duration::from_millis(500),
-        detach_timeout: Duration::from_millis(500),
-    };
-    (dir, sysfs, spec)
-}
 
 /// One test of the boot: `before`, a body that sleeps (and runs `during`), `after`.
 fn run_test(
