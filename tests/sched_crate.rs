@@ -1,12 +1,19 @@
 //! The example scheduler crate (`examples/sched-crate`) as a user's repository: a fresh git
 //! history whose commit A declares scx_bpfland with a 5 ms slice and whose commit B gives it a
-//! 40 times longer one, then `cargo ktstr test` on this host at each commit.
+//! 40 times longer one.
 //!
-//! On a host without sched_ext (or not root) every test naming the scheduler must be a skip
-//! whose reason says exactly what is missing, and the EEVDF baseline must run; on a sched_ext
-//! host as root the scheduler tests must run under scx_bpfland and record its ops name. The
-//! guest run (`--kernel <sched_ext kernel>`, then `stats compare` exiting 1 on B) needs the
-//! VM backend and is not part of this test.
+//! On this host (`cargo ktstr test`): without sched_ext (or not root) every test naming the
+//! scheduler must be a skip whose reason says exactly what is missing, and the EEVDF baseline
+//! must run; on a sched_ext host as root the scheduler tests must run under scx_bpfland and
+//! record its ops name.
+//!
+//! In TCG guests (`cargo ktstr test --kernel 7.3`): A, B, and A' (B reverted, A's tree at a new
+//! commit) each run the crate's two tests under the default flag profile, which share one boot
+//! per side. `stats compare` A vs B must exit 1 with `wake_behind_spinners`'s wake-latency
+//! tail as a regression, and A vs A' must pair every key and exit 0, both under the crate's
+//! compare policy (`ab-policy.json`: the wake-latency tail gated at +100 %, every other metric
+//! at +1000 %, since with one run per side on a loaded TCG host some metric clears the
+//! registry's default gates in almost every A/A compare; see [`VM_FINDING`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -14,6 +21,10 @@ use std::process::{Command, Output};
 use ktstr::sidecar::SidecarResult;
 
 use crate::harness_e2e::{bin, copy_example, outer_target_dir, text};
+use crate::sched_vm::{
+    check_bpfland_guest_sidecar, compare_json, ktstr_test_in_guests,
+    require_guest_scheduler_prerequisites, sidecars_of,
+};
 use crate::util::git;
 
 /// A's declaration and B's change to it.
@@ -119,4 +130,84 @@ fn the_example_scheduler_crate_at_two_commits_runs_or_skips_what_this_host_canno
         .map(|s| s.project_commit.clone().unwrap())
         .collect();
     assert_ne!(commits[0], commits[1], "A and B are recorded as different commits");
+}
+
+/// The example's tests that share a guest boot: scx_bpfland under its default flag profile.
+/// (`spin_local_kthreads` and `spin_under_eevdf` would each need a boot of their own.)
+const ONE_BOOT: [&str; 2] = ["spin_under_bpfland", "wake_behind_spinners"];
+
+/// What B's 40 times longer slice regresses, far beyond run-to-run noise under TCG: the tail
+/// of the pipe tasks' wake latency behind the spinners (p99 / median), which the crate's
+/// policy gates at +100 %. Measured at load 6-9 on 2 cores, one run per side, in the 1-CPU
+/// guest these tests declare: A 3.8-8.0 over six runs, B 11.1-24.5 over five (with two CPUs
+/// A ranged 2.5-17.7: a wakeup that finds the other CPU idle skips the spinners). (test, metric)
+const VM_FINDING: (&str, &str) = ("wake_behind_spinners", "worst_wake_latency_tail_ratio");
+
+/// One side of the A/B: `cargo ktstr test --kernel 7.3` on [`ONE_BOOT`] at `repo`'s HEAD; its
+/// short commit, after checking the run and its sidecars.
+fn run_in_guests(repo: &Path, db: &Path) -> String {
+    let commit = git(repo, &["rev-parse", "--short=7", "HEAD"]);
+    let filter = ONE_BOOT.map(|t| format!("test(={t})")).join(" | ");
+    let out = ktstr_test_in_guests(repo, db, &["-E", &filter]);
+    assert_eq!(out.status.code(), Some(0), "the run at {commit} passed: {}", text(&out));
+    assert_eq!(text(&out).matches("ktstr: boot of ").count(), 1, "one boot: {}", text(&out));
+    let sidecars = sidecars_of(&commit);
+    let names: Vec<&str> = sidecars.iter().map(|s| s.test_name.as_str()).collect();
+    assert_eq!(names, ONE_BOOT, "one sidecar per test at {commit}: {}", text(&out));
+    for sc in &sidecars {
+        check_bpfland_guest_sidecar(sc, &text(&out));
+    }
+    commit
+}
+
+#[test]
+fn the_example_scheduler_crate_a_b_in_tcg_guests_gates_the_longer_slice() {
+    require_guest_scheduler_prerequisites();
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = make_repo(tmp.path());
+    let db = tmp.path().join("warehouse.sqlite");
+    let a = run_in_guests(&repo, &db);
+
+    let src = repo.join("tests/sched.rs");
+    let code = std::fs::read_to_string(&src).unwrap();
+    std::fs::write(&src, code.replace(SLICE_A, SLICE_B)).unwrap();
+    git(&repo, &["commit", "-qam", "B: scx_bpfland with a 200 ms slice"]);
+    let b = run_in_guests(&repo, &db);
+    let (code, json) = compare_commits(&repo, &db, &a, &b);
+    assert_eq!(code, 1, "B regressed: {json:#}");
+    let (test, metric) = VM_FINDING;
+    let found = json["findings"].as_array().unwrap().iter().any(|f| {
+        f["metric"] == metric
+            && f["verdict"] == "regression"
+            && f["label"].as_str().unwrap().starts_with(&format!("{test}/"))
+    });
+    assert!(found, "{test}'s {metric} regressed under the longer slice: {json:#}");
+    check_every_key_paired(&json);
+
+    git(&repo, &["revert", "--no-edit", "HEAD"]);
+    let a_again = run_in_guests(&repo, &db);
+    let (code, json) = compare_commits(&repo, &db, &a, &a_again);
+    assert_eq!(code, 0, "A against A at another commit: {json:#}");
+    assert_eq!(json["summary"]["regressions"], 0, "{json:#}");
+    check_every_key_paired(&json);
+}
+
+/// `stats compare --json` of commit `a` against `b` under the crate's `ab-policy.json`.
+fn compare_commits(repo: &Path, db: &Path, a: &str, b: &str) -> (i32, serde_json::Value) {
+    let policy = repo.join("ab-policy.json");
+    let args = ["--a-project-commit", a, "--b-project-commit", b, "--policy"];
+    compare_json(repo, db, &[&args[..], &[policy.to_str().unwrap()]].concat())
+}
+
+/// Both sides have one sidecar of each of [`ONE_BOOT`], and every key found its partner.
+fn check_every_key_paired(json: &serde_json::Value) {
+    assert_eq!(json["slicing"], serde_json::json!(["project-commit"]), "{json:#}");
+    let n = ONE_BOOT.len();
+    assert_eq!(
+        (json["samples"]["a"].as_u64(), json["samples"]["b"].as_u64()),
+        (Some(n as u64), Some(n as u64)),
+        "{json:#}"
+    );
+    assert_eq!(json["summary"]["new_in_b"], 0, "{json:#}");
+    assert_eq!(json["summary"]["removed_from_a"], 0, "{json:#}");
 }

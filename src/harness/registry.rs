@@ -61,6 +61,12 @@ pub extern "C" fn before_main() {
         return;
     }
     if ktstr_vm::guest::is_guest_init() {
+        // std's runtime sets SIGPIPE to ignored before `main`, which this process never
+        // reaches; without it a worker writing to the pipe of a partner that already stopped
+        // (PipeIo's teardown) dies of the signal instead of seeing EPIPE, and its report is
+        // lost.
+        // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
         super::vm_backend::guest::run_as_init();
     }
     if std::env::var_os(super::vm_backend::describe::DESCRIBE_ENV).is_some() {
