@@ -22,7 +22,7 @@ use ktstr::sidecar::SidecarResult;
 
 use crate::harness_e2e::{bin, copy_example, outer_target_dir, text};
 use crate::sched_vm::{
-    check_bpfland_guest_sidecar, compare_json, ktstr_test_in_guests,
+    check_bpfland_guest_sidecar, compare_json, ktstr_test_in_guests_repeated,
     require_guest_scheduler_prerequisites, sidecars_of,
 };
 use crate::util::git;
@@ -143,19 +143,35 @@ const ONE_BOOT: [&str; 2] = ["spin_under_bpfland", "wake_behind_spinners"];
 /// A ranged 2.5-17.7: a wakeup that finds the other CPU idle skips the spinners). (test, metric)
 const VM_FINDING: (&str, &str) = ("wake_behind_spinners", "worst_wake_latency_tail_ratio");
 
-/// One side of the A/B: `cargo ktstr test --kernel 7.3` on [`ONE_BOOT`] at `repo`'s HEAD; its
-/// short commit, after checking the run and its sidecars.
+/// Repeats per side: two samples per key halve the variance a single TCG run has, and each
+/// repeat must boot (and measure) again rather than reuse the first repeat's guest results.
+const REPEATS: u32 = 2;
+
+/// One side of the A/B: `cargo ktstr test --kernel 7.3 --repeat 2` on [`ONE_BOOT`] at `repo`'s
+/// HEAD; its short commit, after checking the run and its sidecars.
 fn run_in_guests(repo: &Path, db: &Path) -> String {
     let commit = git(repo, &["rev-parse", "--short=7", "HEAD"]);
     let filter = ONE_BOOT.map(|t| format!("test(={t})")).join(" | ");
-    let out = ktstr_test_in_guests(repo, db, &["-E", &filter]);
+    let out = ktstr_test_in_guests_repeated(repo, db, REPEATS, &["-E", &filter]);
     assert_eq!(out.status.code(), Some(0), "the run at {commit} passed: {}", text(&out));
-    assert_eq!(text(&out).matches("ktstr: boot of ").count(), 1, "one boot: {}", text(&out));
+    let boots = text(&out).matches("ktstr: boot of ").count();
+    assert_eq!(boots, REPEATS as usize, "one boot per repeat: {}", text(&out));
     let sidecars = sidecars_of(&commit);
     let names: Vec<&str> = sidecars.iter().map(|s| s.test_name.as_str()).collect();
-    assert_eq!(names, ONE_BOOT, "one sidecar per test at {commit}: {}", text(&out));
+    let expected: Vec<&str> = ONE_BOOT.iter().flat_map(|t| [*t; REPEATS as usize]).collect();
+    assert_eq!(names, expected, "one sidecar per test and repeat at {commit}: {}", text(&out));
     for sc in &sidecars {
         check_bpfland_guest_sidecar(sc, &text(&out));
+    }
+    for pair in sidecars.chunks(REPEATS as usize) {
+        let repeats: Vec<Option<u32>> = pair.iter().map(|s| s.provenance.repeat).collect();
+        assert_eq!(repeats, [Some(0), Some(1)], "{}", pair[0].test_name);
+        assert_ne!(
+            (pair[0].timestamp.as_str(), pair[0].stats.total_iterations),
+            (pair[1].timestamp.as_str(), pair[1].stats.total_iterations),
+            "{}: each repeat is its own measurement, not a copy of the first",
+            pair[0].test_name
+        );
     }
     commit
 }
@@ -199,10 +215,11 @@ fn compare_commits(repo: &Path, db: &Path, a: &str, b: &str) -> (i32, serde_json
     compare_json(repo, db, &[&args[..], &[policy.to_str().unwrap()]].concat())
 }
 
-/// Both sides have one sidecar of each of [`ONE_BOOT`], and every key found its partner.
+/// Both sides have [`REPEATS`] sidecars of each of [`ONE_BOOT`], and every key found its
+/// partner.
 fn check_every_key_paired(json: &serde_json::Value) {
     assert_eq!(json["slicing"], serde_json::json!(["project-commit"]), "{json:#}");
-    let n = ONE_BOOT.len();
+    let n = ONE_BOOT.len() * REPEATS as usize;
     assert_eq!(
         (json["samples"]["a"].as_u64(), json["samples"]["b"].as_u64()),
         (Some(n as u64), Some(n as u64)),

@@ -38,8 +38,19 @@ pub(crate) fn require_guest_scheduler_prerequisites() {
 
 /// `cargo ktstr test --kernel 7.3 --accel tcg -- <nextest_args>` in `repo`, indexing into `db`.
 pub(crate) fn ktstr_test_in_guests(repo: &Path, db: &Path, nextest_args: &[&str]) -> Output {
+    ktstr_test_in_guests_repeated(repo, db, 1, nextest_args)
+}
+
+/// [`ktstr_test_in_guests`] with `--repeat repeat`.
+pub(crate) fn ktstr_test_in_guests_repeated(
+    repo: &Path,
+    db: &Path,
+    repeat: u32,
+    nextest_args: &[&str],
+) -> Output {
     let mut cmd = ktstr(repo, db);
-    cmd.args(["test", "--kernel", KERNEL, "--accel", "tcg", "--"]).args(nextest_args);
+    cmd.args(["test", "--kernel", KERNEL, "--accel", "tcg", "--repeat", &repeat.to_string()]);
+    cmd.arg("--").args(nextest_args);
     cmd.output().unwrap()
 }
 
@@ -74,17 +85,27 @@ pub(crate) fn ktstr(repo: &Path, db: &Path) -> Command {
     cmd
 }
 
-/// The sidecars of every run directory of `commit` (`{kernel}-{commit}`), by test name.
+/// The sidecars of every run directory of `commit` (`{kernel}-{commit}`) and of its job
+/// directories (`repeat-{i}`), by test name, scheduler and repeat.
 pub(crate) fn sidecars_of(commit: &str) -> Vec<SidecarResult> {
     let root = outer_target_dir().join("ktstr");
+    let files = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect()
+    };
     let mut out: Vec<SidecarResult> = run_dirs_of(&root, commit)
         .iter()
-        .flat_map(|dir| std::fs::read_dir(dir).unwrap().flatten())
-        .map(|e| e.path())
+        .flat_map(|dir| files(dir))
+        .flat_map(|p| if p.is_dir() { files(&p) } else { vec![p] })
         .filter(|p| p.to_string_lossy().ends_with(".ktstr.json"))
         .map(|p| serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap())
         .collect();
-    out.sort_by(|a, b| (&a.test_name, &a.scheduler).cmp(&(&b.test_name, &b.scheduler)));
+    out.sort_by(|a, b| {
+        (&a.test_name, &a.scheduler, a.provenance.repeat).cmp(&(
+            &b.test_name,
+            &b.scheduler,
+            b.provenance.repeat,
+        ))
+    });
     out
 }
 

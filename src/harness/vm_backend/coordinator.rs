@@ -92,9 +92,12 @@ impl Drop for Coordinator {
 
 struct State {
     config: RunConfig,
-    binaries: Mutex<HashMap<String, Arc<Binary>>>,
+    binaries: Mutex<HashMap<BinaryKey, Arc<Binary>>>,
     boot_slot: Mutex<()>,
 }
+
+/// A test binary's path and the asking process's job (`KTSTR_JOB`).
+type BinaryKey = (String, Option<String>);
 
 /// One test binary: its runs, and one result table per group, filled by the group's boot.
 struct Binary {
@@ -139,7 +142,7 @@ fn serve(state: &State, stream: UnixStream) {
 }
 
 fn answer(state: &State, ask: &Ask) -> Result<Answer, String> {
-    let binary = binary(state, &ask.binary);
+    let binary = binary(state, &ask.binary, ask.job.as_deref());
     let runs = binary.runs.get_or_init(|| describe(&binary.path)).as_ref().map_err(Clone::clone)?;
     let run = runs
         .iter()
@@ -166,9 +169,12 @@ fn answer(state: &State, ask: &Ask) -> Result<Answer, String> {
     Ok(Answer { results })
 }
 
-fn binary(state: &State, path: &str) -> Arc<Binary> {
+/// The entry of the test binary at `path` for `job`: one per (binary, job), so every repeat of
+/// `cargo ktstr test --repeat N` boots its own guests.
+fn binary(state: &State, path: &str, job: Option<&str>) -> Arc<Binary> {
     let mut binaries = state.binaries.lock().unwrap_or_else(|e| e.into_inner());
-    Arc::clone(binaries.entry(path.to_string()).or_insert_with(|| {
+    let key = (path.to_string(), job.map(str::to_string));
+    Arc::clone(binaries.entry(key).or_insert_with(|| {
         Arc::new(Binary {
             path: PathBuf::from(path),
             runs: OnceLock::new(),

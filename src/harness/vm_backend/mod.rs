@@ -107,10 +107,16 @@ fn ask(key: &RunKey) -> Result<Answer, String> {
     };
     let mut stream = UnixStream::connect(&socket).map_err(lost)?;
     let mut line =
-        serde_json::to_string(&Ask { binary, key: key.clone() }).expect("asks serialise");
+        serde_json::to_string(&Ask { binary, key: key.clone(), job: job_of_this_process() })
+            .expect("asks serialise");
     line.push('\n');
     stream.write_all(line.as_bytes()).map_err(lost)?;
     let mut reply = String::new();
     BufReader::new(&stream).read_line(&mut reply).map_err(lost)?;
     serde_json::from_str(&reply).map_err(|e| format!("unreadable answer from the coordinator: {e}"))
+}
+
+/// This process's `KTSTR_JOB`, if set and non-empty.
+fn job_of_this_process() -> Option<String> {
+    std::env::var("KTSTR_JOB").ok().filter(|j| !j.is_empty())
 }

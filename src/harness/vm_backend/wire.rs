@@ -95,6 +95,11 @@ pub struct Ask {
     /// The test binary (its `/proc/self/exe`).
     pub binary: String,
     pub key: RunKey,
+    /// The asking process's job (`KTSTR_JOB`, e.g. `repeat-1` for `--repeat`): each job is
+    /// booted on its own, so a repeat measures again instead of getting an earlier repeat's
+    /// results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
 }
 
 /// The coordinator's reply to an [`Ask`]: one [`KernelResult`] per kernel, in the order the
