@@ -42,8 +42,8 @@ mod archive;
 
 use archive::{commit, generate};
 use ktstr::compare::{
-    self, CompareOptions, CompareReport, Dim, PoolFacts, PoolScope, Row, RowSource, SideFilter,
-    SideFilters,
+    self, CompareOptions, CompareReport, Dim, GateMode, NoiseSettings, PoolFacts, PoolScope, Row,
+    RowSource, SideFilter, SideFilters,
 };
 use ktstr::dimension::ARCHIVE_SOURCE;
 use ktstr::metric::METRICS;
@@ -114,10 +114,14 @@ fn values_from_db(wh: &Warehouse) -> Values {
 
 /// The A/B contrast both compare paths run: two project commits on the same kernel, with the
 /// command's defaults for everything else.
+/// Commit 0 against commit 1 under the dual gate: the walk of the files present now keeps no
+/// history (as ktstr's compare does), so the noise gate would judge more findings low-n on it
+/// than on the warehouse. The two paths must agree on ktstr's verdicts.
 fn compare_options() -> CompareOptions {
     let a = SideFilter::default().with(Dim::ProjectCommit, &[&commit(0)]);
     let b = SideFilter::default().with(Dim::ProjectCommit, &[&commit(1)]);
-    CompareOptions { filters: SideFilters { a, b }, ..Default::default() }
+    let noise = NoiseSettings { gate: GateMode::Dual, ..NoiseSettings::default() };
+    CompareOptions { filters: SideFilters { a, b }, noise, ..Default::default() }
 }
 
 /// Compare through the warehouse: one indexed query per side, then `stats compare`'s steps.
@@ -423,7 +427,7 @@ fn main() {
             .map(|_| {
                 let t = Instant::now();
                 let out = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-ktstr"))
-                    .args(["stats", "compare", "--no-ingest", "--json", "--db"])
+                    .args(["stats", "compare", "--no-ingest", "--gate", "dual", "--json", "--db"])
                     .arg(&db)
                     .args(["--a-project-commit", &commit(0), "--b-project-commit", &commit(1)])
                     .current_dir(base)
