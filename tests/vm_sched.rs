@@ -65,7 +65,8 @@ fn vm_sched_lifecycle_records_the_scheduler_and_fails_or_skips_what_cannot_run()
         format!("boot of 4 run(s): {}", BPFLAND_TESTS.map(|t| format!("{t}[base]")).join(", "));
     assert!(text.contains(&bpfland_boot), "{text}");
     assert!(text.contains("ktstr: boot of 1 run(s): sched_false_attach[base]"), "{text}");
-    assert_eq!(text.matches("ktstr: boot of 1 run(s): sched_eevdf_spin[base]").count(), 2);
+    let eevdf_boots = text.matches("ktstr: boot of 1 run(s): sched_eevdf_spin[base]").count();
+    assert_eq!(eevdf_boots, 2, "one EEVDF boot per kernel\n{text}");
     for why in ["left during sched_b_kicked", "fresh scheduler for sched_d_fresh", "end of boot"] {
         let stop = format!("scheduler scx_bpfland stopped ({why}): detached in ");
         assert!(text.contains(&stop), "{stop}\n{text}");
