@@ -16,13 +16,13 @@
 //! registry's default gates in almost every A/A compare; see [`VM_FINDING`]).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use ktstr::sidecar::SidecarResult;
 
-use crate::harness_e2e::{bin, copy_example, outer_target_dir, text};
+use crate::harness_e2e::{copy_example, text};
 use crate::sched_vm::{
-    check_bpfland_guest_sidecar, compare_json, ktstr_test_in_guests_repeated,
+    check_bpfland_guest_sidecar, compare_json, ktstr, ktstr_test_in_guests_repeated,
     require_guest_scheduler_prerequisites, sidecars_of,
 };
 use crate::util::git;
@@ -44,21 +44,9 @@ fn make_repo(tmp: &Path) -> PathBuf {
 }
 
 fn ktstr_test(repo: &Path, sidecars: &Path) -> Output {
-    let mut cmd = Command::new(bin());
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("NEXTEST") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.args(["test"])
-        .current_dir(repo)
-        .env("CARGO_TARGET_DIR", outer_target_dir())
+    ktstr(repo, &sidecars.join("warehouse.sqlite"))
+        .arg("test")
         .env("KTSTR_SIDECAR_DIR", sidecars)
-        .env("KTSTR_DB", sidecars.join("warehouse.sqlite"))
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("KTSTR_JOB")
-        .env_remove("KTSTR_RUN_TOKEN")
-        .env_remove("KTSTR_CI")
         .output()
         .unwrap()
 }
