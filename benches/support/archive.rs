@@ -10,6 +10,13 @@
 //! cgroup ext metrics, stimulus events, verifier and KVM stats, a host context and provenance.
 //! [`document`] builds one without touching the disk (a generator straight into a warehouse
 //! can use it); [`generate`] writes `n` of them under a runs root.
+//!
+//! Values behave like repeated runs of one suite: every quantity of a test has a stable
+//! baseline (a function of the test alone), and each run measures it with a few percent of
+//! noise ([`NOISE_CV`]), deterministic from the document's seed. Two commits therefore compare
+//! as unchanged except for the few genuine changes [`CHANGES`] lists, which commit 1 brings.
+//! (An earlier generator drew every value independently per document, so two commits differed
+//! by chance on about 40 % of the key × metric tests, which no real archive does.)
 
 #![expect(
     clippy::field_reassign_with_default,
@@ -60,10 +67,9 @@ impl Rng {
     fn f(&mut self, scale: f64) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64 * scale
     }
-    /// Rounded to `places` decimals, as ktstr records nanosecond timings in microseconds.
-    fn dec(&mut self, scale: f64, places: i32) -> f64 {
-        let unit = 10f64.powi(places);
-        (self.f(scale) * unit).round() / unit
+    /// Roughly standard normal (the sum of three uniforms: mean 0, sd 1, within ±3).
+    fn z(&mut self) -> f64 {
+        (self.f(1.0) + self.f(1.0) + self.f(1.0) - 1.5) * 2.0
     }
 }
 
@@ -71,30 +77,114 @@ pub fn commit(i: usize) -> String {
     format!("{:07x}", (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 36)
 }
 
+/// The run-to-run noise of every measured quantity: its coefficient of variation. At 3 %
+/// the mean of five runs moves about 1.3 %, far inside every relative gate of the registry
+/// (10-50 %), so two commits without a change compare as unchanged, as real archives do.
+const NOISE_CV: f64 = 0.03;
+
+/// What a genuine change scales in every cgroup of the test it lands on.
+#[derive(Clone, Copy, PartialEq)]
+enum Quantity {
+    /// Wake-up latencies (median and p99): moves their two `worst_*` metrics.
+    WakeLatency,
+    /// Iterations: moves `total_iterations` and `worst_iterations_per_worker`.
+    Iterations,
+    /// Worst run delay: moves `worst_run_delay_us`.
+    RunDelay,
+    /// Migrations: moves `total_migrations`.
+    Migrations,
+}
+
+/// The genuine changes of the archive: project commit 1 brings them, and every later commit
+/// keeps them (as a commit that changes the scheduler would). Each lands on one test of the
+/// suite (its position in the run) and scales one quantity in all its cgroups. Everything
+/// else is the test's stable baseline times [`NOISE_CV`] noise, so `commit(0)` against
+/// `commit(1)` reports these and nothing else, each on both the `ci` run (n = 1, judged by
+/// the series' history) and the four `local` runs (n = 4, the rank test): median and p99
+/// wake latency (two regressions), iterations and iterations per worker (two regressions),
+/// migrations (a regression), the worst run delay (an improvement): 12 findings, 10 of them
+/// regressions. The tests are ones none of whose runs at commits 0 and 1 failed (2 % of runs
+/// fail), so no pair is skipped.
+const CHANGES: [(usize, Quantity, f64); 4] = [
+    (7, Quantity::WakeLatency, 1.6),
+    (43, Quantity::Iterations, 0.75),
+    (99, Quantity::RunDelay, 0.4),
+    (150, Quantity::Migrations, 2.0),
+];
+
+/// `KTSTR_BENCH_RANDOM_METRICS=1`: every document draws its own baselines, so every value is
+/// independent of every other run's (the earlier generator's data, where two commits differ
+/// by chance on most metrics: the noise gate's worst case). Read once per process.
+pub fn random_metrics() -> bool {
+    static RANDOM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *RANDOM.get_or_init(|| std::env::var_os("KTSTR_BENCH_RANDOM_METRICS").is_some_and(|v| v == "1"))
+}
+
+/// The values of one run of one test: each quantity has a baseline that depends only on the
+/// test (drawn from `base`, seeded by the test's position in the run, so every run of the test
+/// draws the same baselines in the same order), measured with this run's noise (`noise`).
+struct Draw<'a> {
+    base: Rng,
+    noise: &'a mut Rng,
+    /// The change this run carries, if its commit has one for its test.
+    change: Option<(Quantity, f64)>,
+}
+
+impl Draw<'_> {
+    /// A fixed property of the test (a worker count, a program's size): no noise.
+    fn fixed(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.base.next() % (hi - lo)
+    }
+    /// A measured quantity with a baseline in `lo..hi`.
+    fn measured(&mut self, lo: f64, hi: f64) -> f64 {
+        let baseline = lo + self.base.f(hi - lo);
+        baseline * (1.0 + NOISE_CV * self.noise.z()).max(0.0)
+    }
+    /// [`Self::measured`], scaled by `factor` when this run carries a change of `what`.
+    fn changed(&mut self, what: Quantity, lo: f64, hi: f64) -> f64 {
+        let factor = match self.change {
+            Some((q, factor)) if q == what => factor,
+            _ => 1.0,
+        };
+        self.measured(lo, hi) * factor
+    }
+    /// A measured count.
+    fn count(&mut self, lo: f64, hi: f64) -> u64 {
+        self.measured(lo, hi).round() as u64
+    }
+    /// Rounded to `places` decimals, as ktstr records nanosecond timings in microseconds.
+    fn dec(v: f64, places: i32) -> f64 {
+        let unit = 10f64.powi(places);
+        (v * unit).round() / unit
+    }
+}
+
 /// One cgroup's stats, with the precision ktstr writes them: percentages and ratios at full
 /// precision, latencies in microseconds from nanoseconds, locality 0.0 where it was not
 /// measured (single-node topologies), derived ratios computed from the raw counts.
-fn cgroup(rng: &mut Rng, multi_node: bool) -> CgroupStats {
+fn cgroup(d: &mut Draw, multi_node: bool) -> CgroupStats {
     let mut c = CgroupStats::default();
-    c.num_workers = 2 + (rng.next() % 6) as usize;
-    c.num_cpus = 2 + (rng.next() % 6) as usize;
-    c.min_off_cpu_pct = rng.f(30.0);
-    c.max_off_cpu_pct = c.min_off_cpu_pct + rng.f(8.0);
+    c.num_workers = d.fixed(2, 8) as usize;
+    c.num_cpus = d.fixed(2, 8) as usize;
+    c.min_off_cpu_pct = d.measured(0.5, 30.0);
+    c.spread = d.measured(0.5, 8.0);
+    c.max_off_cpu_pct = c.min_off_cpu_pct + c.spread;
     c.avg_off_cpu_pct = (c.min_off_cpu_pct + c.max_off_cpu_pct) / 2.0;
-    c.spread = c.max_off_cpu_pct - c.min_off_cpu_pct;
-    c.max_gap_ms = rng.next() % 200;
-    c.max_gap_cpu = (rng.next() % 16) as usize;
-    c.total_migrations = rng.next() % 5000;
-    c.total_iterations = 1 + rng.next() % 10_000_000;
+    c.max_gap_ms = d.count(5.0, 200.0);
+    c.max_gap_cpu = d.fixed(0, 16) as usize;
+    c.total_migrations = d.changed(Quantity::Migrations, 50.0, 5000.0).round() as u64;
+    c.total_iterations = d.changed(Quantity::Iterations, 1e5, 1e7).round().max(1.0) as u64;
     c.migration_ratio = c.total_migrations as f64 / c.total_iterations as f64;
-    c.median_wake_latency_us = rng.dec(60.0, 3);
-    c.p99_wake_latency_us = c.median_wake_latency_us + rng.dec(500.0, 3);
-    c.wake_latency_cv = rng.f(2.0);
-    c.mean_run_delay_us = rng.dec(40.0, 4);
-    c.worst_run_delay_us = c.mean_run_delay_us + rng.dec(900.0, 3);
+    c.median_wake_latency_us = Draw::dec(d.changed(Quantity::WakeLatency, 2.0, 60.0), 3);
+    let tail = d.changed(Quantity::WakeLatency, 50.0, 500.0);
+    c.p99_wake_latency_us = c.median_wake_latency_us + Draw::dec(tail, 3);
+    c.wake_latency_cv = d.measured(0.05, 2.0);
+    c.mean_run_delay_us = Draw::dec(d.measured(1.0, 40.0), 4);
+    let worst = d.changed(Quantity::RunDelay, 100.0, 900.0);
+    c.worst_run_delay_us = c.mean_run_delay_us + Draw::dec(worst, 3);
     if multi_node {
-        c.page_locality = rng.f(1.0);
-        c.cross_node_migration_ratio = rng.f(0.2);
+        c.page_locality = d.measured(0.3, 0.95);
+        c.cross_node_migration_ratio = d.measured(0.01, 0.2);
     }
     c.wake_latency_tail_ratio = if c.median_wake_latency_us > 0.0 {
         c.p99_wake_latency_us / c.median_wake_latency_us
@@ -106,43 +196,43 @@ fn cgroup(rng: &mut Rng, multi_node: bool) -> CgroupStats {
 }
 
 /// The monitor block: summary, scx event deltas, schedstat deltas and per-program deltas.
-fn monitor(rng: &mut Rng) -> MonitorSummary {
+fn monitor(d: &mut Draw) -> MonitorSummary {
     let mut ev = ScxEventDeltas::default();
-    ev.total_fallback = (rng.next() % 100) as i64;
-    ev.fallback_rate = rng.f(3.0);
-    ev.max_fallback_burst = (rng.next() % 20) as i64;
-    ev.total_dispatch_keep_last = (rng.next() % 1000) as i64;
-    ev.keep_last_rate = rng.f(30.0);
-    ev.total_enq_skip_exiting = (rng.next() % 10) as i64;
-    ev.total_reenq_local_repeat = (rng.next() % 10) as i64;
-    ev.total_refill_slice_dfl = (rng.next() % 100_000) as i64;
-    ev.total_bypass_duration = (rng.next() % 1_000_000) as i64;
+    ev.total_fallback = d.count(0.0, 100.0) as i64;
+    ev.fallback_rate = d.measured(0.0, 3.0);
+    ev.max_fallback_burst = d.count(0.0, 20.0) as i64;
+    ev.total_dispatch_keep_last = d.count(0.0, 1000.0) as i64;
+    ev.keep_last_rate = d.measured(0.0, 30.0);
+    ev.total_enq_skip_exiting = d.count(0.0, 10.0) as i64;
+    ev.total_reenq_local_repeat = d.count(0.0, 10.0) as i64;
+    ev.total_refill_slice_dfl = d.count(0.0, 100_000.0) as i64;
+    ev.total_bypass_duration = d.count(0.0, 1_000_000.0) as i64;
     let mut sched = SchedstatDeltas::default();
-    sched.total_run_delay = rng.next() % 10_000_000_000;
-    sched.run_delay_rate = rng.f(1e9);
-    sched.total_pcount = rng.next() % 1_000_000;
-    sched.total_sched_count = rng.next() % 10_000_000;
-    sched.sched_count_rate = rng.f(1e6);
-    sched.total_yld_count = rng.next() % 100_000;
-    sched.total_sched_goidle = rng.next() % 1_000_000;
-    sched.total_ttwu_count = rng.next() % 10_000_000;
-    sched.total_ttwu_local = rng.next() % 1_000_000;
+    sched.total_run_delay = d.count(1e6, 1e10);
+    sched.run_delay_rate = d.measured(1e3, 1e9);
+    sched.total_pcount = d.count(1e3, 1e6);
+    sched.total_sched_count = d.count(1e4, 1e7);
+    sched.sched_count_rate = d.measured(1e2, 1e6);
+    sched.total_yld_count = d.count(0.0, 100_000.0);
+    sched.total_sched_goidle = d.count(1e3, 1e6);
+    sched.total_ttwu_count = d.count(1e4, 1e7);
+    sched.total_ttwu_local = d.count(1e3, 1e6);
     let progs = PROGRAMS
         .iter()
         .map(|name| {
-            let cnt = rng.next() % 10_000_000;
-            let nsecs = cnt * (100 + rng.next() % 400);
+            let cnt = d.count(1e3, 1e7);
+            let nsecs = (cnt as f64 * d.measured(100.0, 500.0)).round() as u64;
             let per_call = if cnt == 0 { 0.0 } else { nsecs as f64 / cnt as f64 };
             ProgStatsDelta { name: format!("ktstr_{name}"), cnt, nsecs, nsecs_per_call: per_call }
         })
         .collect();
     let mut mon = MonitorSummary::default();
-    mon.total_samples = 30 + (rng.next() % 100) as usize;
-    mon.max_imbalance_ratio = 1.0 + rng.f(2.0);
-    mon.max_local_dsq_depth = (rng.next() % 16) as u32;
-    mon.avg_imbalance_ratio = 1.0 + rng.f(0.5);
-    mon.avg_nr_running = rng.f(4.0);
-    mon.avg_local_dsq_depth = rng.f(2.0);
+    mon.total_samples = d.fixed(30, 130) as usize;
+    mon.max_imbalance_ratio = 1.0 + d.measured(0.05, 2.0);
+    mon.max_local_dsq_depth = d.count(1.0, 16.0) as u32;
+    mon.avg_imbalance_ratio = 1.0 + d.measured(0.01, 0.5);
+    mon.avg_nr_running = d.measured(0.2, 4.0);
+    mon.avg_local_dsq_depth = d.measured(0.1, 2.0);
     mon.event_deltas = Some(ev);
     mon.schedstat_deltas = Some(sched);
     mon.prog_stats_deltas = Some(progs);
@@ -150,7 +240,7 @@ fn monitor(rng: &mut Rng) -> MonitorSummary {
 }
 
 /// What a scenario's steps leave besides its stats: stimulus events, verifier and KVM stats.
-fn telemetry(s: &mut SidecarResult, rng: &mut Rng) {
+fn telemetry(s: &mut SidecarResult, d: &mut Draw) {
     let steps = 1;
     let event = |elapsed_ms, label: String, iterations| StimulusEvent {
         elapsed_ms,
@@ -162,19 +252,19 @@ fn telemetry(s: &mut SidecarResult, rng: &mut Rng) {
     s.stimulus_events.push(event(0, "ScenarioStart".into(), None));
     for step in 0..steps {
         s.stimulus_events.push(event(step * 1000, format!("StepStart[{step}]"), None));
-        let done = Some(rng.next() % 10_000_000);
+        let done = Some(d.count(1e5, 1e7));
         s.stimulus_events.push(event(step * 1000 + 995, format!("StepEnd[{step}]"), done));
     }
     s.verifier_stats = PROGRAMS
         .iter()
         .map(|p| ProgVerifierStats {
             name: format!("ktstr_{p}"),
-            verified_insns: 500 + (rng.next() % 20_000) as u32,
+            verified_insns: d.fixed(500, 20_500) as u32,
         })
         .collect();
     let vcpus = 2;
     let per_vcpu = (0..vcpus)
-        .map(|_| KVM_STATS.iter().map(|k| (k.to_string(), rng.next() % 1_000_000)).collect())
+        .map(|_| KVM_STATS.iter().map(|k| (k.to_string(), d.count(1e3, 1e6))).collect())
         .collect();
     s.kvm_stats = Some(KvmStatsTotals { per_vcpu });
 }
@@ -240,10 +330,20 @@ fn sidecar(i: usize, rng: &mut Rng) -> (String, SidecarResult) {
         .map(|(_, f)| f.to_string())
         .collect();
     s.passed = !rng.next().is_multiple_of(50);
+    let change = CHANGES
+        .iter()
+        .find(|(at, _, _)| *at == slot && project >= 1)
+        .map(|&(_, what, factor)| (what, factor));
+    // Under `KTSTR_BENCH_RANDOM_METRICS=1` the baselines are drawn anew for every document.
+    let identity = if random_metrics() { i + SIDECARS_PER_RUN } else { slot };
+    let base =
+        Rng(0x9e37_79b9_7f4a_7c15 ^ (identity as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let mut d = Draw { base, noise: rng, change };
     s.timestamp = format!("2026-{:02}-{:02}T{:02}:15:02Z", 1 + run % 12, 1 + run % 28, run % 24);
     s.run_id = format!("2026{:04}T091455Z-{}", run % 10_000, i % 8);
     let multi_node = !s.topology.starts_with("1n");
-    s.stats.cgroups = (0..6 + rng.next() % 3).map(|_| cgroup(rng, multi_node)).collect();
+    let cgroups = d.fixed(6, 9);
+    s.stats.cgroups = (0..cgroups).map(|_| cgroup(&mut d, multi_node)).collect();
     let cg = &s.stats.cgroups;
     s.stats.total_workers = cg.iter().map(|c| c.num_workers).sum();
     s.stats.total_cpus = cg.iter().map(|c| c.num_cpus).sum();
@@ -271,9 +371,11 @@ fn sidecar(i: usize, rng: &mut Rng) -> (String, SidecarResult) {
     s.stats.worst_cross_node_migration_ratio = max(|c| c.cross_node_migration_ratio);
     s.stats.worst_wake_latency_tail_ratio = max(|c| c.wake_latency_tail_ratio);
     s.stats.worst_iterations_per_worker = min_nonzero(|c| c.iterations_per_worker).unwrap_or(0.0);
-    s.stats.ext_metrics = EXT_METRICS.iter().map(|m| (m.to_string(), rng.f(100.0))).collect();
-    s.monitor = Some(monitor(rng));
-    telemetry(&mut s, rng);
+    s.stats.ext_metrics =
+        EXT_METRICS.iter().map(|m| (m.to_string(), d.measured(1.0, 100.0))).collect();
+    s.monitor = Some(monitor(&mut d));
+    telemetry(&mut s, &mut d);
+    let rng = d.noise;
     s.host = Some(host(run, kernel));
     s.cleanup_duration_ms = Some(10 + rng.next() % 90);
     let p = &mut s.provenance;

@@ -61,12 +61,13 @@ fn scaled_document(i: usize) -> (String, ktstr::sidecar::SidecarResult) {
 /// ingested); a change to archive.rs or to the schema is noticed without it.
 const GENERATOR_VERSION: u32 = 1;
 
-/// What a cached warehouse depends on: this generator's version, archive.rs's source, the
-/// schema version.
+/// What a cached warehouse depends on: this generator's version, archive.rs's source and
+/// its `KTSTR_BENCH_RANDOM_METRICS` mode, the schema version.
 fn cache_key() -> String {
     let mut h = blake3::Hasher::new();
     h.update(&GENERATOR_VERSION.to_le_bytes());
     h.update(include_str!("archive.rs").as_bytes());
+    h.update(&[u8::from(super::archive::random_metrics())]);
     h.update(&ktstr::warehouse::open::known_schema_version().to_le_bytes());
     h.finalize().to_hex()[..16].to_string()
 }
