@@ -226,7 +226,7 @@ fn row_of(id: i64, d: &SidecarResult) -> Row {
         dirty_fingerprint: d.provenance.dirty_fingerprint.clone(),
         run_token: d.provenance.run_token.clone(),
         repeat: d.provenance.repeat,
-        host_json: d.host.as_ref().and_then(|h| serde_json::to_string(h).ok()),
+        host_json: d.host.as_ref().and_then(|h| serde_json::to_string(h).ok()).map(Into::into),
         metrics,
         ext: d
             .stats

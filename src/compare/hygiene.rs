@@ -196,7 +196,7 @@ mod tests {
     fn mixed_cpu_models_and_hosts_are_flagged() {
         let host = |model: &str, cpus: u32| {
             let mut r = row("1");
-            r.host_json = Some(format!(r#"{{"cpu_model":"{model}","online_cpus":{cpus}}}"#));
+            r.host_json = Some(format!(r#"{{"cpu_model":"{model}","online_cpus":{cpus}}}"#).into());
             r
         };
         assert_eq!(mixed_hosts(&[host("EPYC", 8)], &[host("EPYC", 8)]), None);

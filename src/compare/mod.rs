@@ -39,6 +39,7 @@ pub mod trend;
 pub mod verdict;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::metric::METRICS;
 
@@ -101,8 +102,9 @@ pub struct Row {
     /// Which repeat of that run (`provenance.repeat`); `cargo ktstr ab` gives both sides one
     /// run token, so an A row and a B row with the same `(run_token, repeat)` are a pair.
     pub repeat: Option<u32>,
-    /// The recorded host context as JSON, when the sidecar had one.
-    pub host_json: Option<String>,
+    /// The recorded host context as JSON, when the sidecar had one; shared by the rows of
+    /// one host (a side's runs come from a few).
+    pub host_json: Option<Arc<str>>,
     /// Registry metric values in [`METRICS`] order; `None` = stored as NULL (non-finite).
     pub metrics: [Option<f64>; METRICS.len()],
     /// Extension metrics (`stats.ext_metrics`), the accessor fallback.

@@ -12,9 +12,10 @@
 //! load runs recorded, which lives only in the stored documents.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
-use rusqlite::params_from_iter;
 use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, params_from_iter};
 
 use super::Warehouse;
 use super::document::decode;
@@ -134,7 +135,7 @@ pub(super) fn where_clause(scope: &Scope, filter: &SideFilter) -> Option<(String
     Some((clause, params))
 }
 
-/// The columns [`row_from`] reads, `host` standing for the host JSON column.
+/// The columns [`row_from`] reads, `host` standing for the host id column.
 fn row_columns(host: &str) -> String {
     let metric_cols: Vec<String> = METRICS.iter().map(|m| format!("s.{}", m.name)).collect();
     format!(
@@ -145,20 +146,24 @@ fn row_columns(host: &str) -> String {
     )
 }
 
-/// The side-selection statement (exposed for the query-plan test).
+/// The position of the host id in [`row_columns`].
+const HOST_ID_COLUMN: usize = 16;
+
+/// The side-selection statement (exposed for the query-plan test). The host context is not
+/// joined: a side's runs share a few hosts, so each host's JSON is read once
+/// ([`attach_hosts`]) rather than copied out of SQLite for every row.
 fn side_sql(clause: &str) -> String {
     format!(
         "SELECT {} \
-         FROM ingested_sidecar s LEFT JOIN host_context h ON h.host_id = s.host_id \
+         FROM ingested_sidecar s \
          WHERE {clause} \
          ORDER BY s.test_name, s.topology, s.scheduler, s.work_type, s.timestamp, s.sidecar_id",
-        row_columns("h.json")
+        row_columns("s.host_id")
     )
 }
 
-/// One row of [`row_columns`], ext metrics left empty.
+/// One row of [`row_columns`], host and ext metrics left empty.
 fn row_from(r: &rusqlite::Row) -> rusqlite::Result<Row> {
-    let flags_json: String = r.get(5)?;
     let mut metrics = [None; METRICS.len()];
     for (i, slot) in metrics.iter_mut().enumerate() {
         *slot = r.get::<_, Option<f64>>(17 + i)?;
@@ -169,7 +174,7 @@ fn row_from(r: &rusqlite::Row) -> rusqlite::Result<Row> {
         topology: r.get(2)?,
         scheduler: r.get(3)?,
         work_type: r.get(4)?,
-        flags: parse_flags(&flags_json),
+        flags: parse_flags(r.get_ref(5)?.as_str()?),
         kernel_version: r.get(6)?,
         kernel_commit: r.get(7)?,
         project_commit: r.get(8)?,
@@ -180,10 +185,39 @@ fn row_from(r: &rusqlite::Row) -> rusqlite::Result<Row> {
         dirty_fingerprint: r.get(13)?,
         run_token: r.get(14)?,
         repeat: r.get(15)?,
-        host_json: r.get(16)?,
+        host_json: None,
         metrics,
         ext: BTreeMap::new(),
     })
+}
+
+/// One host's recorded context, by id.
+const HOST_SQL: &str = "SELECT json FROM host_context WHERE host_id = ?1";
+
+/// Give each row the JSON of its host (`host_ids[i]` is `rows[i]`'s), read once per distinct
+/// host and shared between the rows. An id without a host row leaves the row without one, as
+/// the outer join did.
+fn attach_hosts(
+    wh: &Warehouse,
+    rows: &mut [Row],
+    host_ids: &[Option<i64>],
+) -> rusqlite::Result<()> {
+    let mut stmt = wh.conn().prepare_cached(HOST_SQL)?;
+    let mut json_of: HashMap<i64, Option<Arc<str>>> = HashMap::new();
+    for (row, id) in rows.iter_mut().zip(host_ids) {
+        let Some(id) = *id else { continue };
+        let json = match json_of.get(&id) {
+            Some(json) => json.clone(),
+            None => {
+                let json: Option<String> = stmt.query_row([id], |r| r.get(0)).optional()?;
+                let json: Option<Arc<str>> = json.map(Arc::from);
+                json_of.insert(id, json.clone());
+                json
+            }
+        };
+        row.host_json = json;
+    }
+    Ok(())
 }
 
 /// One series' newest passing runs: `?1`-`?4` its identity, `?5` how many, `?6` the root
@@ -285,9 +319,14 @@ pub fn select_side(
     };
     let conn = wh.conn();
     let mut stmt = conn.prepare(&side_sql(&clause))?;
-    let mut rows: Vec<Row> = stmt
-        .query_map(params_from_iter(params.iter()), row_from)?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut rows: Vec<Row> = Vec::new();
+    let mut host_ids: Vec<Option<i64>> = Vec::new();
+    let mut q = stmt.query(params_from_iter(params.iter()))?;
+    while let Some(r) = q.next()? {
+        rows.push(row_from(r)?);
+        host_ids.push(r.get(HOST_ID_COLUMN)?);
+    }
+    attach_hosts(wh, &mut rows, &host_ids)?;
     if scope.archive {
         for row in &mut rows {
             row.run_source = Some(ARCHIVE_SOURCE.to_string());
@@ -300,25 +339,48 @@ pub fn select_side(
 /// Flags are stored as a JSON array; anything else (an older writer) is read as a
 /// comma-separated list so no row is lost.
 fn parse_flags(text: &str) -> Vec<String> {
+    if let Some(flags) = plain_string_array(text) {
+        return flags;
+    }
     serde_json::from_str(text).unwrap_or_else(|_| {
         text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
     })
 }
 
+/// The array the writer stores for flags, `[]` or `["a","b"]` (no spaces, no escapes), read
+/// without a JSON parser: every row of a compare has one. `None` for any other text, which
+/// the full parser then reads.
+fn plain_string_array(text: &str) -> Option<Vec<String>> {
+    let inner = text.strip_prefix('[')?.strip_suffix(']')?;
+    if inner.is_empty() {
+        return Some(Vec::new());
+    }
+    inner
+        .split(',')
+        .map(|item| {
+            let flag = item.strip_prefix('"')?.strip_suffix('"')?;
+            (!flag.contains(['"', '\\'])).then(|| flag.to_string())
+        })
+        .collect()
+}
+
 /// The ext metrics of every row one side's WHERE clause selects, in one statement: the same
 /// clause as the side query, joined to `metric_value` on its primary key (one query per side
-/// rather than one per row). `CROSS JOIN` fixes the join order: left to itself SQLite starts from
-/// `metric` by origin and probes the side's rows once per ext metric name; driving from the
-/// side reads each row's values in one primary-key range.
+/// rather than one per row). `CROSS JOIN` fixes the join order: driving from the side reads
+/// each row's values in one primary-key range. Which values are ext metrics, and their names,
+/// come from [`EXT_NAMES_SQL`], read once: a join to `metric` would look up the name of every
+/// value.
 fn ext_sql(clause: &str) -> String {
     format!(
-        "SELECT v.sidecar_id, m.name, v.value \
+        "SELECT v.sidecar_id, v.metric_id, v.value \
          FROM ingested_sidecar s \
          CROSS JOIN metric_value v ON v.sidecar_id = s.sidecar_id \
-         CROSS JOIN metric m ON m.metric_id = v.metric_id \
-         WHERE m.origin = 'ext' AND {clause}"
+         WHERE {clause}"
     )
 }
+
+/// The metrics of origin `ext` (`stats.ext_metrics`): id and name.
+const EXT_NAMES_SQL: &str = "SELECT metric_id, name FROM metric WHERE origin = 'ext'";
 
 /// Fill each row's ext metrics (origin `ext`); a NULL value (non-finite when written) is
 /// recorded as NaN so compare's sanitizer counts and drops it.
@@ -328,24 +390,39 @@ fn attach_ext(
     params: &[Value],
     rows: &mut [Row],
 ) -> rusqlite::Result<()> {
-    let mut stmt = wh.conn().prepare(&ext_sql(clause))?;
-    let mut by_sidecar: HashMap<i64, BTreeMap<String, f64>> = HashMap::new();
-    let mut q = stmt.query(params_from_iter(params.iter()))?;
-    while let Some(r) = q.next()? {
-        let value = r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN);
-        by_sidecar.entry(r.get(0)?).or_default().insert(r.get(1)?, value);
+    let conn = wh.conn();
+    let mut names = conn.prepare_cached(EXT_NAMES_SQL)?;
+    let names: HashMap<i64, String> =
+        names.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    if names.is_empty() {
+        return Ok(());
     }
-    for row in rows {
-        if let Some(ext) = by_sidecar.get(&row.sidecar_id) {
-            row.ext = ext.clone();
-        }
+    let position: HashMap<i64, usize> =
+        rows.iter().enumerate().map(|(i, r)| (r.sidecar_id, i)).collect();
+    let mut stmt = conn.prepare(&ext_sql(clause))?;
+    let mut q = stmt.query(params_from_iter(params.iter()))?;
+    // A row's values come together (one primary-key range), so its position is looked up once.
+    let mut current: Option<(i64, usize)> = None;
+    while let Some(r) = q.next()? {
+        let Some(name) = names.get(&r.get::<_, i64>(1)?) else { continue };
+        let sidecar_id: i64 = r.get(0)?;
+        let at = match current {
+            Some((id, at)) if id == sidecar_id => at,
+            _ => {
+                let Some(&at) = position.get(&sidecar_id) else { continue };
+                current = Some((sidecar_id, at));
+                at
+            }
+        };
+        let value = r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN);
+        rows[at].ext.insert(name.clone(), value);
     }
     Ok(())
 }
 
-/// `EXPLAIN QUERY PLAN` of the statements one side runs (the side selection, then its ext
-/// metrics), each as its plan's detail lines; empty when the filter can match nothing. The
-/// query-plan test pins with it which indexes a compare relies on.
+/// `EXPLAIN QUERY PLAN` of the statements one side runs (the side selection, its ext metrics,
+/// the names of ext metrics, then one host's context), each as its plan's detail lines; empty when the filter can match
+/// nothing. The query-plan test pins with it which indexes a compare relies on.
 pub fn side_query_plans(
     wh: &Warehouse,
     scope: &PoolScope,
@@ -355,7 +432,13 @@ pub fn side_query_plans(
     let Some((clause, params)) = where_clause(&scope, filter) else {
         return Ok(Vec::new());
     };
-    [side_sql(&clause), ext_sql(&clause)].iter().map(|sql| explain(wh, sql, &params)).collect()
+    let mut plans: Vec<Vec<String>> = [side_sql(&clause), ext_sql(&clause)]
+        .iter()
+        .map(|sql| explain(wh, sql, &params))
+        .collect::<rusqlite::Result<_>>()?;
+    plans.push(explain(wh, EXT_NAMES_SQL, &[])?);
+    plans.push(explain(wh, HOST_SQL, &[Value::Integer(1)])?);
+    Ok(plans)
 }
 
 /// `EXPLAIN QUERY PLAN` of the noise gate's reads: a series' history (whole pool, then one
