@@ -105,36 +105,52 @@ fn read_metric(metric: usize, values: &[f64], ext: &BTreeMap<String, f64>) -> Op
 
 /// Group `rows` by pairing key (first-seen order) and average each group.
 pub fn average_side(rows: &[Row], pairing_dims: &[Dim]) -> Grouped {
-    let mut order: Vec<PairingKey> = Vec::new();
-    let mut members: HashMap<PairingKey, Vec<&Row>> = HashMap::new();
+    average_rows(rows.to_vec(), pairing_dims)
+}
+
+/// [`average_side`] of rows the caller gives up: each moves into its group instead of being
+/// copied there (a compare's two sides are thousands of rows).
+pub fn average_rows(rows: Vec<Row>, pairing_dims: &[Dim]) -> Grouped {
+    let mut position: HashMap<PairingKey, usize> = HashMap::with_capacity(rows.len());
+    let mut members: Vec<Vec<Row>> = Vec::new();
     for row in rows {
-        let key = PairingKey::of(row, pairing_dims);
-        members
-            .entry(key.clone())
-            .or_insert_with(|| {
-                order.push(key);
-                Vec::new()
-            })
-            .push(row);
+        let key = PairingKey::of(&row, pairing_dims);
+        let next = members.len();
+        let at = *position.entry(key).or_insert(next);
+        if at == next {
+            members.push(Vec::new());
+        }
+        members[at].push(row);
     }
-    order
-        .into_iter()
-        .map(|key| {
-            let rows = members.remove(&key).unwrap_or_default();
-            reduce(key, &rows)
-        })
+    let mut keys: Vec<Option<PairingKey>> = vec![None; members.len()];
+    for (key, at) in position {
+        keys[at] = Some(key);
+    }
+    keys.into_iter()
+        .zip(members)
+        .map(|(key, rows)| reduce(key.expect("every group has its key"), rows))
         .collect()
 }
 
 /// Each row as its own group (`--no-average`); run [`check_no_average_duplicates`] first.
 pub fn singleton_groups(rows: &[Row], pairing_dims: &[Dim]) -> Grouped {
-    rows.iter().map(|r| reduce(PairingKey::of(r, pairing_dims), &[r])).collect()
+    singleton_rows(rows.to_vec(), pairing_dims)
 }
 
-fn reduce(key: PairingKey, rows: &[&Row]) -> Group {
+/// [`singleton_groups`] of rows the caller gives up.
+pub fn singleton_rows(rows: Vec<Row>, pairing_dims: &[Dim]) -> Grouped {
+    rows.into_iter().map(|r| reduce(PairingKey::of(&r, pairing_dims), vec![r])).collect()
+}
+
+fn reduce(key: PairingKey, rows: Vec<Row>) -> Group {
     // Invariant: groups are built from at least one row.
-    let first = (*rows.first().expect("group has a first row")).clone();
-    let samples: Vec<Row> = rows.iter().filter(|r| r.is_pass()).map(|r| (*r).clone()).collect();
+    let first = rows.first().expect("group has a first row").clone();
+    let total_observed = rows.len();
+    let any_failed = rows.iter().any(|r| !r.passed);
+    let skipped = rows.iter().any(|r| r.skipped);
+    let project_commit = merged_commit(rows.iter().map(|r| r.project_commit.as_deref()));
+    let kernel_commit = merged_commit(rows.iter().map(|r| r.kernel_commit.as_deref()));
+    let samples: Vec<Row> = rows.into_iter().filter(Row::is_pass).collect();
     let n = samples.len();
     let mut means = [0.0; METRICS.len()];
     if n > 0 {
@@ -148,19 +164,21 @@ fn reduce(key: PairingKey, rows: &[&Row]) -> Group {
     let mut ext_sum: BTreeMap<String, (f64, usize)> = BTreeMap::new();
     for r in &samples {
         for (k, v) in &r.ext {
-            let e = ext_sum.entry(k.clone()).or_insert((0.0, 0));
+            // The samples of a group mostly carry the same names: copy each name once.
+            let e = match ext_sum.get_mut(k) {
+                Some(e) => e,
+                None => ext_sum.entry(k.clone()).or_insert((0.0, 0)),
+            };
             e.0 += v;
             e.1 += 1;
         }
     }
     let ext = ext_sum.into_iter().map(|(k, (s, c))| (k, s / c as f64)).collect();
-    let any_failed = rows.iter().any(|r| !r.passed);
-    let skipped = rows.iter().any(|r| r.skipped);
     Group {
         key,
-        project_commit: merged_commit(rows.iter().map(|r| r.project_commit.as_deref())),
-        kernel_commit: merged_commit(rows.iter().map(|r| r.kernel_commit.as_deref())),
-        total_observed: rows.len(),
+        project_commit,
+        kernel_commit,
+        total_observed,
         passes_observed: n,
         passed: !any_failed && !skipped && n > 0,
         skipped,

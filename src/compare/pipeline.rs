@@ -136,7 +136,13 @@ pub fn run<S: RowSource>(
         warnings.extend(diagnostics::stale_dirty_warning(side, label, dropped));
     }
 
-    let (groups_a, groups_b) = match group_sides(&rows_a, &rows_b, &pairing, options.no_average) {
+    // Worked out before the rows move into their groups, shown after the verdicts.
+    let mut collection = Vec::new();
+    collection.extend(hygiene::unsliced_differences(&rows_a, &rows_b, &slicing));
+    collection.extend(hygiene::mixed_hosts(&rows_a, &rows_b));
+    collection.extend(hygiene::no_interleaving(&rows_a, &rows_b));
+    let (n_a, n_b) = (rows_a.len(), rows_b.len());
+    let (groups_a, groups_b) = match group_sides(rows_a, rows_b, &pairing, options.no_average) {
         Ok(groups) => groups,
         Err(message) => return Err(CompareError::Usage { message, warnings }),
     };
@@ -154,9 +160,7 @@ pub fn run<S: RowSource>(
     };
     noise::assess(&mut comparison.findings, &options.noise, &models);
     comparison.summary.recount(&comparison.findings);
-    warnings.extend(hygiene::unsliced_differences(&rows_a, &rows_b, &slicing));
-    warnings.extend(hygiene::mixed_hosts(&rows_a, &rows_b));
-    warnings.extend(hygiene::no_interleaving(&rows_a, &rows_b));
+    warnings.extend(collection);
     let behind = runs_behind(&comparison.findings, &groups_a, &groups_b);
     let ids: Vec<i64> = behind.iter().map(|r| r.sidecar_id).collect();
     let loads =
@@ -167,8 +171,8 @@ pub fn run<S: RowSource>(
         pairing: pairing.iter().map(|d| d.name()).collect(),
         label_a,
         label_b,
-        rows_a: rows_a.len(),
-        rows_b: rows_b.len(),
+        rows_a: n_a,
+        rows_b: n_b,
         averaged: !options.no_average,
         pass_counts: average::pass_counts(&groups_a, &groups_b),
         comparison,
@@ -239,20 +243,20 @@ fn select_sides<S: RowSource>(
     Err(CompareError::usage(diagnostics::zero_match_diagnostic(side, filter, &facts)))
 }
 
-/// Per side, the groups the gate compares: averaged per pairing key, or one per row under
-/// `--no-average` (an error when a side has two rows with one key).
+/// Per side, the groups the gate compares, which take the rows: averaged per pairing key, or
+/// one per row under `--no-average` (an error when a side has two rows with one key).
 fn group_sides(
-    rows_a: &[Row],
-    rows_b: &[Row],
+    rows_a: Vec<Row>,
+    rows_b: Vec<Row>,
     pairing: &[Dim],
     no_average: bool,
 ) -> Result<(Grouped, Grouped), String> {
     if no_average {
-        average::check_no_average_duplicates(rows_a, pairing, Side::A)?;
-        average::check_no_average_duplicates(rows_b, pairing, Side::B)?;
-        Ok((average::singleton_groups(rows_a, pairing), average::singleton_groups(rows_b, pairing)))
+        average::check_no_average_duplicates(&rows_a, pairing, Side::A)?;
+        average::check_no_average_duplicates(&rows_b, pairing, Side::B)?;
+        Ok((average::singleton_rows(rows_a, pairing), average::singleton_rows(rows_b, pairing)))
     } else {
-        Ok((average::average_side(rows_a, pairing), average::average_side(rows_b, pairing)))
+        Ok((average::average_rows(rows_a, pairing), average::average_rows(rows_b, pairing)))
     }
 }
 
