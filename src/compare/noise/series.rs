@@ -10,7 +10,6 @@ use std::collections::{HashMap, HashSet};
 
 use super::history::{self, PastRun};
 use super::{HistoryModels, Series};
-use crate::compare::verdict::series_of_row;
 use crate::compare::{Row, metric_index};
 
 /// The replicate set of a history run, or `None` when it cannot be one.
@@ -32,22 +31,27 @@ pub fn replicate_set(row: &Row) -> Option<String> {
 
 /// A model for each wanted (series, metric) that has enough replicate pairs in `rows`.
 pub fn models_from_rows(rows: &[Row], wanted: &HashSet<(Series, &'static str)>) -> HistoryModels {
-    // The wanted metrics per series: a row finds its own in one lookup (a scan of `wanted`
-    // per row cost rows x findings, most of a compare with thousands of low-n findings).
-    let mut metrics_of: HashMap<&Series, Vec<&'static str>> = HashMap::new();
+    // The wanted metrics per series, found by a row's own identity fields: one lookup per
+    // row and no copy of them (a scan of `wanted` per row cost rows x findings, most of a
+    // compare with thousands of low-n findings).
+    let mut metrics_of: HashMap<[&str; 4], (&Series, Vec<&'static str>)> = HashMap::new();
     for (series, metric) in wanted {
-        metrics_of.entry(series).or_default().push(metric);
+        let identity = [&series.scenario, &series.topology, &series.scheduler, &series.work_type]
+            .map(String::as_str);
+        metrics_of.entry(identity).or_insert_with(|| (series, Vec::new())).1.push(metric);
     }
-    let mut runs: HashMap<(Series, &'static str), Vec<PastRun>> = HashMap::new();
+    let mut runs: HashMap<(&Series, &'static str), Vec<PastRun>> = HashMap::new();
     for row in rows {
-        let series = series_of_row(row);
-        let Some(metrics) = metrics_of.get(&series) else { continue };
+        let identity = [&row.scenario, &row.topology, &row.scheduler, &row.work_type];
+        let Some((series, metrics)) = metrics_of.get(&identity.map(String::as_str)) else {
+            continue;
+        };
         let Some(set) = replicate_set(row) else { continue };
         for &metric in metrics {
             let Some(value) = metric_index(metric).and_then(|i| row.metric_value(i)) else {
                 continue;
             };
-            runs.entry((series.clone(), metric)).or_default().push(PastRun {
+            runs.entry((series, metric)).or_default().push(PastRun {
                 replicate_set: set.clone(),
                 timestamp: row.timestamp.clone(),
                 value,
@@ -55,8 +59,9 @@ pub fn models_from_rows(rows: &[Row], wanted: &HashSet<(Series, &'static str)>) 
         }
     }
     runs.into_iter()
-        .filter_map(|(k, past)| {
-            history::noise_model(&history::replicate_log_ratios(&past)).map(|m| (k, m))
+        .filter_map(|((series, metric), past)| {
+            let model = history::noise_model(&history::replicate_log_ratios(&past))?;
+            Some(((series.clone(), metric), model))
         })
         .collect()
 }
@@ -64,6 +69,7 @@ pub fn models_from_rows(rows: &[Row], wanted: &HashSet<(Series, &'static str)>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::verdict::series_of_row;
 
     fn run(commit: &str, t: u32, p99: f64) -> Row {
         let mut r = Row::new("t").with_metric("worst_p99_wake_latency_us", p99);
