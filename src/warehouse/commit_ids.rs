@@ -71,6 +71,11 @@ pub fn commit_query_plans(wh: &Warehouse) -> rusqlite::Result<Vec<Vec<String>>> 
 
 /// The distinct short forms of dimension `dim` that equal one of `values` or could fit a
 /// literal hex one, each with its recorded full ids (`with_full`) or none.
+///
+/// A value that is itself a stored short form matches that form and nothing else (before
+/// any full id is looked at), so the full ids of a short form are read only when a value
+/// that is not a stored short form could fit it: the usual compare names both commits by
+/// their short forms and reads none (each would be a distinct scan of a commit's rows).
 fn candidates(
     wh: &Warehouse,
     dim: &str,
@@ -85,9 +90,12 @@ fn candidates(
     let shorts: Vec<String> =
         shorts.query_map([dim], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
     let mut fulls = conn.prepare_cached(FULLS_SQL)?;
+    let inexact: Vec<&String> =
+        values.iter().filter(|v| shorts.binary_search(v).is_err()).collect();
     let mut out = Vec::new();
-    for short in shorts.into_iter().filter(|s| values.iter().any(|v| may_fit(v, s))) {
-        if !with_full {
+    for short in shorts.iter().filter(|s| values.iter().any(|v| may_fit(v, s))) {
+        let short = short.clone();
+        if !with_full || !inexact.iter().any(|v| may_fit(v, &short)) {
             out.push(StoredCommit { short, full: None });
             continue;
         }
