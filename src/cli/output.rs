@@ -28,6 +28,20 @@ pub fn emit(
     write_stdout(|out| if json { as_json(out) } else { as_text(out) })
 }
 
+/// [`emit`] through one buffer, for a product written all at once (a report): one write per
+/// buffer-full instead of one per line, as stdout's line buffering does.
+pub fn emit_buffered(
+    json: bool,
+    as_json: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    as_text: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    write_stdout(|out| {
+        let mut buffered = io::BufWriter::new(out);
+        if json { as_json(&mut buffered) } else { as_text(&mut buffered) }?;
+        buffered.flush()
+    })
+}
+
 /// Write to stdout and flush; a closed stdout ([`io::ErrorKind::BrokenPipe`]) is not an error.
 pub fn write_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let mut out = io::stdout().lock();
