@@ -604,6 +604,25 @@ mod tests {
     }
 
     #[test]
+    fn flags_read_without_the_parser_agree_with_it() {
+        for text in [r#"[]"#, r#"["llc"]"#, r#"["llc","steal"]"#, r#"[""]"#] {
+            let parsed: Vec<String> = serde_json::from_str(text).unwrap();
+            assert_eq!(plain_string_array(text), Some(parsed.clone()), "{text}");
+            assert_eq!(parse_flags(text), parsed);
+        }
+        // Anything but the writer's own form goes to the parser, or to the comma fallback.
+        for (text, want) in [
+            (r#"["a,b"]"#, vec!["a,b"]),
+            (r#"[ "llc", "steal" ]"#, vec!["llc", "steal"]),
+            (r#"["q\"x"]"#, vec!["q\"x"]),
+            ("llc, steal", vec!["llc", "steal"]),
+        ] {
+            assert_eq!(plain_string_array(text), None, "{text}");
+            assert_eq!(parse_flags(text), want, "{text}");
+        }
+    }
+
+    #[test]
     fn side_selection_query_plan_uses_an_index() {
         let (_tmp, wh) = warehouse();
         let scope = Scope { archive: false, root_id: None };
