@@ -31,37 +31,37 @@ pub fn replicate_set(row: &Row) -> Option<String> {
 
 /// A model for each wanted (series, metric) that has enough replicate pairs in `rows`.
 pub fn models_from_rows(rows: &[Row], wanted: &HashSet<(Series, &'static str)>) -> HistoryModels {
-    // The wanted metrics per series, found by a row's own identity fields: one lookup per
-    // row and no copy of them (a scan of `wanted` per row cost rows x findings, most of a
-    // compare with thousands of low-n findings).
-    let mut metrics_of: HashMap<[&str; 4], (&Series, Vec<&'static str>)> = HashMap::new();
-    for (series, metric) in wanted {
+    // The wanted (series, metric) pairs, numbered; a row finds the numbers of its series by its
+    // own identity fields, in one lookup and without copying them (a scan of `wanted` per row
+    // cost rows x findings, most of a compare with thousands of low-n findings; a map keyed by
+    // the pair hashed the series' four strings once per row and metric).
+    let wanted: Vec<&(Series, &'static str)> = wanted.iter().collect();
+    let mut slots_of: HashMap<[&str; 4], Vec<(usize, Option<usize>)>> = HashMap::new();
+    for (slot, (series, metric)) in wanted.iter().enumerate() {
         let identity = [&series.scenario, &series.topology, &series.scheduler, &series.work_type]
             .map(String::as_str);
-        metrics_of.entry(identity).or_insert_with(|| (series, Vec::new())).1.push(metric);
+        slots_of.entry(identity).or_default().push((slot, metric_index(metric)));
     }
-    let mut runs: HashMap<(&Series, &'static str), Vec<PastRun>> = HashMap::new();
+    let mut runs: Vec<Vec<PastRun>> = vec![Vec::new(); wanted.len()];
     for row in rows {
         let identity = [&row.scenario, &row.topology, &row.scheduler, &row.work_type];
-        let Some((series, metrics)) = metrics_of.get(&identity.map(String::as_str)) else {
-            continue;
-        };
+        let Some(slots) = slots_of.get(&identity.map(String::as_str)) else { continue };
         let Some(set) = replicate_set(row) else { continue };
-        for &metric in metrics {
-            let Some(value) = metric_index(metric).and_then(|i| row.metric_value(i)) else {
-                continue;
-            };
-            runs.entry((series, metric)).or_default().push(PastRun {
+        for &(slot, metric) in slots {
+            let Some(value) = metric.and_then(|i| row.metric_value(i)) else { continue };
+            runs[slot].push(PastRun {
                 replicate_set: set.clone(),
                 timestamp: row.timestamp.clone(),
                 value,
             });
         }
     }
-    runs.into_iter()
+    wanted
+        .into_iter()
+        .zip(runs)
         .filter_map(|((series, metric), past)| {
             let model = history::noise_model(&history::replicate_log_ratios(&past))?;
-            Some(((series.clone(), metric), model))
+            Some(((series.clone(), *metric), model))
         })
         .collect()
 }
