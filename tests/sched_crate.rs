@@ -124,11 +124,13 @@ fn the_example_scheduler_crate_at_two_commits_runs_or_skips_what_this_host_canno
 /// (`spin_local_kthreads` and `spin_under_eevdf` would each need a boot of their own.)
 const ONE_BOOT: [&str; 2] = ["spin_under_bpfland", "wake_behind_spinners"];
 
-/// What B's 40 times longer slice regresses, far beyond run-to-run noise under TCG: the tail
-/// of the pipe tasks' wake latency behind the spinners (p99 / median), which the crate's
-/// policy gates at +100 %. Measured at load 6-9 on 2 cores, one run per side, in the 1-CPU
-/// guest these tests declare: A 3.8-8.0 over six runs, B 11.1-24.5 over five (with two CPUs
-/// A ranged 2.5-17.7: a wakeup that finds the other CPU idle skips the spinners). (test, metric)
+/// What B's 40 times longer slice regresses, far beyond run-to-run noise: the tail of the pipe
+/// tasks' wake latency behind the spinners (p99 / median), which the crate's policy gates at
+/// +100 %. Measured in the 1-CPU guest these tests declare, under the default instruction clock
+/// (`--tcg-clock`), one run per side: A 8.2-9.6 over eight runs, B 45.5-53.8 over six, the
+/// same with two busy loops on the host's 2 cores as idle. With the host's clock A was 3.8-18.6
+/// and B 8.7-27.4 and the two overlapped under load: a run of this test once found no
+/// regression. (test, metric)
 const VM_FINDING: (&str, &str) = ("wake_behind_spinners", "worst_wake_latency_tail_ratio");
 
 /// Repeats per side: two samples per key halve the variance a single TCG run has, and each

@@ -81,7 +81,9 @@ pub(crate) fn ktstr(repo: &Path, db: &Path) -> Command {
         .env_remove("KTSTR_KERNEL")
         .env_remove("KTSTR_JOB")
         .env_remove("KTSTR_RUN_TOKEN")
-        .env_remove("KTSTR_CI");
+        .env_remove("KTSTR_CI")
+        .env_remove("KTSTR_VM_ACCEL")
+        .env_remove("KTSTR_TCG_CLOCK");
     cmd
 }
 

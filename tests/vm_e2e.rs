@@ -8,9 +8,10 @@
 //! fails alone, with the console's panic line, and writes no sidecar; the tests after it in
 //! its group run in a fresh boot; the two 1n1l2c1t tests share a boot.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
+use crate::sched_vm::ktstr;
 use crate::util::git;
 
 const KERNEL: &str = "7.3";
@@ -27,14 +28,6 @@ fn vm_crash_guest(ctx: &Ctx) -> Result<AssertResult> {
     anyhow::bail!("this test only makes sense in a VM guest")
 }
 "#;
-
-pub(crate) fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_cargo-ktstr")
-}
-
-pub(crate) fn target_dir() -> PathBuf {
-    Path::new(bin()).parent().and_then(Path::parent).expect("target/<profile>/").to_path_buf()
-}
 
 fn copy_suite(to: &Path) {
     let files = ["Cargo.toml", "Cargo.lock", "src/lib.rs", "tests/demo.rs", "tests/vm.rs"];
@@ -89,12 +82,7 @@ pub(crate) fn cargo_ktstr_test(
     kernels: &[&str],
     nextest: &[&str],
 ) -> Output {
-    let mut cmd = Command::new(bin());
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("NEXTEST") {
-            cmd.env_remove(name);
-        }
-    }
+    let mut cmd = ktstr(repo, &runs.join("warehouse.sqlite"));
     cmd.arg("test");
     for kernel in kernels {
         cmd.args(["--kernel", kernel]);
@@ -102,14 +90,7 @@ pub(crate) fn cargo_ktstr_test(
     cmd.args(["--accel", "tcg", "--"])
         .args(nextest)
         .args(["--no-fail-fast"])
-        .current_dir(repo)
-        .env("CARGO_TARGET_DIR", target_dir())
         .env("KTSTR_SIDECAR_DIR", runs)
-        .env("KTSTR_DB", runs.join("warehouse.sqlite"))
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("KTSTR_KERNEL")
-        .env_remove("KTSTR_JOB")
-        .env_remove("KTSTR_RUN_TOKEN")
         .output()
         .unwrap()
 }

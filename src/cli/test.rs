@@ -41,6 +41,13 @@ pub struct TestArgs {
     #[arg(long, value_name = "auto|kvm|tcg", default_value = "auto",
           value_parser = parse_accel)]
     pub accel: ktstr_vm::Accel,
+    /// What advances a TCG guest's clocks: instructions (-icount: guest measurements do not
+    /// depend on the host's load, at the cost of running vCPUs in turns on one host thread) or
+    /// host (the wall clock: vCPUs in parallel on QEMU 11+, every host pause measured) [env:
+    /// KTSTR_TCG_CLOCK]
+    #[arg(long, value_name = "instructions|host", default_value = "instructions",
+          env = ktstr_vm::qemu::clock::TCG_CLOCK_ENV, hide_env = true, value_parser = parse_tcg_clock)]
+    pub tcg_clock: ktstr_vm::TcgClock,
     /// SQLite warehouse to ingest into [default: warehouse.sqlite inside the runs root]
     #[arg(long, env = "KTSTR_DB", value_name = "FILE")]
     pub db: Option<PathBuf>,
@@ -50,6 +57,10 @@ pub struct TestArgs {
 }
 
 fn parse_accel(s: &str) -> Result<ktstr_vm::Accel, String> {
+    s.parse()
+}
+
+fn parse_tcg_clock(s: &str) -> Result<ktstr_vm::TcgClock, String> {
     s.parse()
 }
 
@@ -70,7 +81,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<u8> {
     let coordinator = if kernels.is_empty() {
         None
     } else {
-        Some(crate::cli::vm_run::start(&kernels, args.accel)?)
+        Some(crate::cli::vm_run::start(&kernels, args.accel, args.tcg_clock)?)
     };
     let token = run_token();
     let loc = Location::resolve(None, args.db.as_deref());

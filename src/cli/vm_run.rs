@@ -2,18 +2,19 @@
 //! the kernels resolved and checked, QEMU found, the accelerator chosen once, and the run's
 //! coordinator listening. Every problem is one line saying what to do.
 
-use ktstr_vm::Accel;
 use ktstr_vm::cache_dirs::vmlinux_cache_dir;
 use ktstr_vm::kernel::cache::KernelCache;
 use ktstr_vm::kernel::{Kernel, KernelError, KernelSpec, resolve};
 use ktstr_vm::qemu::{Backend, Qemu, accel};
+use ktstr_vm::{Accel, TcgClock};
 
 use crate::cli::ExitError;
 use crate::exit_code;
 use crate::harness::vm_backend::coordinator::{Coordinator, RunConfig};
 
-/// Resolves every `--kernel`, finds QEMU, chooses the accelerator and starts the coordinator.
-pub fn start(specs: &[String], accel: Accel) -> anyhow::Result<Coordinator> {
+/// Resolves every `--kernel`, finds QEMU, chooses the accelerator and starts the coordinator
+/// (whose TCG guests keep `tcg_clock`).
+pub fn start(specs: &[String], accel: Accel, tcg_clock: TcgClock) -> anyhow::Result<Coordinator> {
     let cache = KernelCache::default_location();
     let mut kernels: Vec<Kernel> = Vec::new();
     for spec in specs {
@@ -42,8 +43,12 @@ pub fn start(specs: &[String], accel: Accel) -> anyhow::Result<Coordinator> {
         Backend::QemuTcg => Accel::Tcg,
     };
     let labels: Vec<String> = kernels.iter().map(Kernel::label).collect();
-    eprintln!("ktstr: running tests in {} guests on {}", backend.name(), labels.join(", "));
-    let config = RunConfig { kernels, accel, backend: backend.name() };
+    let clock = match backend {
+        Backend::QemuTcg => format!(" (guest clock: {tcg_clock})"),
+        Backend::QemuKvm => String::new(),
+    };
+    eprintln!("ktstr: running tests in {} guests{clock} on {}", backend.name(), labels.join(", "));
+    let config = RunConfig { kernels, accel, tcg_clock, backend: backend.name() };
     Ok(Coordinator::start(config)?)
 }
 

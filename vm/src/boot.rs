@@ -12,7 +12,7 @@ use crate::guest::{ERROR_FRAME, TOPOLOGY_FRAME};
 use crate::kernel::Kernel;
 use crate::qemu::accel::{self, Accel, KvmUnusable};
 use crate::qemu::child::QemuChild;
-use crate::qemu::{Backend, Launch, Qemu, QemuError, base_kernel_args};
+use crate::qemu::{Backend, Launch, Qemu, QemuError, TcgClock, base_kernel_args};
 use crate::request::{Request, RequestError};
 use crate::topology::qemu_args::{Machine, topology_args};
 use crate::topology::{LimitError, Topology, check_host_limits};
@@ -31,6 +31,8 @@ pub struct BootOptions {
     pub topology: Topology,
     pub memory_mb: u32,
     pub accel: Accel,
+    /// What advances the guest's clocks if it runs under TCG.
+    pub tcg_clock: TcgClock,
     /// Wall-clock limit for the whole run; QEMU is killed when it passes.
     pub timeout: Duration,
     /// Kernel parameters added after the built-in ones.
@@ -38,13 +40,15 @@ pub struct BootOptions {
 }
 
 impl BootOptions {
-    /// Defaults: memory max(512, 64 MiB per vCPU), `auto` accelerator (callers that let the
-    /// environment choose use [`Accel::from_env`]), a 120 s deadline.
+    /// Defaults: memory max(512, 64 MiB per vCPU), `auto` accelerator and the instruction clock
+    /// (callers that let the environment choose use [`Accel::from_env`] and
+    /// [`TcgClock::from_env`]), a 120 s deadline.
     pub fn new(topology: Topology) -> Self {
         BootOptions {
             topology,
             memory_mb: 512.max(64 * topology.total_cpus()),
             accel: Accel::Auto,
+            tcg_clock: TcgClock::default(),
             timeout: Duration::from_secs(120),
             kernel_args: Vec::new(),
         }
@@ -128,6 +132,7 @@ pub fn boot(
     let launch = Launch {
         qemu: &qemu,
         backend,
+        tcg_clock: options.tcg_clock,
         machine: Machine::for_topology(&options.topology),
         topology_args: topology_args(&options.topology, options.memory_mb),
         kernel: kernel.boot_image(),

@@ -18,7 +18,7 @@ pub mod request;
 pub mod topology;
 
 pub use boot::{BootError, BootOptions, BootOutcome, boot};
-pub use qemu::Backend;
 pub use qemu::accel::Accel;
+pub use qemu::{Backend, TcgClock};
 pub use request::Request;
 pub use topology::Topology;

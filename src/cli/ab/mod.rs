@@ -262,7 +262,9 @@ fn run_steps(
         // one coordinator kept across sides could describe B's binary from A's.
         let coordinator = match &step.kernel {
             Some(k) => {
-                let c = crate::cli::vm_run::start(std::slice::from_ref(k), ktstr_vm::Accel::Auto)?;
+                let clock = ktstr_vm::TcgClock::from_env().map_err(anyhow::Error::msg)?;
+                let kernel = std::slice::from_ref(k);
+                let c = crate::cli::vm_run::start(kernel, ktstr_vm::Accel::Auto, clock)?;
                 cmd.env("KTSTR_KERNEL", k).env(SOCKET_ENV, c.socket());
                 Some(c)
             }

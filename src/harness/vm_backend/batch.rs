@@ -17,7 +17,7 @@ use ktstr_vm::boot::{BootError, BootOptions, boot};
 use ktstr_vm::frame::Frame;
 use ktstr_vm::kernel::Kernel;
 use ktstr_vm::request::{Request, RequestedTest, SchedulerRequest};
-use ktstr_vm::{Accel, Topology};
+use ktstr_vm::{Accel, TcgClock, Topology};
 
 use super::wire::{
     DescribedRun, GuestResult, RESULT_FRAME, RunKey, SCHEDULER_STOPPED_FRAME, STARTED_FRAME,
@@ -40,6 +40,8 @@ pub struct Group<'a> {
     pub memory_mb: Option<u32>,
     /// `Kvm` or `Tcg`, chosen once for the whole run.
     pub accel: Accel,
+    /// What advances the guest's clocks under TCG.
+    pub tcg_clock: TcgClock,
     /// The sched_ext scheduler the guest keeps attached across the boot's runs.
     pub scheduler: Option<SchedulerRequest>,
     pub runs: Vec<DescribedRun>,
@@ -66,6 +68,7 @@ pub fn run_group(group: &Group<'_>) -> HashMap<RunKey, RunOutcome> {
             options.memory_mb = mb;
         }
         options.accel = group.accel;
+        options.tcg_clock = group.tcg_clock;
         options.timeout = deadline(&chunk, group.scheduler.as_ref());
         // Held for the whole boot: a VM's measurements must not compete with another
         // scenario on this machine, host or VM, from this run or any other.

@@ -23,10 +23,10 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use ktstr_vm::Accel;
 use ktstr_vm::cache_dirs::initramfs_cache_dir;
 use ktstr_vm::initramfs::InitramfsBuilder;
 use ktstr_vm::kernel::{Kernel, KernelSource};
+use ktstr_vm::{Accel, TcgClock};
 
 use super::batch::{Group, RunOutcome, run_group};
 use super::describe::DESCRIBE_ENV;
@@ -43,6 +43,8 @@ pub struct RunConfig {
     pub kernels: Vec<Kernel>,
     /// `Kvm` or `Tcg`: chosen once per run (`auto` is resolved before).
     pub accel: Accel,
+    /// What advances a TCG guest's clocks.
+    pub tcg_clock: TcgClock,
     /// `qemu-kvm` or `qemu-tcg`.
     pub backend: &'static str,
 }
@@ -252,6 +254,7 @@ fn boot_group(
         topology,
         memory_mb: first.memory_mb,
         accel: state.config.accel,
+        tcg_clock: state.config.tcg_clock,
         scheduler: scheduler.map(scheduled::request),
         runs,
     };

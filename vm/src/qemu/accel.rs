@@ -7,7 +7,7 @@
 //! emulation failure, silence until the deadline) means KVM is not usable for this kernel.
 
 use super::child::QemuChild;
-use super::{Backend, Launch, Qemu, QemuError, base_kernel_args};
+use super::{Backend, Launch, Qemu, QemuError, TcgClock, base_kernel_args};
 use crate::topology::Topology;
 use crate::topology::qemu_args::{Machine, topology_args};
 use std::collections::HashMap;
@@ -108,6 +108,7 @@ fn probe(qemu: &Qemu, kernel_image: &Path) -> Result<(), String> {
     let launch = Launch {
         qemu,
         backend: Backend::QemuKvm,
+        tcg_clock: TcgClock::Host,
         machine: Machine::Microvm,
         topology_args: topology_args(&Topology::new(1, 1, 1, 1), 256),
         kernel: kernel_image,

@@ -8,6 +8,9 @@
 
 pub mod accel;
 pub mod child;
+pub mod clock;
+
+pub use clock::TcgClock;
 
 use crate::topology::qemu_args::Machine;
 use std::path::{Path, PathBuf};
@@ -97,6 +100,8 @@ impl std::fmt::Display for Backend {
 pub struct Launch<'a> {
     pub qemu: &'a Qemu,
     pub backend: Backend,
+    /// What advances the guest's clocks under TCG (KVM ignores it).
+    pub tcg_clock: TcgClock,
     pub machine: Machine,
     /// `-m`, `-smp` and `-numa` arguments (see [`crate::topology::qemu_args`]).
     pub topology_args: Vec<String>,
@@ -115,7 +120,7 @@ impl Launch<'_> {
             ["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]
                 .map(String::from)
                 .to_vec();
-        args.extend(accel_args(self.backend, self.qemu.major_version));
+        args.extend(accel_args(self.backend, self.qemu.major_version, self.tcg_clock));
         args.push("-M".into());
         args.push(match self.machine {
             // QEMU 11's microvm hangs in ACPI table parsing; 7.2's works only with ACPI.
@@ -147,15 +152,22 @@ impl Launch<'_> {
     }
 }
 
-fn accel_args(backend: Backend, major_version: u32) -> [String; 4] {
+fn accel_args(backend: Backend, major_version: u32, clock: TcgClock) -> Vec<String> {
+    let tcg = |accel: &str| {
+        let mut args: Vec<String> =
+            vec!["-accel".into(), accel.into(), "-cpu".into(), "max".into()];
+        args.extend(clock.qemu_args());
+        args
+    };
     match backend {
-        Backend::QemuKvm => ["-accel".into(), "kvm".into(), "-cpu".into(), "host".into()],
+        Backend::QemuKvm => ["-accel", "kvm", "-cpu", "host"].map(String::from).to_vec(),
         // QEMU before 11 has a multi-threaded TCG race that crashes guests while the kernel
         // patches its own text (static keys flip when sched_ext attaches): run one thread.
-        Backend::QemuTcg if major_version < 11 => {
-            ["-accel".into(), "tcg,thread=single".into(), "-cpu".into(), "max".into()]
+        // Counting instructions needs one thread on every version.
+        Backend::QemuTcg if major_version < 11 || clock == TcgClock::Instructions => {
+            tcg("tcg,thread=single")
         }
-        Backend::QemuTcg => ["-accel".into(), "tcg".into(), "-cpu".into(), "max".into()],
+        Backend::QemuTcg => tcg("tcg"),
     }
 }
 
@@ -207,9 +219,19 @@ mod tests {
     }
 
     fn launch(qemu: &Qemu, backend: Backend, machine: Machine) -> Vec<String> {
+        launch_with(qemu, backend, machine, TcgClock::Host)
+    }
+
+    fn launch_with(
+        qemu: &Qemu,
+        backend: Backend,
+        machine: Machine,
+        clock: TcgClock,
+    ) -> Vec<String> {
         Launch {
             qemu,
             backend,
+            tcg_clock: clock,
             machine,
             topology_args: vec!["-m".into(), "256M".into()],
             kernel: Path::new("/k/vmlinux"),
@@ -249,6 +271,24 @@ mod tests {
         let args = launch(&qemu(7), Backend::QemuKvm, Machine::Pc);
         assert!(has_pair(&args, "-accel", "kvm") && has_pair(&args, "-cpu", "host"));
         assert!(has_pair(&args, "-M", "pc") && has_pair(&args, "-bios", "qboot.rom"));
+    }
+
+    #[test]
+    fn the_instruction_clock_runs_tcg_single_threaded_and_kvm_ignores_it() {
+        for major in [7, 11] {
+            let args = launch_with(
+                &qemu(major),
+                Backend::QemuTcg,
+                Machine::Microvm,
+                TcgClock::Instructions,
+            );
+            assert!(has_pair(&args, "-accel", "tcg,thread=single"), "QEMU {major}: {args:?}");
+            assert!(has_pair(&args, "-icount", "shift=1,sleep=off"), "QEMU {major}: {args:?}");
+        }
+        let args = launch(&qemu(7), Backend::QemuTcg, Machine::Microvm);
+        assert!(!args.contains(&"-icount".to_string()), "the host clock adds no icount");
+        let args = launch_with(&qemu(11), Backend::QemuKvm, Machine::Pc, TcgClock::Instructions);
+        assert!(has_pair(&args, "-accel", "kvm") && !args.contains(&"-icount".to_string()));
     }
 
     #[test]
