@@ -472,4 +472,40 @@ mod tests {
             .unwrap();
         assert_eq!(got, want);
     }
+
+    /// A payload that reports one metric name twice stores one value, the last one (what
+    /// `INSERT OR REPLACE` stored before the upsert replaced it).
+    #[test]
+    fn a_repeated_metric_name_keeps_its_last_value() {
+        use crate::sidecar::model::{Metric, MetricSource, MetricStream, PayloadMetrics, Polarity};
+        let metric = |value| Metric {
+            name: "ops".into(),
+            value,
+            polarity: Polarity::HigherBetter,
+            unit: String::new(),
+            source: MetricSource::Json,
+            stream: MetricStream::Stdout,
+        };
+        let mut s = SidecarResult::empty("t");
+        s.metrics = vec![PayloadMetrics {
+            payload_index: 0,
+            metrics: vec![metric(1.0), metric(2.0)],
+            exit_code: 0,
+        }];
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("run")).unwrap();
+        std::fs::write(dir.path().join("run/t.ktstr.json"), s.to_json_pretty()).unwrap();
+        let mut wh = Warehouse::open_in_memory().unwrap();
+        let report = super::super::ingest_root(&mut wh, dir.path(), None).unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let values: Vec<f64> = wh
+            .conn()
+            .prepare("SELECT value FROM sample WHERE metric_origin = 'payload' AND metric = 'ops'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(values, [2.0]);
+    }
 }
