@@ -128,6 +128,7 @@ pub(crate) fn check_bpfland_guest_sidecar(sc: &SidecarResult, context: &str) {
     assert!(sc.passed && !sc.skipped, "{name} passed in the guest: {context}");
     assert!(sc.kernel_version.as_deref().unwrap_or("").starts_with("7.3."), "{name}");
     assert_eq!(sc.provenance.backend.as_deref(), Some("qemu-tcg"), "{name}");
+    assert_eq!(sc.provenance.tcg_clock.as_deref(), Some("instructions"), "{name}: the default");
     let other = &sc.provenance.other;
     let ops = other.get("scx_ops").and_then(|v| v.as_str()).unwrap_or("");
     assert!(ops.starts_with("bpfland"), "{name} ran under bpfland: {other:?}");

@@ -142,6 +142,7 @@ fn vm_backend_runs_the_demo_suite_in_guests_and_a_guest_panic_fails_alone() {
         assert!(release.starts_with("7.3."), "the guest's uname -r: {release}");
         assert_ne!(release, host_release.trim());
         assert_eq!(sc["provenance"]["backend"], "qemu-tcg");
+        assert_eq!(sc["provenance"]["tcg_clock"], "instructions");
         assert_eq!(sc["provenance"]["topology_ran"], sc["topology"]);
         assert_eq!(sc["passed"], true);
         assert!(sc["stats"]["total_workers"].as_u64().unwrap() > 0, "{sc}");

@@ -95,6 +95,10 @@ pub struct Provenance {
     /// Where the test ran: `host`, `qemu-tcg` or `qemu-kvm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    /// Under `qemu-tcg`, what advanced the guest's clocks: `instructions` (QEMU's icount: the
+    /// host's load does not reach the guest's measurements) or `host` (the wall clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcg_clock: Option<String>,
     /// Topology the run actually had (ktstr records only the declared one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topology_ran: Option<String>,

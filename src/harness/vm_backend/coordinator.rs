@@ -303,6 +303,7 @@ fn failed_result(state: &State, kernel: &Kernel, why: String) -> KernelResult {
         kernel: kernel.label(),
         kernel_commit: commit,
         backend: state.config.backend.to_string(),
+        tcg_clock: (state.config.accel == Accel::Tcg).then(|| state.config.tcg_clock.to_string()),
         vcpus: 0,
         overcommitted: false,
         outcome: Err(why),

@@ -90,7 +90,8 @@ fn record(
     let mut execution = guest.execution;
     execution.host_load = result.host_load;
     execution.vcpus_overcommitted = result.overcommitted.then_some(result.vcpus);
-    let sidecar = build_sidecar(entry, variant, &execution, &ctx);
+    let mut sidecar = build_sidecar(entry, variant, &execution, &ctx);
+    sidecar.provenance.tcg_clock = result.tcg_clock;
     let written = write_sidecar(&sidecar, opts).map_err(|e| e.to_string());
     out.runs.push(RunOutcome { label, sidecar, written, reasons: execution.reasons });
 }

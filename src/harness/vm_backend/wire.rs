@@ -118,6 +118,9 @@ pub struct KernelResult {
     pub kernel_commit: Option<String>,
     /// `qemu-kvm` or `qemu-tcg`.
     pub backend: String,
+    /// Under `qemu-tcg`, what advanced the guest's clocks: `instructions` or `host`.
+    #[serde(default)]
+    pub tcg_clock: Option<String>,
     /// vCPUs the guest had, and whether that was more than the host's CPUs.
     pub vcpus: u32,
     pub overcommitted: bool,

@@ -12,6 +12,7 @@ use super::super::document::{Compressor, DocumentEncoder, EncodedDocument};
 use super::super::incremental::FileStat;
 use crate::metric::{METRICS, MetricDef};
 use crate::sidecar::SidecarResult;
+use crate::sidecar::model::HostContext;
 use crate::sidecar::read::{ReadError, parse_bytes, read_bytes};
 
 /// One file after the parse stage: what the walk found and what reading it gave.
@@ -34,6 +35,7 @@ pub(super) struct ParsedDoc {
 }
 
 /// A host context's canonical JSON, its hash and its indexed fields.
+#[derive(Clone)]
 pub(super) struct HostKey {
     pub hash: [u8; 32],
     pub json: String,
@@ -125,31 +127,58 @@ impl RowData {
 
 /// Read, hash, parse and compress one batch in parallel, keeping the batch's order.
 pub(super) fn parse_batch(batch: Vec<FileStat>, encoder: &DocumentEncoder) -> Vec<ParsedFile> {
-    batch.into_par_iter().map_init(|| encoder.compressor(), |c, stat| parse_file(stat, c)).collect()
+    batch
+        .into_par_iter()
+        .map_init(
+            || ParseState { compressor: encoder.compressor(), last_host: None },
+            |state, stat| parse_file(stat, state),
+        )
+        .collect()
 }
 
-fn parse_file(stat: FileStat, compressor: &mut Compressor<'_>) -> ParsedFile {
+/// What one rayon thread keeps between the files it parses.
+struct ParseState<'a> {
+    compressor: Compressor<'a>,
+    /// The last host context this thread saw and its key: the files of a run share one host,
+    /// and a thread parses neighbouring files, so most keys are this one again.
+    last_host: Option<(HostContext, HostKey)>,
+}
+
+impl ParseState<'_> {
+    /// The host's key, serialized and hashed only when it differs from the previous one (an
+    /// equal context serializes to the same bytes).
+    fn host_key(&mut self, host: &HostContext) -> HostKey {
+        if let Some((last, key)) = &self.last_host
+            && last == host
+        {
+            return key.clone();
+        }
+        let json = serde_json::to_string(host).unwrap_or_else(|_| "{}".into());
+        let key = HostKey {
+            hash: *blake3::hash(json.as_bytes()).as_bytes(),
+            json,
+            arch: host.arch.clone(),
+            kernel_release: host.kernel_release.clone(),
+            cpu_model: host.cpu_model.clone(),
+            online_cpus: host.online_cpus.map(|n| n as i64),
+        };
+        self.last_host = Some((host.clone(), key.clone()));
+        key
+    }
+}
+
+fn parse_file(stat: FileStat, state: &mut ParseState<'_>) -> ParsedFile {
     let outcome = match read_bytes(&stat.path) {
         Err(error) => Outcome::Failed { error, hash: None },
         Ok(bytes) => {
             let hash = *blake3::hash(&bytes).as_bytes();
             match parse_bytes(&stat.path, &bytes) {
                 Ok(doc) => {
-                    let host = doc.host.as_ref().map(|h| {
-                        let json = serde_json::to_string(h).unwrap_or_else(|_| "{}".into());
-                        HostKey {
-                            hash: *blake3::hash(json.as_bytes()).as_bytes(),
-                            json,
-                            arch: h.arch.clone(),
-                            kernel_release: h.kernel_release.clone(),
-                            cpu_model: h.cpu_model.clone(),
-                            online_cpus: h.online_cpus.map(|n| n as i64),
-                        }
-                    });
+                    let host = doc.host.as_ref().map(|h| state.host_key(h));
                     Outcome::Doc(Box::new(ParsedDoc {
                         hash,
                         row: RowData::of(&stat, doc),
-                        document: compressor.encode(&bytes),
+                        document: state.compressor.encode(&bytes),
                         host,
                     }))
                 }
