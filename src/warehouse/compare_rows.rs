@@ -18,7 +18,7 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, params_from_iter};
 
 use super::Warehouse;
-use super::document::decode;
+use super::document::Decoder;
 use crate::compare::filter::kernel_prefix;
 use crate::compare::noise::Series;
 use crate::compare::{Dim, PoolFacts, PoolScope, Row, RowSource, SideFilter};
@@ -288,13 +288,14 @@ const HOST_LOAD_SQL: &str =
 pub fn host_loads(wh: &Warehouse, ids: &[i64]) -> rusqlite::Result<HashMap<i64, HostLoad>> {
     let conn = wh.conn();
     let mut stmt = conn.prepare_cached(HOST_LOAD_SQL)?;
+    let mut decoder = Decoder::new(conn);
     let mut out = HashMap::new();
     for &id in ids {
         let mut q = stmt.query([id])?;
         let Some(r) = q.next()? else { continue };
         let (codec, dict_id, doc): (String, Option<i64>, Vec<u8>) =
             (r.get(0)?, r.get(1)?, r.get(2)?);
-        let Ok(bytes) = decode(conn, &codec, dict_id, &doc) else { continue };
+        let Ok(bytes) = decoder.decode(&codec, dict_id, &doc) else { continue };
         let load = serde_json::from_slice::<LoadOnly>(&bytes)
             .ok()
             .and_then(|d| d.provenance)

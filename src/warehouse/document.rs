@@ -19,6 +19,8 @@
 //! the first exists), so a dictionary is never changed or dropped once used, and an old
 //! document always decodes.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io;
 use std::path::Path;
 
@@ -204,46 +206,77 @@ pub enum DecodeError {
     Sqlite(#[from] rusqlite::Error),
 }
 
-/// The original file bytes of a stored document.
+/// The original file bytes of a stored document. To decode many, use one [`Decoder`].
 pub fn decode(
     conn: &Connection,
     codec: &str,
     dict_id: Option<i64>,
     document: &[u8],
 ) -> Result<Vec<u8>, DecodeError> {
-    match codec {
-        CODEC_RAW => Ok(document.to_vec()),
-        CODEC_LZ4 => {
-            lz4_declared_size(document)?;
-            lz4_flex::decompress_size_prepended(document)
-                .map_err(|e| DecodeError::Damaged(e.to_string()))
-        }
-        CODEC_ZSTD => {
-            let damaged = |e: io::Error| DecodeError::Damaged(e.to_string());
-            let mut decompressor = match dict_id {
-                Some(id) => {
-                    let dictionary: Vec<u8> = conn
-                        .query_row(
-                            "SELECT dictionary FROM document_dictionary WHERE dict_id = ?1",
-                            [id],
-                            |r| r.get(0),
-                        )
-                        .optional()?
-                        .ok_or(DecodeError::MissingDictionary(id))?;
-                    zstd::bulk::Decompressor::with_dictionary(&dictionary).map_err(damaged)?
-                }
-                None => zstd::bulk::Decompressor::new().map_err(damaged)?,
-            };
-            // The frame header carries the size; the read limit bounds a corrupt one.
-            let size = zstd::zstd_safe::get_frame_content_size(document)
-                .ok()
-                .flatten()
-                .filter(|&n| n <= MAX_SIDECAR_BYTES)
-                .ok_or_else(|| DecodeError::Damaged("bad frame header".into()))?;
-            decompressor.decompress(document, size as usize).map_err(damaged)
-        }
-        other => Err(DecodeError::UnknownCodec(other.to_string())),
+    Decoder::new(conn).decode(codec, dict_id, document)
+}
+
+/// Decodes stored documents of one warehouse, reading and loading each zstd dictionary once:
+/// loading a 32 KB dictionary costs more than decoding the ~2 KB document it is used for.
+pub struct Decoder<'c> {
+    conn: &'c Connection,
+    zstd: HashMap<Option<i64>, zstd::bulk::Decompressor<'static>>,
+}
+
+impl<'c> Decoder<'c> {
+    pub fn new(conn: &'c Connection) -> Self {
+        Decoder { conn, zstd: HashMap::new() }
     }
+
+    /// The original file bytes of one stored document.
+    pub fn decode(
+        &mut self,
+        codec: &str,
+        dict_id: Option<i64>,
+        document: &[u8],
+    ) -> Result<Vec<u8>, DecodeError> {
+        match codec {
+            CODEC_RAW => Ok(document.to_vec()),
+            CODEC_LZ4 => {
+                lz4_declared_size(document)?;
+                lz4_flex::decompress_size_prepended(document)
+                    .map_err(|e| DecodeError::Damaged(e.to_string()))
+            }
+            CODEC_ZSTD => {
+                let decompressor = match self.zstd.entry(dict_id) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(zstd_decompressor(self.conn, dict_id)?),
+                };
+                // The frame header carries the size; the read limit bounds a corrupt one.
+                let size = zstd::zstd_safe::get_frame_content_size(document)
+                    .ok()
+                    .flatten()
+                    .filter(|&n| n <= MAX_SIDECAR_BYTES)
+                    .ok_or_else(|| DecodeError::Damaged("bad frame header".into()))?;
+                decompressor.decompress(document, size as usize).map_err(damaged)
+            }
+            other => Err(DecodeError::UnknownCodec(other.to_string())),
+        }
+    }
+}
+
+fn damaged(e: io::Error) -> DecodeError {
+    DecodeError::Damaged(e.to_string())
+}
+
+/// A zstd decompressor loaded with dictionary `dict_id` (none: plain zstd).
+fn zstd_decompressor(
+    conn: &Connection,
+    dict_id: Option<i64>,
+) -> Result<zstd::bulk::Decompressor<'static>, DecodeError> {
+    let Some(id) = dict_id else { return zstd::bulk::Decompressor::new().map_err(damaged) };
+    let dictionary: Vec<u8> = conn
+        .query_row("SELECT dictionary FROM document_dictionary WHERE dict_id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .ok_or(DecodeError::MissingDictionary(id))?;
+    zstd::bulk::Decompressor::with_dictionary(&dictionary).map_err(damaged)
 }
 
 /// The size an lz4 document's 4-byte prefix declares, which the decoder allocates up front:
@@ -299,10 +332,27 @@ mod tests {
             with.bytes.len(),
             without.bytes.len()
         );
-        for doc in [with, without] {
+        for doc in [&with, &without] {
             let back = decode(wh.conn(), doc.codec, doc.dict_id, &doc.bytes).unwrap();
             assert_eq!(back, original.as_bytes());
         }
+        // One decoder over many documents, with and without the dictionary, interleaved: each
+        // keeps its own decompressor, and a missing dictionary is still an error.
+        let mut decoder = Decoder::new(wh.conn());
+        let plain = DocumentEncoder::plain();
+        for i in 0..6 {
+            let text = sidecar(i);
+            let encoder = if i % 2 == 0 { &trained } else { &plain };
+            let doc = encoder.compressor().encode(text.as_bytes());
+            assert_eq!(
+                decoder.decode(doc.codec, doc.dict_id, &doc.bytes).unwrap(),
+                text.as_bytes()
+            );
+        }
+        assert!(matches!(
+            decoder.decode(CODEC_ZSTD, Some(99), &with.bytes),
+            Err(DecodeError::MissingDictionary(99))
+        ));
     }
 
     #[test]
