@@ -19,18 +19,10 @@ pub fn stdout_styles() -> Styles {
     if !no_color && std::io::stdout().is_terminal() { Styles::colored() } else { Styles::plain() }
 }
 
-/// Write a command's product as JSON (`--json`) or as text.
+/// Write a command's product as JSON (`--json`) or as text. A product is written all at
+/// once, so it goes through one buffer: one write per buffer-full instead of one per line,
+/// as stdout's line buffering does (a compare report is thousands of lines).
 pub fn emit(
-    json: bool,
-    as_json: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-    as_text: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<()> {
-    write_stdout(|out| if json { as_json(out) } else { as_text(out) })
-}
-
-/// [`emit`] through one buffer, for a product written all at once (a report): one write per
-/// buffer-full instead of one per line, as stdout's line buffering does.
-pub fn emit_buffered(
     json: bool,
     as_json: impl FnOnce(&mut dyn Write) -> io::Result<()>,
     as_text: impl FnOnce(&mut dyn Write) -> io::Result<()>,

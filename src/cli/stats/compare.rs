@@ -307,7 +307,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     }
     let report = &outcome.report;
     let code = exit_for(report, args.noise.strict);
-    output::emit_buffered(
+    output::emit(
         args.json,
         |out| report::compare::write_json(out, report),
         |out| report::compare::write_text(out, report, output::stdout_styles()),
