@@ -112,24 +112,18 @@ pub fn average_side(rows: &[Row], pairing_dims: &[Dim]) -> Grouped {
 /// copied there (a compare's two sides are thousands of rows).
 pub fn average_rows(rows: Vec<Row>, pairing_dims: &[Dim]) -> Grouped {
     let mut position: HashMap<PairingKey, usize> = HashMap::with_capacity(rows.len());
-    let mut members: Vec<Vec<Row>> = Vec::new();
+    let mut groups: Vec<(PairingKey, Vec<Row>)> = Vec::new();
     for row in rows {
         let key = PairingKey::of(&row, pairing_dims);
-        let next = members.len();
-        let at = *position.entry(key).or_insert(next);
-        if at == next {
-            members.push(Vec::new());
+        match position.get(&key) {
+            Some(&at) => groups[at].1.push(row),
+            None => {
+                position.insert(key.clone(), groups.len());
+                groups.push((key, vec![row]));
+            }
         }
-        members[at].push(row);
     }
-    let mut keys: Vec<Option<PairingKey>> = vec![None; members.len()];
-    for (key, at) in position {
-        keys[at] = Some(key);
-    }
-    keys.into_iter()
-        .zip(members)
-        .map(|(key, rows)| reduce(key.expect("every group has its key"), rows))
-        .collect()
+    groups.into_iter().map(|(key, rows)| reduce(key, rows)).collect()
 }
 
 /// Each row as its own group (`--no-average`); run [`check_no_average_duplicates`] first.
